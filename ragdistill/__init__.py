@@ -1,0 +1,8 @@
+"""ragdistill: reproduce "Unveiling the Magic: Investigating Attention Distillation in RAG".
+
+The Snakemake workflow at the repository root calls one module of this package per stage
+(``fetch``, ``encode``, ``retrieve``, ``reader``, ``attention``, ``distill``, ``evaluate``,
+``indicators``, ``figures``, ``report``); the other modules are the pieces they share.
+"""
+
+__version__ = "0.1.0"

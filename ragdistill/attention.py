@@ -1,0 +1,262 @@
+"""Stage ``attention``: the teacher's signal. ADist attention targets and PDist perplexity targets.
+
+ADist (ATLAS): for layer l, head h, answer position q and document token t,
+``c = softmax(QK^T/sqrt(d) + mask)[h,q,t] * ||V[h,t]||``; per document
+``S(d) = 1/(256 L A) * sum_l sum_q sum_{t in d} mean_h c``. We capture it inside the normal
+forward pass: a custom attention function (registered with transformers' AttentionInterface)
+computes the layer's output with SDPA as usual and, beside it, only the answer rows of the
+attention matrix, so memory grows with answer length x sequence length, not sequence length
+squared. Grouped-query attention: each query head uses the norm of the value head it reads.
+
+Dump file (``.npz``, one per reader and split), n examples of k documents:
+- ``ids`` (n,) question ids; ``ctx_ids`` (n, k) passage ids in retrieval order;
+- ``scores_adist``, ``scores_attn`` (no value norm), ``scores_first`` (first answer token
+  only), ``scores_mean`` (mean over a document's tokens instead of the sum): (n, k) float32 S(d);
+- per document token, concatenated over examples (``tok_offsets`` (n+1,) delimits them):
+  ``tok_ids`` int32, ``tok_doc`` int8 (document index), ``tok_pos`` int32 (prompt position),
+  ``tok_profile`` float16 (sum over layers and answer rows of mean_h c), ``tok_answer`` bool
+  (inside a gold-answer span);
+- ``q_ids``/``q_offsets`` and ``a_ids``/``a_offsets``: question and answer token ids;
+- ``layers`` and ``answer_len`` (n,) for the normalising constant.
+Load with :func:`ragdistill.dumps.load_dump`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import models
+from .files import atomic_path, read_jsonl
+from .prompts import Prompt, build_prompt
+from .reader import pad
+
+log = logging.getLogger(__name__)
+CAPTURE = "ragdistill_capture"
+NORM = 256.0  # ATLAS's constant
+
+
+@dataclass
+class Recorder:
+    """What the capture function needs (answer rows) and what it accumulates (per token)."""
+
+    rows: torch.Tensor | None = None  # (B, A) prompt positions of answer tokens
+    row_mask: torch.Tensor | None = None  # (B, A) which of those are real
+    vnorm: torch.Tensor | None = None  # (B, T) sum_l sum_q mean_h p * ||v||
+    attn: torch.Tensor | None = None  # (B, T) same without the value norm
+    first: torch.Tensor | None = None  # (B, T) first answer row only, with value norm
+    layers: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+RECORDER = Recorder()
+
+
+def _repeat_kv(x: torch.Tensor, n: int) -> torch.Tensor:
+    if n == 1:
+        return x
+    b, h, t, d = x.shape
+    return x[:, :, None].expand(b, h, n, t, d).reshape(b, h * n, t, d)
+
+
+def answer_row_probs(query, key, attention_mask, scaling, rows, groups: int) -> torch.Tensor:
+    """Attention probabilities of the answer rows only: (B, H, A, T), in float32."""
+    b, h, _, d = query.shape
+    k = _repeat_kv(key, groups).float()
+    idx = rows[:, None, :, None].expand(b, h, rows.shape[1], d)
+    q = torch.gather(query.float(), 2, idx)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * scaling
+    t = k.shape[2]
+    if attention_mask is None:
+        allowed = torch.arange(t, device=q.device)[None, None, None, :] <= rows[:, None, :, None]
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    else:
+        m = attention_mask[:, :, :, :t]
+        m = torch.gather(
+            m.expand(b, m.shape[1], m.shape[2], t),
+            2,
+            rows[:, None, :, None].expand(b, m.shape[1], rows.shape[1], t),
+        )
+        if m.dtype == torch.bool:
+            scores = scores.masked_fill(~m, float("-inf"))
+        else:
+            scores = scores + m.float()
+    return torch.softmax(scores, dim=-1)
+
+
+def capture_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    """SDPA for the layer's output, plus the answer-row statistics into ``RECORDER``."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    out = sdpa_attention_forward(
+        module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+    )
+    rec = RECORDER
+    if rec.rows is not None:
+        groups = query.shape[1] // key.shape[1]
+        scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+        with torch.no_grad():
+            p = answer_row_probs(query, key, attention_mask, scale, rec.rows, groups)  # (B,H,A,T)
+            vn = _repeat_kv(value, groups).float().norm(dim=-1)  # (B,H,T)
+            rm = rec.row_mask[:, None, :, None].float()
+            c = p * vn[:, :, None, :] * rm
+            rec.vnorm += c.mean(1).sum(1)
+            rec.attn += (p * rm).mean(1).sum(1)
+            rec.first += c[:, :, 0, :].mean(1)
+            rec.layers += 1
+    return out
+
+
+def register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    AttentionInterface.register(CAPTURE, capture_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(CAPTURE, sdpa_mask)
+
+
+@torch.no_grad()
+def token_profiles(model, prompts: list[Prompt], pad_id: int) -> dict[str, np.ndarray]:
+    """One forward pass over a batch; per-token profiles (B, T) for the three row statistics."""
+    device = next(model.parameters()).device
+    ids, mask = pad([p.input_ids for p in prompts], pad_id)
+    a_len = max(p.answer_span[1] - p.answer_span[0] for p in prompts)
+    rows = torch.zeros((len(prompts), a_len), dtype=torch.long)
+    row_mask = torch.zeros((len(prompts), a_len), dtype=torch.bool)
+    for i, p in enumerate(prompts):
+        a0, a1 = p.answer_span
+        rows[i, : a1 - a0] = torch.arange(a0, a1)
+        rows[i, a1 - a0 :] = a1 - 1
+        row_mask[i, : a1 - a0] = True
+    b, t = ids.shape
+    RECORDER.rows, RECORDER.row_mask = rows.to(device), row_mask.to(device)
+    RECORDER.vnorm = torch.zeros((b, t), device=device)
+    RECORDER.attn = torch.zeros((b, t), device=device)
+    RECORDER.first = torch.zeros((b, t), device=device)
+    RECORDER.layers = 0
+    try:
+        model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1)
+        layers = RECORDER.layers
+        if layers == 0:
+            raise RuntimeError(
+                f"{type(model).__name__} does not route attention through transformers' AttentionInterface; "
+                "attention capture is not supported for this architecture yet"
+            )
+        return {
+            "vnorm": RECORDER.vnorm.cpu().numpy(),
+            "attn": RECORDER.attn.cpu().numpy(),
+            "first": RECORDER.first.cpu().numpy(),
+            "layers": layers,
+        }
+    finally:
+        RECORDER.rows = RECORDER.row_mask = None
+
+
+def doc_scores(profile: np.ndarray, spans: list[tuple[int, int]], reduce: str = "sum") -> np.ndarray:
+    f = np.sum if reduce == "sum" else np.mean
+    return np.array([f(profile[s:e]) for s, e in spans], dtype=np.float64)
+
+
+def load_reader_for_capture(path: str):
+    register()
+    return models.load_causal_lm(path, attn_implementation=CAPTURE)
+
+
+def dump_attention(inp: dict, out: dict, params: dict) -> None:
+    from tqdm import tqdm
+
+    k = int(params["k"])
+    device = models.pick_device()
+    tok = models.load_tokenizer(inp["model"])
+    model = load_reader_for_capture(inp["model"]).to(device).eval()
+    examples = read_jsonl(inp["retrieved"])[: params.get("max_questions") or None]
+    prompt = {**params["prompt"], "seed": int(params["seed"])}
+    prompts = [build_prompt(tok, ex, k, prompt, with_answer=True) for ex in examples]
+    bs = int(params["batch_size"])
+    n = len(examples)
+    scores = {v: np.zeros((n, k), dtype=np.float32) for v in ("adist", "attn", "first", "mean")}
+    toks: dict[str, list] = {n_: [] for n_ in ("ids", "doc", "pos", "profile", "answer")}
+    tok_offsets = [0]
+    answer_len = np.zeros(n, dtype=np.int32)
+    layers = 0
+    for s in tqdm(range(0, n, bs), desc="dump_attention", mininterval=5):
+        batch = prompts[s : s + bs]
+        prof = token_profiles(model, batch, tok.pad_token_id)
+        layers = prof["layers"]
+        for j, p in enumerate(batch):
+            i = s + j
+            a = p.answer_span[1] - p.answer_span[0]
+            answer_len[i] = a
+            const = NORM * layers * a
+            scores["adist"][i] = doc_scores(prof["vnorm"][j], p.doc_spans) / const
+            scores["attn"][i] = doc_scores(prof["attn"][j], p.doc_spans) / const
+            scores["first"][i] = doc_scores(prof["first"][j], p.doc_spans) / (NORM * layers)
+            scores["mean"][i] = doc_scores(prof["vnorm"][j], p.doc_spans, "mean") / const
+            for d, (a0, a1) in enumerate(p.doc_spans):
+                toks["ids"].append(np.asarray(p.input_ids[a0:a1], dtype=np.int32))
+                toks["doc"].append(np.full(a1 - a0, d, dtype=np.int8))
+                toks["pos"].append(np.arange(a0, a1, dtype=np.int32))
+                toks["profile"].append(prof["vnorm"][j][a0:a1].astype(np.float16))
+                toks["answer"].append(np.asarray(p.doc_answer_mask[d], dtype=bool))
+            tok_offsets.append(tok_offsets[-1] + sum(e - b_ for b_, e in p.doc_spans))
+    q_ids = [
+        np.asarray(p.input_ids[p.question_span[0] : p.question_span[1]], dtype=np.int32) for p in prompts
+    ]
+    a_ids = [np.asarray(p.input_ids[p.answer_span[0] : p.answer_span[1]], dtype=np.int32) for p in prompts]
+    arrays = {
+        "ids": np.array([str(ex["id"]) for ex in examples]),
+        "ctx_ids": np.array([[c["id"] for c in ex["ctxs"][:k]] for ex in examples]),
+        **{f"scores_{v}": a for v, a in scores.items()},
+        "tok_offsets": np.asarray(tok_offsets, dtype=np.int64),
+        **{f"tok_{n_}": np.concatenate(v) if v else np.zeros(0) for n_, v in toks.items()},
+        "q_ids": np.concatenate(q_ids),
+        "q_offsets": np.cumsum([0] + [len(x) for x in q_ids]),
+        "a_ids": np.concatenate(a_ids),
+        "a_offsets": np.cumsum([0] + [len(x) for x in a_ids]),
+        "layers": np.int32(layers),
+        "answer_len": answer_len,
+    }
+    with atomic_path(out["dump"], suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+    log.info("dumped %d examples (%d layers)", n, layers)
+
+
+@torch.no_grad()
+def score_perplexity(inp: dict, out: dict, params: dict) -> None:
+    """PDist targets: for each document alone, S(d) = -mean NLL of the gold answer tokens."""
+    from tqdm import tqdm
+
+    from .reader import lm_batch
+
+    k = int(params["k"])
+    device = models.pick_device()
+    tok = models.load_tokenizer(inp["model"])
+    model = models.load_causal_lm(inp["model"]).to(device).eval()
+    examples = read_jsonl(inp["retrieved"])[: params.get("max_questions") or None]
+    prompt = {**params["prompt"], "seed": int(params["seed"]), "shuffle": False}
+    scores = np.zeros((len(examples), k), dtype=np.float32)
+    for i, ex in enumerate(tqdm(examples, desc="score_perplexity", mininterval=5)):
+        singles = [
+            build_prompt(tok, {**ex, "ctxs": [c]}, 1, prompt, with_answer=True) for c in ex["ctxs"][:k]
+        ]
+        batch = lm_batch(singles, tok.pad_token_id)
+        logits = model(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+        ).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), -1)
+        target = batch["input_ids"][:, 1:].to(device)
+        nll = -logp.gather(-1, target[..., None])[..., 0]
+        for d, p in enumerate(singles):  # the answer tokens only, not the stop newline
+            a0, a1 = p.answer_span
+            scores[i, d] = -float(nll[d, a0 - 1 : a1 - 1].mean())
+    with atomic_path(out["scores"], suffix=".npz") as tmp:
+        np.savez(
+            tmp,
+            ids=np.array([str(ex["id"]) for ex in examples]),
+            ctx_ids=np.array([[c["id"] for c in ex["ctxs"][:k]] for ex in examples]),
+            scores_pdist=scores,
+        )
+    log.info("perplexity targets for %d examples", len(examples))

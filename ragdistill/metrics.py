@@ -1,0 +1,86 @@
+"""Answer metrics: SQuAD exact match and F1, DPR-style ``has_answer``, hit rate at k.
+
+Normalisation follows SQuAD (lower-case, drop punctuation and the articles a/an/the, squeeze
+white space), applied after Unicode NFKC so that compatibility forms of a character compare
+equal. ``has_answer`` is a token-sequence match of the normalised answer inside the normalised
+passage, as DPR's ``has_answer`` does, so "Paris" does not hit "Parisian".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+
+
+def _strip_punctuation(text: str) -> str:
+    return "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation (with punctuation mapped to spaces so 'U.S.-based' splits into words)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _strip_punctuation(text)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    pred = normalize_answer(prediction)
+    return float(any(pred == normalize_answer(a) for a in answers))
+
+
+def _f1(prediction: str, answer: str) -> float:
+    pred_tokens = normalize_answer(prediction).split()
+    gold_tokens = normalize_answer(answer).split()
+    if not pred_tokens or not gold_tokens:
+        return float(pred_tokens == gold_tokens)
+    common = Counter(pred_tokens) & Counter(gold_tokens)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision = same / len(pred_tokens)
+    recall = same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def f1_score(prediction: str, answers: Sequence[str]) -> float:
+    """Token F1 against the best-matching gold answer."""
+    return max((_f1(prediction, a) for a in answers), default=0.0)
+
+
+def _contains(haystack: list[str], needle: list[str]) -> bool:
+    n = len(needle)
+    if n == 0:
+        return False
+    first = needle[0]
+    return any(haystack[i] == first and haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
+
+
+def has_answer(text: str, answers: Iterable[str]) -> bool:
+    """True when some normalised answer occurs as a whole-token sequence in the normalised text."""
+    tokens = normalize_answer(text).split()
+    return any(_contains(tokens, normalize_answer(a).split()) for a in answers)
+
+
+def hits_at_k(flags: Sequence[bool], ks: Iterable[int]) -> dict[int, float]:
+    """For one question: 1.0 at k when any of the first k ranked passages is a hit."""
+    out = {}
+    for k in ks:
+        out[k] = float(any(flags[:k]))
+    return out
+
+
+def mean_hits(rows: Sequence[Sequence[bool]], ks: Iterable[int]) -> dict[int, float]:
+    """HR@k over questions: the share whose top k holds a hit."""
+    ks = list(ks)
+    if not rows:
+        return {k: float("nan") for k in ks}
+    totals = dict.fromkeys(ks, 0.0)
+    for flags in rows:
+        for k, v in hits_at_k(flags, ks).items():
+            totals[k] += v
+    return {k: totals[k] / len(rows) for k in ks}

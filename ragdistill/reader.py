@@ -1,0 +1,174 @@
+"""Stage ``reader``: fine-tune the reader on the task, and answer questions with it.
+
+Fine-tuning is plain causal-LM training whose loss covers only the answer tokens (and the
+newline that ends them): the documents and question are context, not targets. Answering is
+batched greedy decoding that stops at the newline.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from pathlib import Path
+
+import torch
+
+from . import models
+from .files import read_jsonl, write_json
+from .metrics import exact_match
+from .prompts import Prompt, build_prompt, stop_token_ids
+
+log = logging.getLogger(__name__)
+
+
+def with_answer_in_context(example: dict, k: int) -> dict:
+    """If none of the top k ctxs holds an answer, move the best-ranked one that does into slot k.
+
+    The reader can only learn to read if the answer is there to read (config
+    ``reader_finetune.answer_in_context``).
+    """
+    ctxs = example["ctxs"]
+    if any(c["has_answer"] for c in ctxs[:k]):
+        return example
+    hits = [c for c in ctxs[k:] if c["has_answer"]]
+    if not hits:
+        return example
+    return {**example, "ctxs": ctxs[: k - 1] + [hits[0]] + ctxs[k - 1 :]}
+
+
+def pad(seqs: list[list[int]], pad_id: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if side == "right":
+            ids[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = 1
+        else:
+            ids[i, width - len(s) :] = torch.tensor(s)
+            mask[i, width - len(s) :] = 1
+    return ids, mask
+
+
+def lm_batch(prompts: list[Prompt], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch whose labels are -100 everywhere but the answer and its stop token."""
+    ids, mask = pad([p.input_ids for p in prompts], pad_id)
+    labels = torch.full_like(ids, -100)
+    for i, p in enumerate(prompts):
+        a0 = p.answer_span[0]
+        labels[i, a0 : p.target_end] = ids[i, a0 : p.target_end]
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+@torch.no_grad()
+def answer(
+    model, tokenizer, prompts: list[Prompt], max_new_tokens: int, batch_size: int, progress: bool = False
+) -> list[str]:
+    """Greedy answers, stopped at the first newline or EOS."""
+    from tqdm import tqdm
+
+    device = next(model.parameters()).device
+    stops = stop_token_ids(tokenizer)
+    model.eval()
+    out: list[str] = [""] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
+    for s in tqdm(range(0, len(order), batch_size), desc="answer", disable=not progress, mininterval=5):
+        idx = order[s : s + batch_size]
+        ids, mask = pad([prompts[i].input_ids for i in idx], tokenizer.pad_token_id, side="left")
+        gen = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=stops,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        for row, i in zip(gen[:, ids.shape[1] :].tolist(), idx, strict=True):
+            cut = next((j for j, t in enumerate(row) if t in stops), len(row))
+            out[i] = tokenizer.decode(row[:cut], skip_special_tokens=True).strip()
+    return out
+
+
+def exact_match_rate(
+    model, tokenizer, examples: list[dict], k: int, prompt: dict, max_new_tokens: int, batch_size: int
+) -> float:
+    prompts = [build_prompt(tokenizer, ex, k, prompt, with_answer=False) for ex in examples]
+    preds = answer(model, tokenizer, prompts, max_new_tokens, batch_size)
+    return sum(exact_match(p, ex["answers"]) for p, ex in zip(preds, examples, strict=True)) / max(
+        1, len(examples)
+    )
+
+
+def finetune_reader(inp: dict, out: dict, params: dict) -> None:
+    """Fine-tune with AdamW, linear warm-up then linear decay, gradient accumulation."""
+    from tqdm import tqdm
+
+    hp = params["train"]
+    prompt = params["prompt"]
+    k = int(params["k"])
+    seed = int(params["seed"])
+    models.set_seed(seed)
+    device = models.pick_device()
+    tok = models.load_tokenizer(inp["model"])
+    model = models.load_causal_lm(inp["model"]).to(device)
+    train = read_jsonl(inp["train"])
+    if hp["answer_in_context"]:
+        train = [with_answer_in_context(ex, k) for ex in train]
+    prompts = [build_prompt(tok, ex, k, {**prompt, "seed": seed}, with_answer=True) for ex in train]
+    dev = read_jsonl(inp["dev"])[: int(hp["dev_questions"])]
+    steps, accum, bs = int(hp["steps"]), int(hp["grad_accum"]), int(hp["batch_size"])
+    opt = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"]))
+    warm = int(hp["warmup_steps"])
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return (step + 1) / max(1, warm)
+        return max(0.0, (steps - step) / max(1, steps - warm))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    rng = random.Random(seed)
+    order: list[int] = []
+    history = []
+    use_amp = device.type == "cuda"
+    model.train()
+    bar = tqdm(range(steps), desc="finetune_reader", mininterval=5)
+    for step in bar:
+        total = 0.0
+        for _ in range(accum):
+            if len(order) < bs:
+                more = list(range(len(prompts)))
+                rng.shuffle(more)
+                order.extend(more)
+            batch = lm_batch([prompts[i] for i in order[:bs]], tok.pad_token_id)
+            del order[:bs]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = model(**{n: t.to(device) for n, t in batch.items()}).loss / accum
+            loss.backward()
+            total += loss.item()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["max_grad_norm"]))
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        history.append({"step": step + 1, "loss": total, "lr": sched.get_last_lr()[0]})
+        bar.set_postfix(loss=f"{total:.3f}")
+    dev_em = (
+        exact_match_rate(
+            model,
+            tok,
+            dev,
+            k,
+            {**prompt, "seed": seed},
+            int(params["max_new_tokens"]),
+            int(hp["eval_batch_size"]),
+        )
+        if dev
+        else math.nan
+    )
+    log.info("dev EM after %d steps: %.3f", steps, dev_em)
+    out_dir = Path(out["model"])
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tok.save_pretrained(out_dir)
+    write_json(
+        out["metrics"], {"steps": steps, "dev_em": dev_em, "dev_questions": len(dev), "history": history}
+    )

@@ -1,0 +1,93 @@
+"""Stage ``retrieve``: top-K passages per question, in the DPR/FiD JSONL convention.
+
+Each line: ``{"id", "question", "answers", "gold_ids", "ctxs": [{"id", "title", "text",
+"score", "has_answer"}]}`` with ctxs sorted by score. Passage texts are collected in one
+streaming pass over the corpus, for the retrieved ids only.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import models
+from .datasets import iter_corpus
+from .files import read_jsonl, write_jsonl
+from .metrics import has_answer
+
+log = logging.getLogger(__name__)
+
+
+def load_query_encoder(path: str):
+    device = models.pick_device()
+    return models.load_tokenizer(path), models.load_encoder(path).to(device).eval()
+
+
+def search(index, query_emb: np.ndarray, top_k: int, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    scores, rows = [], []
+    for s in range(0, len(query_emb), batch_size):
+        sc, ix = index.search(np.ascontiguousarray(query_emb[s : s + batch_size], dtype=np.float32), top_k)
+        scores.append(sc)
+        rows.append(ix)
+    return np.concatenate(scores), np.concatenate(rows)
+
+
+def passages_by_id(corpus: str, wanted: set[str]) -> dict[str, dict]:
+    found = {}
+    for p in iter_corpus(Path(corpus), "dpr_tsv"):
+        if p["id"] in wanted:
+            found[p["id"]] = p
+    return found
+
+
+def retrieve(inp: dict, out: dict, params: dict) -> None:
+    import faiss
+
+    index = faiss.read_index(inp["index"])
+    ids = np.load(inp["ids"], allow_pickle=False)
+    tok, model = load_query_encoder(inp["query_encoder"])
+    splits = list(params["splits"])
+    per_split = [read_jsonl(p) for p in inp["questions"]]
+    questions = [q for qs in per_split for q in qs]
+    with torch.no_grad():
+        q_emb = models.embed_all(
+            model,
+            tok,
+            [q["question"] for q in questions],
+            int(params["batch_size"]),
+            int(params["max_length"]),
+            params["pooling"],
+            bool(params["normalize"]),
+            progress=True,
+        )
+    top_k = min(int(params["top_k"]), len(ids))
+    scores, rows = search(index, q_emb, top_k)
+    wanted = {str(ids[r]) for r in rows.ravel() if r >= 0}
+    texts = passages_by_id(inp["corpus"], wanted)
+
+    def lines(start: int, qs: list[dict]):
+        for q, sc, rw in zip(qs, scores[start:], rows[start:], strict=False):
+            ctxs = []
+            for s, r in zip(sc, rw, strict=True):
+                if r < 0:
+                    continue
+                p = texts[str(ids[r])]
+                ctxs.append(
+                    {
+                        "id": p["id"],
+                        "title": p["title"],
+                        "text": p["text"],
+                        "score": float(s),
+                        "has_answer": has_answer(p["text"], q["answers"]),
+                    }
+                )
+            yield {**q, "ctxs": ctxs}
+
+    start = 0
+    for split, qs in zip(splits, per_split, strict=True):
+        write_jsonl(out[split], lines(start, qs))
+        start += len(qs)
+    log.info("retrieved top %d for %d questions (%s)", top_k, len(questions), ", ".join(splits))

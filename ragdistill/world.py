@@ -1,0 +1,273 @@
+"""The generated question-answering world: the default's data, deterministic from a seed.
+
+Why generated: with no dataset hub reachable, a world of fictional people lets the study run
+offline, and because the people are fictional a pretrained reader cannot answer from memory; it
+must read the passages, which is what attention distillation is about.
+
+How it is made hard for the retriever:
+- names are drawn from small pools of given names and family names, so many people share one
+  of them (distractors that match half the name);
+- each person has several passages that all name them, and only one states the fact asked about;
+- relatives (same family name) are mentioned in each other's passages;
+- attribute values come from shared pools, so distractors state facts of the same type;
+- questions are worded with other words than the passages ("profession" vs "worked as").
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+_SYLLABLES = (
+    "ka lo ve ri sa mun tel dor bra qui nes fal zor em ith var lun pel sor ga tiv ol wen rho "
+    "mar cul dea fen hal jor kes lir mov nor pra ros sul tam ulf vex wyn yal zed bel cor"
+).split()
+
+_ATTRIBUTES: dict[str, dict] = {
+    "hometown": {
+        "values": "city",
+        "passage": ["{name} was born in the town of {v}.", "{name} grew up in {v}, near the river."],
+        "question": ["What is the hometown of {name}?", "Where does {name} come from?"],
+    },
+    "occupation": {
+        "values": "job",
+        "passage": ["{name} worked as a {v} for most of {poss} life.", "By trade, {name} was a {v}."],
+        "question": ["What was the profession of {name}?", "What job did {name} do?"],
+    },
+    "employer": {
+        "values": "org",
+        "passage": [
+            "{name} spent many years employed by the {v}.",
+            "{name} joined the {v} as a young adult.",
+        ],
+        "question": ["Which organization did {name} work for?", "Who employed {name}?"],
+    },
+    "instrument": {
+        "values": "instrument",
+        "passage": ["In {poss} spare time {name} played the {v}.", "{name} was known to perform on the {v}."],
+        "question": ["Which musical instrument did {name} play?", "What instrument could {name} perform on?"],
+    },
+    "pet": {
+        "values": "animal",
+        "passage": ["{name} kept a {v} at home.", "{name} looked after an old {v} for years."],
+        "question": ["What kind of animal was the pet of {name}?", "Which animal did {name} keep?"],
+    },
+    "birth_year": {
+        "values": "year",
+        "passage": ["{name} was born in {v}.", "{name} came into the world in the year {v}."],
+        "question": ["In what year was {name} born?", "When was {name} born?"],
+    },
+    "spouse": {
+        "values": "person",
+        "passage": ["{name} married {v}.", "{name} shared a house with {poss} partner {v}."],
+        "question": ["Who was the spouse of {name}?", "To whom was {name} married?"],
+    },
+    "award": {
+        "values": "award",
+        "passage": ["{name} received the {v} for {poss} work.", "The {v} was given to {name}."],
+        "question": ["Which prize did {name} win?", "What honour was awarded to {name}?"],
+    },
+}
+
+# Sentences that name a person next to a value of an attribute type without stating the fact:
+# decoy passages are made of them, so that a retriever must read the relation, not just the name.
+_DECOYS = {
+    "city": "{name} once visited {v} on a long journey.",
+    "job": "{name} often talked with a {v} from the market.",
+    "org": "{name} wrote several letters to the {v}.",
+    "instrument": "{name} admired the sound of the {v}.",
+    "animal": "{name} was afraid of the neighbour's {v}.",
+    "year": "{name} left the region for a while in {v}.",
+    "person": "{name} corresponded with {v} for years.",
+    "award": "{name} was nominated for the {v} but did not win it.",
+}
+
+_POOLS = {
+    "job": "glassblower cartographer beekeeper clockmaker ferryman stonemason bookbinder weaver "
+    "lamplighter tanner cooper apothecary surveyor shipwright locksmith chandler".split(),
+    "instrument": "harp lute cello oboe zither bagpipe dulcimer flute viola trombone accordion "
+    "marimba banjo harmonium".split(),
+    "animal": "tortoise ferret parrot goat donkey hedgehog peacock raven pony rabbit owl lizard".split(),
+}
+_ORG_KINDS = "Guild Company Society Institute Bank Observatory Academy Foundry Library Museum".split()
+_AWARD_KINDS = "Medal Prize Cup Ribbon Laurel".split()
+_FILLER = [
+    "Letters kept in the archive describe {name} as patient and curious.",
+    "Few records from that period survive.",
+    "{Pron} rarely spoke about {poss} early years.",
+    "Neighbours remembered {obj} as a generous host.",
+    "Some of this is disputed by local historians.",
+    "{Pron} travelled often along the northern coast.",
+    "A small portrait of {obj} hangs in the town hall.",
+]
+
+
+@dataclass
+class WorldConfig:
+    """Sizes and difficulty knobs of the generated world (config key ``datasets.<run>.world``)."""
+
+    seed: int = 0
+    n_people: int = 150
+    given_names: int = 30
+    family_names: int = 20
+    passages_per_person: int = 3
+    n_cities: int = 40
+    n_orgs: int = 30
+    n_awards: int = 20
+    relative_mentions: float = 0.5
+    decoy_passages: int = 2
+    full_name_rate: float = 0.3
+    train: int = 400
+    dev: int = 100
+    test: int = 200
+
+
+@dataclass
+class Person:
+    given: str
+    family: str
+    pronoun: str
+    facts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.given} {self.family}"
+
+
+def _word(rng: random.Random, syllables: int) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(syllables)).capitalize()
+
+
+def _unique_words(rng: random.Random, n: int, syllables: tuple[int, int]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        w = _word(rng, rng.randint(*syllables))
+        if w not in seen and len(w) > 3:
+            seen.add(w)
+            out.append(w)
+    return out
+
+
+def _pronouns(p: str) -> dict[str, str]:
+    if p == "he":
+        return {"pron": "he", "Pron": "He", "poss": "his", "obj": "him"}
+    return {"pron": "she", "Pron": "She", "poss": "her", "obj": "her"}
+
+
+def generate(cfg: WorldConfig) -> dict:
+    """Make the world: ``{"passages": [...], "train"|"dev"|"test": [questions]}``.
+
+    Passages: ``{"id", "title", "text"}``; questions: ``{"id", "question", "answers",
+    "gold_ids"}``. The same config gives the same world, byte for byte.
+    """
+    rng = random.Random(cfg.seed)
+    givens = _unique_words(rng, cfg.given_names, (2, 3))
+    families = _unique_words(rng, cfg.family_names, (2, 3))
+    pools = dict(_POOLS)
+    pools["city"] = _unique_words(rng, cfg.n_cities, (2, 3))
+    pools["org"] = [f"{w} {rng.choice(_ORG_KINDS)}" for w in _unique_words(rng, cfg.n_orgs, (2, 3))]
+    pools["award"] = [f"{w} {rng.choice(_AWARD_KINDS)}" for w in _unique_words(rng, cfg.n_awards, (2, 3))]
+    pools["year"] = [str(y) for y in range(1780, 1920)]
+
+    people: list[Person] = []
+    names: set[str] = set()
+    while len(people) < cfg.n_people:
+        person = Person(rng.choice(givens), rng.choice(families), rng.choice(["he", "she"]))
+        if person.name in names:
+            continue
+        names.add(person.name)
+        people.append(person)
+    for person in people:
+        for attr, spec in _ATTRIBUTES.items():
+            if spec["values"] == "person":
+                person.facts[attr] = f"{rng.choice(givens)} {rng.choice(families)}"
+            else:
+                person.facts[attr] = rng.choice(pools[spec["values"]])
+    by_family: dict[str, list[Person]] = {}
+    for person in people:
+        by_family.setdefault(person.family, []).append(person)
+
+    passages: list[dict] = []
+    gold: dict[tuple[int, str], str] = {}
+    attrs = list(_ATTRIBUTES)
+    for pi, person in enumerate(people):
+        order = attrs[:]
+        rng.shuffle(order)
+        chunks = [order[i :: cfg.passages_per_person] for i in range(cfg.passages_per_person)]
+        pr = _pronouns(person.pronoun)
+        for ci, chunk in enumerate(chunks):
+            pid = f"p{pi}-{ci}"
+            sentences = []
+            # a passage names its person in full only sometimes, else as "R. Family": then the
+            # family name is all the retriever can match, shared with the person's relatives
+            full = rng.random() < cfg.full_name_rate
+            named = person.name if full else f"{person.given[0]}. {person.family}"
+            title = person.name if full else person.family
+            for j, attr in enumerate(chunk):
+                template = rng.choice(_ATTRIBUTES[attr]["passage"])
+                # the first sentence names the person; later ones use the family name or a
+                # pronoun, so a fact's sentence need not repeat the name the question uses
+                who = named if j == 0 else rng.choice([person.family, named, "PRONOUN"])
+                if who == "PRONOUN":
+                    who = pr["Pron"] if template.startswith("{name}") else pr["pron"]
+                sentences.append(template.format(name=who, v=person.facts[attr], **pr))
+                gold[(pi, attr)] = pid
+            relatives = [r for r in by_family[person.family] if r is not person]
+            if relatives and rng.random() < cfg.relative_mentions:
+                rel = rng.choice(relatives)
+                rattr = rng.choice(attrs)
+                rv = rel.facts[rattr]
+                sentences.append(
+                    f"{pr['Pron']} was related to {rel.name}, whose {rattr.replace('_', ' ')} was {rv}."
+                )
+            fillers = rng.sample(_FILLER, len(_FILLER))
+            while len(" ".join(sentences).split()) < 45 and fillers:
+                sentences.append(fillers.pop().format(name=person.family, **pr))
+            text = " ".join(sentences)
+            passages.append({"id": pid, "title": title, "text": text})
+        for di in range(cfg.decoy_passages):
+            kinds = rng.sample(list(_DECOYS), 3)
+            sentences = []
+            full = rng.random() < cfg.full_name_rate
+            named = person.name if full else f"{person.given[0]}. {person.family}"
+            title = person.name if full else person.family
+            for j, kind in enumerate(kinds):
+                v = (
+                    f"{rng.choice(givens)} {rng.choice(families)}"
+                    if kind == "person"
+                    else rng.choice(pools[kind])
+                )
+                who = named if j == 0 else rng.choice([person.family, named])
+                sentences.append(_DECOYS[kind].format(name=who, v=v))
+            fillers = rng.sample(_FILLER, len(_FILLER))
+            while len(" ".join(sentences).split()) < 45 and fillers:
+                sentences.append(fillers.pop().format(name=person.family, **pr))
+            passages.append({"id": f"p{pi}-d{di}", "title": title, "text": " ".join(sentences)})
+
+    pairs = [(pi, attr) for pi in range(len(people)) for attr in attrs]
+    rng.shuffle(pairs)
+    need = cfg.train + cfg.dev + cfg.test
+    if need > len(pairs):
+        raise ValueError(
+            f"world: train+dev+test = {need} questions, but {cfg.n_people} people x {len(attrs)} "
+            f"attributes give only {len(pairs)}; raise n_people"
+        )
+    splits: dict[str, list[dict]] = {}
+    start = 0
+    for split, n in (("train", cfg.train), ("dev", cfg.dev), ("test", cfg.test)):
+        rows = []
+        for qi, (pi, attr) in enumerate(pairs[start : start + n]):
+            person = people[pi]
+            template = rng.choice(_ATTRIBUTES[attr]["question"])
+            rows.append(
+                {
+                    "id": f"{split}-{qi}",
+                    "question": template.format(name=person.name),
+                    "answers": [person.facts[attr]],
+                    "gold_ids": [gold[(pi, attr)]],
+                }
+            )
+        splits[split] = rows
+        start += n
+    return {"passages": passages, **splits}

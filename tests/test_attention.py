@@ -1,0 +1,95 @@
+"""ADist targets from the fast capture path against a slow eager reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ragdistill import attention, models
+from ragdistill.prompts import build_prompt
+from tests.conftest import example
+
+PROMPT = {"seed": 0, "shuffle": True, "max_doc_tokens": 40, "add_bos": True}
+
+
+def _value_norm_hooks(model, arch: str, store: list):
+    """Per-layer value states (B, kv_heads, T, d), taken from the projection that makes them."""
+    handles = []
+    if arch == "llama":
+        for layer in model.model.layers:
+            attn = layer.self_attn
+
+            def hook(mod, args, out, attn=attn):
+                b, t, _ = out.shape
+                store.append(out.view(b, t, -1, attn.head_dim).transpose(1, 2))
+
+            handles.append(attn.v_proj.register_forward_hook(hook))
+    elif arch == "gpt2":
+        for block in model.transformer.h:
+            attn = block.attn
+
+            def hook(mod, args, out, attn=attn):
+                b, t, _ = out.shape
+                v = out.split(attn.split_size, dim=2)[2]
+                store.append(v.view(b, t, attn.num_heads, attn.head_dim).transpose(1, 2))
+
+            handles.append(attn.c_attn.register_forward_hook(hook))
+    return handles
+
+
+def reference_profiles(path: str, arch: str, prompts, pad_id: int) -> np.ndarray:
+    """sum_l sum_q mean_h p[h,q,t] * ||V[h,t]|| from eager ``output_attentions`` (the textbook way)."""
+    from ragdistill.reader import pad
+
+    model = models.load_causal_lm(path, attn_implementation="eager").eval()
+    values: list[torch.Tensor] = []
+    handles = _value_norm_hooks(model, arch, values)
+    ids, mask = pad([p.input_ids for p in prompts], pad_id)
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, output_attentions=True)
+    for h in handles:
+        h.remove()
+    prof = np.zeros(ids.shape)
+    for att, v in zip(out.attentions, values, strict=True):
+        groups = att.shape[1] // v.shape[1]
+        vn = v.repeat_interleave(groups, dim=1).norm(dim=-1)  # (B, H, T)
+        for i, p in enumerate(prompts):
+            a0, a1 = p.answer_span
+            c = att[i, :, a0:a1, :] * vn[i][:, None, :]  # (H, A, T)
+            prof[i] += c.mean(0).sum(0).double().numpy()
+    return prof
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_capture_matches_eager_reference(tiny_model_dir, arch):
+    path = tiny_model_dir(arch)
+    tok = models.load_tokenizer(path)
+    exs = [example("q1"), {**example("q2"), "answers": ["a town 2 and more words"]}]
+    prompts = [build_prompt(tok, ex, 3, PROMPT, with_answer=True) for ex in exs]
+    assert len(prompts[0].input_ids) != len(prompts[1].input_ids)  # padding is exercised
+    model = attention.load_reader_for_capture(path).eval()
+    fast = attention.token_profiles(model, prompts, tok.pad_token_id)
+    ref = reference_profiles(path, arch, prompts, tok.pad_token_id)
+    for i, p in enumerate(prompts):
+        got = attention.doc_scores(fast["vnorm"][i], p.doc_spans)
+        want = attention.doc_scores(ref[i], p.doc_spans)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+        np.testing.assert_allclose(
+            fast["vnorm"][i][: len(p.input_ids)], ref[i][: len(p.input_ids)], rtol=1e-4, atol=1e-7
+        )
+    assert fast["layers"] == model.config.num_hidden_layers
+
+
+def test_capture_does_not_change_the_forward_pass(tiny_model_dir):
+    path = tiny_model_dir("llama")
+    tok = models.load_tokenizer(path)
+    p = build_prompt(tok, example(), 3, PROMPT, with_answer=True)
+    ids = torch.tensor([p.input_ids])
+    plain = models.load_causal_lm(path, attn_implementation="sdpa").eval()
+    capt = attention.load_reader_for_capture(path).eval()
+    with torch.no_grad():
+        want = plain(input_ids=ids).logits
+        attention.RECORDER.rows = None
+        got = capt(input_ids=ids).logits
+    torch.testing.assert_close(got, want)

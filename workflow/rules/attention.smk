@@ -1,0 +1,59 @@
+rule dump_attention:
+    input:
+        model=get_reader_model,
+        retrieved="results/{run}/retrieve/initial/{split}.jsonl",
+        code=lib("attention", "models", "prompts", "reader"),
+    output:
+        dump="results/{run}/attention/{reader}/{split}.npz",
+    log:
+        "logs/dump_attention/{run}/{reader}/{split}.log",
+    benchmark:
+        "benchmarks/dump_attention/{run}/{reader}/{split}.tsv"
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=240,
+    params:
+        entry="attention:dump_attention",
+        k=config["k"],
+        prompt=config["prompt"],
+        seed=config["prompt"]["seed"],
+        batch_size=config["attention"]["batch_size"],
+        max_questions=config["attention"]["max_questions"],
+    script:
+        "../scripts/run_stage.py"
+
+
+rule score_perplexity:
+    input:
+        model=get_reader_model,
+        retrieved="results/{run}/retrieve/initial/{split}.jsonl",
+        code=lib("attention", "models", "prompts", "reader"),
+    output:
+        scores="results/{run}/perplexity/{reader}/{split}.npz",
+    log:
+        "logs/score_perplexity/{run}/{reader}/{split}.log",
+    benchmark:
+        "benchmarks/score_perplexity/{run}/{reader}/{split}.tsv"
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=240,
+    params:
+        entry="attention:score_perplexity",
+        k=config["k"],
+        prompt=config["prompt"],
+        seed=config["prompt"]["seed"],
+        max_questions=config["attention"]["max_questions"],
+    script:
+        "../scripts/run_stage.py"
+
+
+rule attention:
+    input:
+        get_attention_targets(),
+    localrule: True

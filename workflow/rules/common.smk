@@ -1,0 +1,225 @@
+# Helpers only: config validation, wildcard constraints, input functions and target lists.
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from ragdistill.config_check import check_config
+
+# our check first, for messages with dotted key paths; then Snakemake's, which fills in defaults
+check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+validate(config, schema="../schemas/config.schema.yaml")
+
+RUNS = list(config["runs"])
+for _run in RUNS:
+    if _run not in config["datasets"]:
+        raise ValueError(
+            f"config runs: {_run!r} is not a key of datasets ({sorted(config['datasets'])})"
+        )
+for _key in ("retriever", "reader"):
+    if config[_key]["model"] not in config["models"]:
+        raise ValueError(
+            f"config {_key}.model: {config[_key]['model']!r} is not a key of models"
+        )
+SEEDS = [int(s) for s in config["seeds"]]
+SPLITS = ["train", "dev", "test"]
+OBJECTIVES = ["adist", "attn", "first", "mean", "pdist"]
+LIB = Path(workflow.basedir) / "ragdistill"
+
+
+wildcard_constraints:
+    run="|".join(RUNS),
+    model="|".join(config["models"]),
+    split="|".join(SPLITS),
+    shard=r"\d+",
+    seed=r"\d+",
+    objective="|".join(OBJECTIVES),
+    teacher="offtheshelf|finetuned",
+    reader=r"offtheshelf|finetuned-s\d+",
+    retriever=r"initial|(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+",
+
+
+def lib(*modules):
+    """Library files a job imports, declared as inputs: editing one reruns the job (Snakemake does not see imports)."""
+    return [str(LIB / f"{m}.py") for m in ("__init__", "files", "runner", *modules)]
+
+
+def model_dir(name):
+    return f"resources/models/{name}"
+
+
+def get_retriever_model(wildcards=None):
+    return model_dir(config["retriever"]["model"])
+
+
+def get_reader_base(wildcards=None):
+    return model_dir(config["reader"]["model"])
+
+
+def get_reader_model(wildcards):
+    """The off-the-shelf reader is the fetched model; fine-tuned readers come from finetune_reader."""
+    if wildcards.reader == "offtheshelf":
+        return get_reader_base()
+    return f"results/{wildcards.run}/reader/{wildcards.reader}/model"
+
+
+def get_teacher_reader(wildcards):
+    return (
+        "offtheshelf"
+        if wildcards.teacher == "offtheshelf"
+        else f"finetuned-s{wildcards.seed}"
+    )
+
+
+def get_targets(wildcards):
+    """Teacher targets: perplexity scores for pdist, attention dumps for adist and its variants."""
+    reader = get_teacher_reader(wildcards)
+    stage = "perplexity" if wildcards.objective == "pdist" else "attention"
+    return f"results/{wildcards.run}/{stage}/{reader}/train.npz"
+
+
+def retriever_params(max_length_key):
+    r = config["retriever"]
+    return {
+        "pooling": r["pooling"],
+        "normalize": r["normalize"],
+        "max_length": r[max_length_key],
+        "batch_size": r["batch_size"],
+    }
+
+
+def grid_cells():
+    """The evaluation grid: (retriever, reader) pairs; each distilled retriever pairs with its teacher."""
+    cells = [
+        {
+            "retriever": "initial",
+            "reader": "offtheshelf",
+            "retriever_kind": "initial",
+            "reader_kind": "offtheshelf",
+            "seed": SEEDS[0],
+        }
+    ]
+    for s in SEEDS:
+        cells += [
+            {
+                "retriever": "initial",
+                "reader": f"finetuned-s{s}",
+                "retriever_kind": "initial",
+                "reader_kind": "finetuned",
+                "seed": s,
+            },
+            {
+                "retriever": f"adist-offtheshelf-s{s}",
+                "reader": "offtheshelf",
+                "retriever_kind": "adist-offtheshelf",
+                "reader_kind": "offtheshelf",
+                "seed": s,
+            },
+            {
+                "retriever": f"adist-finetuned-s{s}",
+                "reader": f"finetuned-s{s}",
+                "retriever_kind": "adist-finetuned",
+                "reader_kind": "finetuned",
+                "seed": s,
+            },
+            {
+                "retriever": f"pdist-finetuned-s{s}",
+                "reader": f"finetuned-s{s}",
+                "retriever_kind": "pdist-finetuned",
+                "reader_kind": "finetuned",
+                "seed": s,
+            },
+        ]
+    return cells
+
+
+def readers():
+    return ["offtheshelf"] + [f"finetuned-s{s}" for s in SEEDS]
+
+
+def distilled_retrievers():
+    return sorted({c["retriever"] for c in grid_cells() if c["retriever"] != "initial"})
+
+
+def get_cell_metrics(wildcards):
+    return [
+        f"results/{wildcards.run}/evaluate/{c['retriever']}+{c['reader']}/metrics.json"
+        for c in grid_cells()
+    ]
+
+
+def get_indicator_files(wildcards):
+    return [
+        f"results/{wildcards.run}/indicators/{r}/indicators.json" for r in readers()
+    ]
+
+
+def get_curves(wildcards):
+    return [
+        f"results/{wildcards.run}/distill/{r}/curve.tsv" for r in distilled_retrievers()
+    ]
+
+
+FIGURES = ["distance", "pat", "mq", "grid", "curves"]
+
+
+def get_figure_files(wildcards):
+    return [f"results/{wildcards.run}/figures/{f}.png" for f in FIGURES]
+
+
+# ---- target lists for the aggregate rules (one per stage)
+def get_fetch_targets():
+    return [
+        model_dir(m) for m in (config["retriever"]["model"], config["reader"]["model"])
+    ] + [f"resources/data/{r}/corpus.tsv" for r in RUNS]
+
+
+def get_encode_targets():
+    return [f"results/{r}/index/initial/index.faiss" for r in RUNS]
+
+
+def get_retrieve_targets():
+    return [f"results/{r}/retrieve/initial/{s}.jsonl" for r in RUNS for s in SPLITS]
+
+
+def get_finetune_targets():
+    return [f"results/{r}/reader/finetuned-s{s}/model" for r in RUNS for s in SEEDS]
+
+
+def get_attention_targets():
+    return [
+        f"results/{r}/attention/{reader}/train.npz"
+        for r in RUNS
+        for reader in readers()
+    ]
+
+
+def get_distill_targets():
+    return [
+        f"results/{r}/distill/{d}/curve.tsv"
+        for r in RUNS
+        for d in distilled_retrievers()
+    ]
+
+
+def get_evaluate_targets():
+    return [
+        f"results/{r}/evaluate/{c['retriever']}+{c['reader']}/metrics.json"
+        for r in RUNS
+        for c in grid_cells()
+    ]
+
+
+def get_indicator_targets():
+    return [
+        f"results/{r}/indicators/{reader}/indicators.json"
+        for r in RUNS
+        for reader in readers()
+    ]
+
+
+def get_figure_targets():
+    return [f"results/{r}/figures/{f}.png" for r in RUNS for f in FIGURES]
+
+
+def get_report_targets():
+    return [f"results/{r}/report/report.md" for r in RUNS]

@@ -1,0 +1,40 @@
+rule distill_retriever:
+    input:
+        retriever=get_retriever_model(),
+        train="results/{run}/retrieve/initial/train.jsonl",
+        dev="results/{run}/retrieve/initial/dev.jsonl",
+        targets=get_targets,
+        code=lib("distill", "models", "attention"),
+    output:
+        query_encoder=directory(
+            "results/{run}/distill/{objective}-{teacher}-s{seed}/query_encoder"
+        ),
+        curve="results/{run}/distill/{objective}-{teacher}-s{seed}/curve.tsv",
+    log:
+        "logs/distill_retriever/{run}/{objective}-{teacher}-s{seed}.log",
+    benchmark:
+        "benchmarks/distill_retriever/{run}/{objective}-{teacher}-s{seed}.tsv"
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        **config["distill"],
+        entry="distill:distill_retriever",
+        seed="{seed}",
+        k=config["k"],
+        score_key="scores_{objective}",
+        pooling=config["retriever"]["pooling"],
+        normalize=config["retriever"]["normalize"],
+        max_length=config["retriever"]["query_max_length"],
+        encode_batch_size=config["retriever"]["batch_size"],
+    script:
+        "../scripts/run_stage.py"
+
+
+rule distill:
+    input:
+        get_distill_targets(),
+    localrule: True

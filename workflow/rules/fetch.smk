@@ -1,0 +1,55 @@
+rule fetch_model:
+    input:
+        code=lib("fetch", "sources", "models", "world"),
+    output:
+        model=directory("resources/models/{model}"),
+    log:
+        "logs/fetch_model/{model}.log",
+    benchmark:
+        "benchmarks/fetch_model/{model}.tsv"
+    localrule: True
+    conda:
+        "../../envs/ragdistill.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        entry="fetch:fetch_model",
+        name="{model}",
+        model=lookup(dpath="models/{model}", within=config),
+        download_dir="resources/downloads",
+    script:
+        "../scripts/run_stage.py"
+
+
+rule fetch_data:
+    input:
+        code=lib("fetch", "sources", "datasets", "world"),
+    output:
+        train="resources/data/{run}/train.jsonl",
+        dev="resources/data/{run}/dev.jsonl",
+        test="resources/data/{run}/test.jsonl",
+        corpus="resources/data/{run}/corpus.tsv",
+    log:
+        "logs/fetch_data/{run}.log",
+    benchmark:
+        "benchmarks/fetch_data/{run}.tsv"
+    localrule: True
+    conda:
+        "../../envs/ragdistill.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        entry="fetch:fetch_data",
+        name="{run}",
+        dataset=lookup(dpath="datasets/{run}", within=config),
+        download_dir="resources/downloads",
+    script:
+        "../scripts/run_stage.py"
+
+
+rule fetch:
+    input:
+        get_fetch_targets(),
+    localrule: True

@@ -1,0 +1,56 @@
+rule plot_figures:
+    input:
+        indicators=get_indicator_files,
+        metrics=get_cell_metrics,
+        curves=get_curves,
+        code=lib("figures"),
+    output:
+        distance=report(
+            "results/{run}/figures/distance.png",
+            caption="../report/distance.rst",
+            category="Indicators",
+            labels={"run": "{run}", "figure": "distance profile"},
+        ),
+        pat=report(
+            "results/{run}/figures/pat.png",
+            caption="../report/pat.rst",
+            category="Indicators",
+            labels={"run": "{run}", "figure": "PAT_TN"},
+        ),
+        mq=report(
+            "results/{run}/figures/mq.png",
+            caption="../report/mq.rst",
+            category="Indicators",
+            labels={"run": "{run}", "figure": "MQ distribution"},
+        ),
+        grid=report(
+            "results/{run}/figures/grid.png",
+            caption="../report/grid.rst",
+            category="Evaluation",
+            labels={"run": "{run}", "figure": "grid"},
+        ),
+        curves=report(
+            "results/{run}/figures/curves.png",
+            caption="../report/curves.rst",
+            category="Distillation",
+            labels={"run": "{run}", "figure": "training curves"},
+        ),
+    log:
+        "logs/plot_figures/{run}.log",
+    localrule: True
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    params:
+        **config["figures"],
+        entry="figures:plot_figures",
+        cells=grid_cells(),
+        mq_threshold=config["indicators"]["mq_threshold"],
+    script:
+        "../scripts/run_stage.py"
+
+
+rule figures:
+    input:
+        get_figure_targets(),
+    localrule: True

@@ -1,0 +1,29 @@
+rule compute_indicators:
+    input:
+        dump="results/{run}/attention/{reader}/train.npz",
+        model=get_reader_model,
+        code=lib("indicators", "attention"),
+    output:
+        indicators="results/{run}/indicators/{reader}/indicators.json",
+    log:
+        "logs/compute_indicators/{run}/{reader}.log",
+    benchmark:
+        "benchmarks/compute_indicators/{run}/{reader}.tsv"
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        **config["indicators"],
+        entry="indicators:compute_indicators",
+        reader="{reader}",
+    script:
+        "../scripts/run_stage.py"
+
+
+rule indicators:
+    input:
+        get_indicator_targets(),
+    localrule: True

@@ -1,0 +1,34 @@
+rule finetune_reader:
+    input:
+        model=get_reader_base(),
+        train="results/{run}/retrieve/initial/train.jsonl",
+        dev="results/{run}/retrieve/initial/dev.jsonl",
+        code=lib("reader", "models", "prompts", "metrics"),
+    output:
+        model=directory("results/{run}/reader/finetuned-s{seed}/model"),
+        metrics="results/{run}/reader/finetuned-s{seed}/train_metrics.json",
+    log:
+        "logs/finetune_reader/{run}/s{seed}.log",
+    benchmark:
+        "benchmarks/finetune_reader/{run}/s{seed}.tsv"
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=720,
+    params:
+        entry="reader:finetune_reader",
+        seed="{seed}",
+        k=config["k"],
+        train=config["reader_finetune"],
+        prompt=config["prompt"],
+        max_new_tokens=config["evaluate"]["max_new_tokens"],
+    script:
+        "../scripts/run_stage.py"
+
+
+rule finetune:
+    input:
+        get_finetune_targets(),
+    localrule: True

@@ -1,0 +1,36 @@
+rule make_report:
+    input:
+        metrics=get_cell_metrics,
+        indicators=get_indicator_files,
+        figures=get_figure_files,
+        code=lib("report"),
+    output:
+        report=report(
+            "results/{run}/report/report.md",
+            caption="../report/report.rst",
+            category="Report",
+            labels={"run": "{run}", "file": "report.md"},
+        ),
+        claims="results/{run}/report/claims.json",
+        grid_csv=report(
+            "results/{run}/report/grid.csv",
+            caption="../report/grid_table.rst",
+            category="Evaluation",
+            labels={"run": "{run}", "file": "grid.csv"},
+        ),
+        grid_md="results/{run}/report/grid.md",
+    log:
+        "logs/make_report/{run}.log",
+    localrule: True
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    params:
+        entry="report:make_report",
+        run="{run}",
+        cells=grid_cells(),
+        seeds=SEEDS,
+        k=config["k"],
+        top_n=config["indicators"]["top_n"],
+    script:
+        "../scripts/run_stage.py"

@@ -1,0 +1,67 @@
+rule retrieve_initial:
+    input:
+        index="results/{run}/index/initial/index.faiss",
+        ids="results/{run}/index/initial/ids.npy",
+        corpus="resources/data/{run}/corpus.tsv",
+        questions=expand("resources/data/{{run}}/{split}.jsonl", split=SPLITS),
+        query_encoder=get_retriever_model(),
+        code=lib("retrieve", "models", "datasets", "metrics"),
+    output:
+        train="results/{run}/retrieve/initial/train.jsonl",
+        dev="results/{run}/retrieve/initial/dev.jsonl",
+        test="results/{run}/retrieve/initial/test.jsonl",
+    log:
+        "logs/retrieve_initial/{run}.log",
+    benchmark:
+        "benchmarks/retrieve_initial/{run}.tsv"
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        **retriever_params("query_max_length"),
+        entry="retrieve:retrieve",
+        splits=SPLITS,
+        top_k=config["retrieve"]["top_k"],
+    script:
+        "../scripts/run_stage.py"
+
+
+# A distilled retriever: its query encoder against the initial passage index (query-side mode).
+rule retrieve_distilled:
+    input:
+        index="results/{run}/index/initial/index.faiss",
+        ids="results/{run}/index/initial/ids.npy",
+        corpus="resources/data/{run}/corpus.tsv",
+        questions=["resources/data/{run}/test.jsonl"],
+        query_encoder="results/{run}/distill/{retriever}/query_encoder",
+        code=lib("retrieve", "models", "datasets", "metrics"),
+    output:
+        test="results/{run}/retrieve/{retriever}/test.jsonl",
+    log:
+        "logs/retrieve_distilled/{run}/{retriever}.log",
+    benchmark:
+        "benchmarks/retrieve_distilled/{run}/{retriever}.tsv"
+    wildcard_constraints:
+        retriever=r"(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+",
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        **retriever_params("query_max_length"),
+        entry="retrieve:retrieve",
+        splits=["test"],
+        top_k=config["retrieve"]["top_k"],
+    script:
+        "../scripts/run_stage.py"
+
+
+rule retrieve:
+    input:
+        get_retrieve_targets(),
+    localrule: True
