@@ -173,7 +173,7 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     tok = models.load_tokenizer(inp["model"])
     model = load_reader_for_capture(inp["model"]).to(device).eval()
     examples = read_jsonl(inp["retrieved"])[: params.get("max_questions") or None]
-    prompt = {**params["prompt"], "seed": int(params["seed"])}
+    prompt = params["prompt"]
     prompts = [build_prompt(tok, ex, k, prompt, with_answer=True) for ex in examples]
     bs = int(params["batch_size"])
     n = len(examples)
@@ -229,29 +229,27 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
     """PDist targets: for each document alone, S(d) = -mean NLL of the gold answer tokens."""
     from tqdm import tqdm
 
-    from .reader import lm_batch
+    from .reader import answer_nll, lm_batch
 
     k = int(params["k"])
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
     model = models.load_causal_lm(inp["model"]).to(device).eval()
     examples = read_jsonl(inp["retrieved"])[: params.get("max_questions") or None]
-    prompt = {**params["prompt"], "seed": int(params["seed"]), "shuffle": False}
+    prompt = {**params["prompt"], "shuffle": False}
     scores = np.zeros((len(examples), k), dtype=np.float32)
     for i, ex in enumerate(tqdm(examples, desc="score_perplexity", mininterval=5)):
         singles = [
             build_prompt(tok, {**ex, "ctxs": [c]}, 1, prompt, with_answer=True) for c in ex["ctxs"][:k]
         ]
-        batch = lm_batch(singles, tok.pad_token_id)
-        logits = model(
-            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
-        ).logits
-        logp = torch.log_softmax(logits[:, :-1].float(), -1)
-        target = batch["input_ids"][:, 1:].to(device)
-        nll = -logp.gather(-1, target[..., None])[..., 0]
-        for d, p in enumerate(singles):  # the answer tokens only, not the stop newline
-            a0, a1 = p.answer_span
-            scores[i, d] = -float(nll[d, a0 - 1 : a1 - 1].mean())
+        batch = {n: t.to(device) for n, t in lm_batch(singles, tok.pad_token_id).items()}
+        # the answer tokens only, not the stop newline: drop each example's last label
+        for d, p in enumerate(singles):
+            batch["labels"][d, p.target_end - 1] = -100
+        nll = answer_nll(model, batch)
+        counts = (batch["labels"][:, 1:] != -100).sum(1).tolist()
+        for d, chunk in enumerate(torch.split(nll, counts)):
+            scores[i, d] = -float(chunk.mean())
     with atomic_path(out["scores"], suffix=".npz") as tmp:
         np.savez(
             tmp,

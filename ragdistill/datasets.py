@@ -14,14 +14,36 @@ from pathlib import Path
 
 from .files import InputError, iter_jsonl, iter_tsv
 
-QUESTION_FORMATS = ("jsonl", "nq_open", "triviaqa")
+QUESTION_FORMATS = ("jsonl", "nq_open", "triviaqa", "dpr_qas")
 CORPUS_FORMATS = ("dpr_tsv", "jsonl")
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict]]:
-    """Rows of a JSONL, JSON list or Parquet file, with 1-based row numbers."""
+def _qas_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """DPR's question files (``nq-test.csv``): question TAB a Python list of answers, no header."""
+    import ast
+    import csv
+    import sys
+
+    csv.field_size_limit(sys.maxsize)
+    with open(path, encoding="utf-8", newline="") as fh:
+        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
+            if not row:
+                continue
+            if len(row) < 2:
+                raise InputError(f"{path}:{lineno}: expected question<TAB>answers, got {len(row)} field(s)")
+            try:
+                answers = ast.literal_eval(row[1])  # literals only: never runs code
+            except (ValueError, SyntaxError) as err:
+                raise InputError(f"{path}:{lineno}: answers are not a list literal: {row[1][:80]!r}") from err
+            yield lineno, {"question": row[0], "answers": answers}
+
+
+def _rows(path: Path, fmt: str = "jsonl") -> Iterator[tuple[int, dict]]:
+    """Rows of a JSONL, JSON list, Parquet or DPR question file, with 1-based row numbers."""
     name = path.name
-    if name.endswith(".jsonl") or name.endswith(".jsonl.gz"):
+    if fmt == "dpr_qas":
+        yield from _qas_rows(path)
+    elif name.endswith(".jsonl") or name.endswith(".jsonl.gz"):
         if name.endswith(".gz"):
             with gzip.open(path, "rt", encoding="utf-8") as fh:
                 for lineno, line in enumerate(fh, start=1):
@@ -75,7 +97,7 @@ def read_questions(paths: list[Path], fmt: str, split: str) -> list[dict]:
     out: list[dict] = []
     seen: dict[str, str] = {}
     for path in paths:
-        for lineno, row in _rows(path):
+        for lineno, row in _rows(path, fmt):
             where = f"{path}:{lineno}"
             question = row.get("question")
             if not isinstance(question, str) or not question.strip():

@@ -96,7 +96,9 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     for p in query_encoder.parameters():
         p.requires_grad_(True)
 
-    train = [ex for ex in read_jsonl(inp["train"]) if len(ex["ctxs"]) >= k]
+    # the questions the teacher scored (attention.max_questions may cap them)
+    scored = set(load_dump(inp["targets"])["ids"].tolist())
+    train = [ex for ex in read_jsonl(inp["train"]) if len(ex["ctxs"]) >= k and str(ex["id"]) in scored]
     scores = torch.from_numpy(_targets(inp["targets"], hp["score_key"], train, k))
     p_teacher = teacher_distribution(scores, float(hp["tau_gold"]))
     d_train = _doc_embeddings(passage_encoder, tok, train, k, hp).to(device)

@@ -36,7 +36,7 @@ def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
     device = models.pick_device()
     tok = models.load_tokenizer(inp["reader"])
     reader = models.load_causal_lm(inp["reader"]).to(device)
-    prompt = {**params["prompt"], "seed": int(params["seed"])}
+    prompt = params["prompt"]
     prompts = [build_prompt(tok, ex, k, prompt, with_answer=False) for ex in examples]
     preds = answer(
         reader, tok, prompts, int(params["max_new_tokens"]), int(params["batch_size"]), progress=True
@@ -56,9 +56,7 @@ def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
     metrics["em"] = sum(r["em"] for r in rows) / max(1, len(rows))
     metrics["f1"] = sum(r["f1"] for r in rows) / max(1, len(rows))
     metrics["n"] = len(rows)
-    metrics.update(
-        {"retriever": params["retriever"], "reader": params["reader"], "seed": int(params["seed"])}
-    )
+    metrics.update({"retriever": params["retriever"], "reader": params["reader"]})
     write_jsonl(out["predictions"], rows)
     write_json(out["metrics"], metrics)
     log.info(

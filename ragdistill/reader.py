@@ -61,6 +61,54 @@ def lm_batch(prompts: list[Prompt], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def answer_nll(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per-target-token NLL (N,), with the LM head applied only where a label is set.
+
+    Equal to the model's own causal-LM loss terms, but the vocabulary projection (large for a
+    49k-token vocabulary) runs on the few answer positions instead of every position.
+    """
+    out = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    hidden = out.last_hidden_state
+    labels = batch["labels"][:, 1:]
+    sel = labels != -100
+    logits = model.get_output_embeddings()(hidden[:, :-1][sel]).float()
+    return torch.nn.functional.cross_entropy(logits, labels[sel], reduction="none")
+
+
+def decoder_layers(model) -> torch.nn.ModuleList:
+    """The stack of transformer blocks (Llama ``model.layers``, GPT-2/Falcon ``transformer.h``)."""
+    n = model.config.num_hidden_layers
+    for module in model.base_model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n:
+            return module
+    raise ValueError(f"{type(model).__name__}: cannot find its {n} transformer blocks")
+
+
+def freeze_below(model, train_layers: int | None) -> int:
+    """Train only the top ``train_layers`` blocks, the final norm and an untied LM head.
+
+    Backpropagation then stops at the lowest trainable block, which on a CPU is most of the
+    cost of a step. ``None`` trains everything. Returns the number of trainable parameters.
+    """
+    if train_layers is not None:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        layers = decoder_layers(model)
+        for block in list(layers)[len(layers) - int(train_layers) :]:
+            for p in block.parameters():
+                p.requires_grad_(True)
+        top = [m for n, m in model.base_model.named_children() if "norm" in n or n == "ln_f"]
+        head = model.get_output_embeddings()
+        # a head tied to the input embeddings would make every block's activations part of the
+        # graph (the embedding lookup needs their gradient): keep it frozen then
+        if head.weight is not model.get_input_embeddings().weight:
+            top.append(head)
+        for m in top:
+            for p in m.parameters():
+                p.requires_grad_(True)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 @torch.no_grad()
 def answer(
     model, tokenizer, prompts: list[Prompt], max_new_tokens: int, batch_size: int, progress: bool = False
@@ -115,10 +163,16 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     train = read_jsonl(inp["train"])
     if hp["answer_in_context"]:
         train = [with_answer_in_context(ex, k) for ex in train]
-    prompts = [build_prompt(tok, ex, k, {**prompt, "seed": seed}, with_answer=True) for ex in train]
+    prompts = [build_prompt(tok, ex, k, prompt, with_answer=True) for ex in train]
     dev = read_jsonl(inp["dev"])[: int(hp["dev_questions"])]
     steps, accum, bs = int(hp["steps"]), int(hp["grad_accum"]), int(hp["batch_size"])
-    opt = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"]))
+    trainable = freeze_below(model, hp["train_layers"])
+    log.info("training %d of %d parameters", trainable, sum(p.numel() for p in model.parameters()))
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=float(hp["lr"]),
+        weight_decay=float(hp["weight_decay"]),
+    )
     warm = int(hp["warmup_steps"])
 
     def lr_at(step: int) -> float:
@@ -143,7 +197,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
             batch = lm_batch([prompts[i] for i in order[:bs]], tok.pad_token_id)
             del order[:bs]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = model(**{n: t.to(device) for n, t in batch.items()}).loss / accum
+                loss = answer_nll(model, {n: t.to(device) for n, t in batch.items()}).mean() / accum
             loss.backward()
             total += loss.item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["max_grad_norm"]))
@@ -158,7 +212,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
             tok,
             dev,
             k,
-            {**prompt, "seed": seed},
+            prompt,
             int(params["max_new_tokens"]),
             int(hp["eval_batch_size"]),
         )

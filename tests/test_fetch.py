@@ -159,6 +159,32 @@ def test_nq_open_triviaqa_and_dpr_corpus(tmp_path):
     assert t == [{"id": "t1", "question": "who?", "answers": ["Ann", "Anne"], "gold_ids": []}]
 
 
+def test_dpr_question_tsv_and_hub_dataset(tmp_path, monkeypatch):
+    from ragdistill.datasets import read_questions
+
+    qas = tmp_path / "nq-test.csv"
+    qas.write_text("who wrote it?\t['Ann', \"O'Neil\"]\nwhere?\t['Paris']\n")
+    rows = read_questions([qas], "dpr_qas", "test")
+    assert [r["answers"] for r in rows] == [["Ann", "O'Neil"], ["Paris"]]
+    qas.write_text("who?\t__import__('os').system('x')\n")
+    with pytest.raises(InputError, match=r"nq-test\.csv:1: answers are not a list literal"):
+        read_questions([qas], "dpr_qas", "test")
+
+    snap = tmp_path / "snap" / "nq_open"
+    snap.mkdir(parents=True)
+    (snap / "train-0.jsonl").write_text(json.dumps({"question": "q?", "answer": ["a"]}) + "\n")
+    seen = []
+
+    def fake(repo, revision, dest, allow_patterns, repo_type="model"):
+        seen.append((repo, revision, allow_patterns, repo_type))
+        return tmp_path / "snap"
+
+    monkeypatch.setattr(fetch, "hf_snapshot", fake)
+    paths = fetch._resolve_files("hf:google-research-datasets/nq_open:nq_open/train-*.jsonl", "k", tmp_path)
+    assert seen == [("google-research-datasets/nq_open", None, ["nq_open/train-*.jsonl"], "dataset")]
+    assert read_questions(paths, "nq_open", "train")[0]["answers"] == ["a"]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

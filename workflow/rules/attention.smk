@@ -19,7 +19,6 @@ rule dump_attention:
         entry="attention:dump_attention",
         k=config["k"],
         prompt=config["prompt"],
-        seed=config["prompt"]["seed"],
         batch_size=config["attention"]["batch_size"],
         max_questions=config["attention"]["max_questions"],
     script:
@@ -47,7 +46,6 @@ rule score_perplexity:
         entry="attention:score_perplexity",
         k=config["k"],
         prompt=config["prompt"],
-        seed=config["prompt"]["seed"],
         max_questions=config["attention"]["max_questions"],
     script:
         "../scripts/run_stage.py"

@@ -21,7 +21,6 @@ rule evaluate_setting:
         entry="evaluate:evaluate_setting",
         retriever="{retriever}",
         reader="{reader}",
-        seed=config["prompt"]["seed"],
         k=config["k"],
         prompt=config["prompt"],
     script:

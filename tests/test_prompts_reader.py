@@ -1,0 +1,90 @@
+"""The reader's prompt spans, answer-token loss and perplexity targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ragdistill import models
+from ragdistill.attention import score_perplexity
+from ragdistill.files import write_jsonl
+from ragdistill.prompts import build_prompt
+from ragdistill.reader import answer_nll, freeze_below, lm_batch, with_answer_in_context
+from tests.conftest import example
+
+PROMPT = {"seed": 0, "shuffle": True, "max_doc_tokens": 12, "add_bos": True}
+
+
+def test_spans_are_exact_and_only_documents_are_truncated(tiny_model_dir):
+    tok = models.load_tokenizer(tiny_model_dir("llama"))
+    ex = example(k=3)
+    ex["question"] = "Where was Anna Quenish born, and when, and why, and with whom exactly?"
+    p = build_prompt(tok, ex, 3, PROMPT, with_answer=True)
+    q0, q1 = p.question_span
+    assert tok.decode(p.input_ids[q0:q1]) == "Question: " + ex["question"]
+    a0, a1 = p.answer_span
+    assert tok.decode(p.input_ids[a0:a1]).strip() == "Drossel"
+    assert p.target_end == a1 + 1  # the stop newline
+    for d, (s, e) in enumerate(p.doc_spans):
+        text = tok.decode(p.input_ids[s:e])
+        assert text.startswith("Document [") and f"(Title: Title {d})" in text
+        assert len(p.doc_answer_mask[d]) == e - s
+    assert p.input_ids[0] == tok.bos_token_id
+
+
+def test_answer_mask_marks_the_answer_inside_documents(tiny_model_dir):
+    tok = models.load_tokenizer(tiny_model_dir("llama"))
+    ex = example(k=2)
+    p = build_prompt(tok, ex, 2, {**PROMPT, "max_doc_tokens": 64}, with_answer=True)
+    for d, (s, _) in enumerate(p.doc_spans):
+        marked = [p.input_ids[s + i] for i, m in enumerate(p.doc_answer_mask[d]) if m]
+        assert "Drossel" in tok.decode(marked).replace(" ", "")
+
+
+def test_answer_in_context_moves_a_hit_into_the_top_k():
+    ex = example(k=4)
+    for i, c in enumerate(ex["ctxs"]):
+        c["has_answer"] = i == 3
+    moved = with_answer_in_context(ex, 2)
+    assert [c["id"] for c in moved["ctxs"][:2]] == ["p0", "p3"]
+    assert with_answer_in_context(moved, 2) is moved
+
+
+def test_answer_nll_equals_the_models_own_loss(tiny_model_dir):
+    path = tiny_model_dir("llama")
+    tok = models.load_tokenizer(path)
+    model = models.load_causal_lm(path).eval()
+    prompts = [build_prompt(tok, example(f"q{i}"), 3, PROMPT, with_answer=True) for i in range(3)]
+    batch = lm_batch(prompts, tok.pad_token_id)
+    with torch.no_grad():
+        torch.testing.assert_close(answer_nll(model, batch).mean(), model(**batch).loss)
+
+
+def test_freezing_keeps_the_lower_blocks_fixed(tiny_model_dir):
+    model = models.load_causal_lm(tiny_model_dir("llama"))
+    n = freeze_below(model, 1)
+    assert 0 < n < sum(p.numel() for p in model.parameters())
+    assert not any(p.requires_grad for p in model.model.layers[0].parameters())
+    assert all(p.requires_grad for p in model.model.layers[-1].parameters())
+
+
+def test_perplexity_targets_are_minus_mean_answer_nll(tiny_model_dir, tmp_path):
+    path = tiny_model_dir("llama")
+    tok = models.load_tokenizer(path)
+    model = models.load_causal_lm(path).eval()
+    ex = example(k=3)
+    write_jsonl(tmp_path / "r.jsonl", [ex])
+    params = {"k": 3, "prompt": PROMPT, "max_questions": None}
+    score_perplexity(
+        {"model": path, "retrieved": str(tmp_path / "r.jsonl")}, {"scores": str(tmp_path / "s.npz")}, params
+    )
+    got = np.load(tmp_path / "s.npz")["scores_pdist"][0]
+    for d, c in enumerate(ex["ctxs"]):
+        p = build_prompt(tok, {**ex, "ctxs": [c]}, 1, {**PROMPT, "shuffle": False}, with_answer=True)
+        ids = torch.tensor([p.input_ids])
+        labels = torch.full_like(ids, -100)
+        a0, a1 = p.answer_span
+        labels[0, a0:a1] = ids[0, a0:a1]
+        with torch.no_grad():
+            want = -float(model(input_ids=ids, labels=labels).loss)
+        assert got[d] == np.float32(want) or abs(got[d] - want) < 1e-5
