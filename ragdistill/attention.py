@@ -24,7 +24,7 @@ Load with :func:`ragdistill.dumps.load_dump`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -49,7 +49,6 @@ class Recorder:
     attn: torch.Tensor | None = None  # (B, T) same without the value norm
     first: torch.Tensor | None = None  # (B, T) first answer row only, with value norm
     layers: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 RECORDER = Recorder()

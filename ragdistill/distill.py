@@ -43,8 +43,8 @@ def kl_loss(p_teacher: torch.Tensor, log_p_retr: torch.Tensor) -> torch.Tensor:
     return (p * (torch.log(p.clamp_min(1e-30)) - log_p_retr)).sum(-1).mean()
 
 
-def _targets(path: str, key: str, examples: list[dict], k: int) -> np.ndarray:
-    dump = load_dump(path)
+def _targets(dump: dict[str, np.ndarray], path: str, key: str, examples: list[dict], k: int) -> np.ndarray:
+    """The teacher's scores for ``examples``, checked to be on the same k documents."""
     if key not in dump:
         raise KeyError(f"{path}: no {key!r}; has {sorted(n for n in dump if n.startswith('scores_'))}")
     pos = {qid: i for i, qid in enumerate(dump["ids"].tolist())}
@@ -97,9 +97,10 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
         p.requires_grad_(True)
 
     # the questions the teacher scored (attention.max_questions may cap them)
-    scored = set(load_dump(inp["targets"])["ids"].tolist())
+    dump = load_dump(inp["targets"])
+    scored = set(dump["ids"].tolist())
     train = [ex for ex in read_jsonl(inp["train"]) if len(ex["ctxs"]) >= k and str(ex["id"]) in scored]
-    scores = torch.from_numpy(_targets(inp["targets"], hp["score_key"], train, k))
+    scores = torch.from_numpy(_targets(dump, inp["targets"], hp["score_key"], train, k))
     p_teacher = teacher_distribution(scores, float(hp["tau_gold"]))
     d_train = _doc_embeddings(passage_encoder, tok, train, k, hp).to(device)
     dev = read_jsonl(inp["dev"])

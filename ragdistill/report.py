@@ -60,12 +60,6 @@ def _cell(rows: list[dict], retriever_kind: str, reader_kind: str, seed: int | N
     raise KeyError(f"grid has no cell {retriever_kind} + {reader_kind} (seed {seed})")
 
 
-def _summary(values: list[float]) -> str:
-    v = np.array(values, dtype=float)
-    sd = f" ± {v.std(ddof=1):.3f}" if len(v) > 1 else ""
-    return f"{v.mean():+.3f}{sd}"
-
-
 def claims(rows: list[dict], indicators: dict[str, dict], seeds: list[int], top_n: list[str]) -> list[dict]:
     """METHOD.md's claims 1-5, each with per-seed measurements and a verdict (holds in every seed)."""
     out = []

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ragdistill import distill
+from ragdistill.dumps import load_dump
 from ragdistill.files import write_jsonl
 
 
@@ -115,4 +116,5 @@ def test_targets_on_other_documents_are_refused(tmp_path):
         scores_adist=np.zeros((1, 2), np.float32),
     )
     with pytest.raises(ValueError, match="other documents"):
-        distill._targets(str(tmp_path / "t.npz"), "scores_adist", ex, 2)
+        path = str(tmp_path / "t.npz")
+        distill._targets(load_dump(path), path, "scores_adist", ex, 2)
