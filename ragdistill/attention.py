@@ -241,10 +241,7 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
         singles = [
             build_prompt(tok, {**ex, "ctxs": [c]}, 1, prompt, with_answer=True) for c in ex["ctxs"][:k]
         ]
-        batch = {n: t.to(device) for n, t in lm_batch(singles, tok.pad_token_id).items()}
-        # the answer tokens only, not the stop newline: drop each example's last label
-        for d, p in enumerate(singles):
-            batch["labels"][d, p.target_end - 1] = -100
+        batch = {n: t.to(device) for n, t in lm_batch(singles, tok.pad_token_id, with_stop=False).items()}
         nll = answer_nll(model, batch)
         counts = (batch["labels"][:, 1:] != -100).sum(1).tolist()
         for d, chunk in enumerate(torch.split(nll, counts)):

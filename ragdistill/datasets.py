@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from .files import InputError, iter_jsonl, iter_tsv
+from .files import InputError, iter_jsonl, iter_tsv, iter_tsv_rows
 
 QUESTION_FORMATS = ("jsonl", "nq_open", "triviaqa", "dpr_qas")
 CORPUS_FORMATS = ("dpr_tsv", "jsonl")
@@ -21,21 +21,15 @@ CORPUS_FORMATS = ("dpr_tsv", "jsonl")
 def _qas_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """DPR's question files (``nq-test.csv``): question TAB a Python list of answers, no header."""
     import ast
-    import csv
-    import sys
 
-    csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8", newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
-            if not row:
-                continue
-            if len(row) < 2:
-                raise InputError(f"{path}:{lineno}: expected question<TAB>answers, got {len(row)} field(s)")
-            try:
-                answers = ast.literal_eval(row[1])  # literals only: never runs code
-            except (ValueError, SyntaxError) as err:
-                raise InputError(f"{path}:{lineno}: answers are not a list literal: {row[1][:80]!r}") from err
-            yield lineno, {"question": row[0], "answers": answers}
+    for lineno, row in iter_tsv_rows(path):
+        if len(row) < 2:
+            raise InputError(f"{path}:{lineno}: expected question<TAB>answers, got {len(row)} field(s)")
+        try:
+            answers = ast.literal_eval(row[1])  # literals only: never runs code
+        except (ValueError, SyntaxError) as err:
+            raise InputError(f"{path}:{lineno}: answers are not a list literal: {row[1][:80]!r}") from err
+        yield lineno, {"question": row[0], "answers": answers}
 
 
 def _rows(path: Path, fmt: str = "jsonl") -> Iterator[tuple[int, dict]]:
@@ -130,18 +124,5 @@ def iter_corpus(path: Path, fmt: str) -> Iterator[dict]:
         return
     if fmt != "dpr_tsv":
         raise InputError(f"corpus format {fmt!r} unknown; expected one of {CORPUS_FORMATS}")
-    if str(path).endswith(".gz"):
-        import csv
-        import sys
-
-        csv.field_size_limit(sys.maxsize)
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh, delimiter="\t")
-            header = next(reader, None) or []
-            if header[:3] != ["id", "text", "title"]:
-                raise InputError(f"{path}:1: expected DPR header 'id text title', got {header}")
-            for row in reader:
-                yield {"id": row[0], "text": row[1], "title": row[2]}
-        return
-    for _, row in iter_tsv(path, ("id", "text", "title")):
+    for _, row in iter_tsv(path, ("id", "text", "title")):  # plain or .gz
         yield row

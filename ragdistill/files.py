@@ -87,29 +87,42 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return [obj for _, obj in iter_jsonl(path)]
 
 
-def iter_tsv(path: str | os.PathLike, columns: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
-    """Stream a TSV with a header; yield ``(line_number, row)`` holding the named columns."""
-    csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8", newline="") as fh:
+def _open_text(path: str | os.PathLike):
+    """Open a text file for the csv module, transparently gunzipping ``*.gz``."""
+    if str(path).endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def iter_tsv_rows(path: str | os.PathLike) -> Iterator[tuple[int, list[str]]]:
+    """Stream the raw fields of a TSV (optionally gzipped), with 1-based line numbers."""
+    csv.field_size_limit(sys.maxsize)  # passages can exceed the csv module's default field limit
+    with _open_text(path) as fh:
         try:
-            reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_MINIMAL)
-            header = next(reader, None)
-            if header is None:
-                return
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise InputError(f"{path}:1: header lacks column(s) {missing}; has {header}")
-            idx = [header.index(c) for c in columns]
-            for lineno, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) < len(header):
-                    raise InputError(
-                        f"{path}:{lineno}: expected {len(header)} tab-separated fields, got {len(row)}"
-                    )
-                yield lineno, {c: row[i] for c, i in zip(columns, idx, strict=True)}
+            for lineno, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_MINIMAL), start=1):
+                if row:
+                    yield lineno, row
         except UnicodeDecodeError as err:
             raise InputError(f"{path}: not valid UTF-8 ({err.reason})") from err
+
+
+def iter_tsv(path: str | os.PathLike, columns: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    """Stream a TSV with a header; yield ``(line_number, row)`` holding the named columns."""
+    rows = iter_tsv_rows(path)
+    first = next(rows, None)
+    if first is None:
+        return
+    header = first[1]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise InputError(f"{path}:1: header lacks column(s) {missing}; has {header}")
+    idx = [header.index(c) for c in columns]
+    for lineno, row in rows:
+        if len(row) < len(header):
+            raise InputError(f"{path}:{lineno}: expected {len(header)} tab-separated fields, got {len(row)}")
+        yield lineno, {c: row[i] for c, i in zip(columns, idx, strict=True)}
 
 
 def write_tsv(path: str | os.PathLike, columns: list[str], rows: Iterable[dict]) -> int:

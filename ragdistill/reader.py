@@ -51,13 +51,18 @@ def pad(seqs: list[list[int]], pad_id: int, side: str = "right") -> tuple[torch.
     return ids, mask
 
 
-def lm_batch(prompts: list[Prompt], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded batch whose labels are -100 everywhere but the answer and its stop token."""
+def lm_batch(prompts: list[Prompt], pad_id: int, with_stop: bool = True) -> dict[str, torch.Tensor]:
+    """Right-padded batch whose labels are -100 everywhere but the answer (and its stop token).
+
+    Training targets the stop newline too (so the reader learns to stop); scoring an answer
+    (perplexity targets) uses ``with_stop=False``.
+    """
     ids, mask = pad([p.input_ids for p in prompts], pad_id)
     labels = torch.full_like(ids, -100)
     for i, p in enumerate(prompts):
-        a0 = p.answer_span[0]
-        labels[i, a0 : p.target_end] = ids[i, a0 : p.target_end]
+        a0, a1 = p.answer_span
+        end = p.target_end if with_stop else a1
+        labels[i, a0:end] = ids[i, a0:end]
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
