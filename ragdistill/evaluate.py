@@ -30,9 +30,16 @@ def retrieval_metrics(examples: list[dict], ks: list[int]) -> dict[str, float]:
 
 
 def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
-    examples = read_jsonl(inp["retrieved"])[: params.get("max_questions") or None]
+    """HR@k on every test question (retrieval is cheap); EM/F1 on the first ``max_questions``.
+
+    Answering is the expensive part on a CPU, so only it is capped; ``n_retrieval`` and ``n``
+    (answered) record both sizes.
+    """
+    every = read_jsonl(inp["retrieved"])
+    examples = every[: params.get("max_questions") or None]
     k = int(params["k"])
-    metrics = retrieval_metrics(examples, [int(x) for x in params["hr_k"]])
+    metrics = retrieval_metrics(every, [int(x) for x in params["hr_k"]])
+    metrics["n_retrieval"] = len(every)
     device = models.pick_device()
     tok = models.load_tokenizer(inp["reader"])
     reader = models.load_causal_lm(inp["reader"]).to(device)

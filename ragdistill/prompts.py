@@ -3,7 +3,7 @@
 Layout (each piece tokenised on its own and concatenated, so document, question and answer
 spans are exact token ranges, whatever the tokenizer):
 
-    [bos] Document [1] (Title: <title>) <text>\\n ... Document [k] ...\\n
+    [bos] [<header>\\n] Document [1] (Title: <title>) <text>\\n ... Document [k] ...\\n
     Question: <question>\\nAnswer: <answer>\\n
 
 Documents appear in a shuffled order (seeded by the config seed and the question id), because
@@ -66,6 +66,10 @@ def build_prompt(
     ids: list[int] = []
     if params.get("add_bos", True) and tokenizer.bos_token_id is not None:
         ids.append(tokenizer.bos_token_id)
+    # A header before the documents takes the "attention sink" of the first positions, which
+    # would otherwise land on the first document and decide its attention score.
+    if params.get("header"):
+        ids.extend(_encode(tokenizer, str(params["header"]).rstrip("\n") + "\n").input_ids)
     spans: dict[int, tuple[int, int]] = {}
     masks: dict[int, list[bool]] = {}
     max_doc = int(params.get("max_doc_tokens", 128))

@@ -117,6 +117,7 @@ class WorldConfig:
     relative_mentions: float = 0.5
     decoy_passages: int = 2
     full_name_rate: float = 0.3
+    min_words: int = 45  # filler sentences pad each passage to at least this many words
     train: int = 400
     dev: int = 100
     test: int = 200
@@ -222,7 +223,7 @@ def generate(cfg: WorldConfig) -> dict:
                     f"{pr['Pron']} was related to {rel.name}, whose {rattr.replace('_', ' ')} was {rv}."
                 )
             fillers = rng.sample(_FILLER, len(_FILLER))
-            while len(" ".join(sentences).split()) < 45 and fillers:
+            while len(" ".join(sentences).split()) < cfg.min_words and fillers:
                 sentences.append(fillers.pop().format(name=person.family, **pr))
             text = " ".join(sentences)
             passages.append({"id": pid, "title": title, "text": text})
@@ -241,7 +242,7 @@ def generate(cfg: WorldConfig) -> dict:
                 who = named if j == 0 else rng.choice([person.family, named])
                 sentences.append(_DECOYS[kind].format(name=who, v=v))
             fillers = rng.sample(_FILLER, len(_FILLER))
-            while len(" ".join(sentences).split()) < 45 and fillers:
+            while len(" ".join(sentences).split()) < cfg.min_words and fillers:
                 sentences.append(fillers.pop().format(name=person.family, **pr))
             passages.append({"id": f"p{pi}-d{di}", "title": title, "text": " ".join(sentences)})
 

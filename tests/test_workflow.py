@@ -4,32 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "config" / "smoke.yaml"
+from tests.conftest import SMOKE, snakemake
+
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        *args,
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if check and res.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
-    return res
 
 
 def planned_rules(output: str) -> dict[str, int]:
@@ -40,13 +20,6 @@ def planned_rules(output: str) -> dict[str, int]:
         for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)
         if m.group(1) != "total"
     }
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("smoke")
-    snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE))
-    return work
 
 
 def test_report_and_every_setting(smoke_run):

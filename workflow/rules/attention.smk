@@ -11,8 +11,9 @@ rule dump_attention:
         "benchmarks/dump_attention/{run}/{reader}/{split}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
-    threads: 1
+    threads: MODEL_THREADS
     resources:
+        gpu=1,
         mem_mb=16000,
         runtime=240,
     params:
@@ -38,8 +39,9 @@ rule score_perplexity:
         "benchmarks/score_perplexity/{run}/{reader}/{split}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
-    threads: 1
+    threads: MODEL_THREADS
     resources:
+        gpu=1,
         mem_mb=16000,
         runtime=240,
     params:

@@ -24,6 +24,10 @@ SEEDS = [int(s) for s in config["seeds"]]
 SPLITS = ["train", "dev", "test"]
 OBJECTIVES = ["adist", "attn", "first", "mean", "pdist"]
 LIB = Path(workflow.basedir) / "ragdistill"
+# Threads of a model job (the rules that ask for gpu=1). Locally profiles/default runs those one
+# at a time, so one job may take every core (Snakemake caps this at --cores); on SLURM it is the
+# job's --cpus-per-task unless the profile sets cpus_per_gpu.
+MODEL_THREADS = 8
 
 
 wildcard_constraints:

@@ -16,8 +16,9 @@ rule distill_retriever:
         "benchmarks/distill_retriever/{run}/{objective}-{teacher}-s{seed}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
-    threads: 1
+    threads: MODEL_THREADS
     resources:
+        gpu=1,
         mem_mb=8000,
         runtime=240,
     params:

@@ -11,8 +11,9 @@ rule encode_corpus:
         "benchmarks/encode_corpus/{run}/shard{shard}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
-    threads: 1
+    threads: MODEL_THREADS
     resources:
+        gpu=1,
         mem_mb=8000,
         runtime=240,
     params:

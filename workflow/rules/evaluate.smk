@@ -12,8 +12,9 @@ rule evaluate_setting:
         "benchmarks/evaluate_setting/{run}/{retriever}+{reader}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
-    threads: 1
+    threads: MODEL_THREADS
     resources:
+        gpu=1,
         mem_mb=8000,
         runtime=240,
     params:

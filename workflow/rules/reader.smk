@@ -13,8 +13,9 @@ rule finetune_reader:
         "benchmarks/finetune_reader/{run}/s{seed}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
-    threads: 1
+    threads: MODEL_THREADS
     resources:
+        gpu=1,
         mem_mb=16000,
         runtime=720,
     params:

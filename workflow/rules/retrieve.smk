@@ -16,8 +16,9 @@ rule retrieve_initial:
         "benchmarks/retrieve_initial/{run}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
-    threads: 1
+    threads: MODEL_THREADS
     resources:
+        gpu=1,
         mem_mb=8000,
         runtime=60,
     params:
@@ -48,8 +49,9 @@ rule retrieve_distilled:
         retriever=r"(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+",
     conda:
         "../../envs/ragdistill.yaml"
-    threads: 1
+    threads: MODEL_THREADS
     resources:
+        gpu=1,
         mem_mb=8000,
         runtime=60,
     params:
