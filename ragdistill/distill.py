@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import models
+from . import models, resume
 from .dumps import load_dump
 from .files import read_jsonl, write_json, write_tsv
 
@@ -162,10 +162,15 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     )
     steps, bs = int(hp["steps"]), int(hp["batch_size"])
     rng = random.Random(seed)
-    order: list[int] = []
-    curve = [{"step": 0, "loss": float("nan"), "dev_rerank_hr5": dev_hr5()}]
+    ckpt = resume.Checkpointer.for_job("distill_retriever", inp, params, hp["checkpoint_every"])
+    start, loop = ckpt.restore(query_encoder, opt, None, rng, {"order": [], "curve": None})
+    order: list[int] = loop["order"]
+    curve: list[dict] = loop["curve"] or [{"step": 0, "loss": float("nan"), "dev_rerank_hr5": dev_hr5()}]
     query_encoder.train()
-    for step in tqdm(range(1, steps + 1), desc="distill_retriever", mininterval=5):
+    bar = tqdm(
+        range(start + 1, steps + 1), desc="distill_retriever", initial=start, total=steps, mininterval=5
+    )
+    for step in bar:
         if len(order) < bs:
             more = list(range(len(train)))
             rng.shuffle(more)
@@ -189,10 +194,13 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
         if step % int(hp["eval_every"]) == 0 or step == steps:
             row["dev_rerank_hr5"] = dev_hr5()
         curve.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}")
+        ckpt.after_step(step, steps, query_encoder, opt, None, rng, {"order": order, "curve": curve})
     query_encoder.eval()
     out_dir = Path(out["query_encoder"])
     query_encoder.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
+    models.carry_source(inp["retriever"], out_dir)
     write_json(
         out_dir / "ragdistill_retriever.json",
         {
@@ -203,4 +211,5 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
         },
     )
     write_tsv(out["curve"], ["step", "loss", "dev_rerank_hr5"], curve)
+    ckpt.done()
     log.info("dev rerank HR@5: %.3f -> %.3f", curve[0]["dev_rerank_hr5"], curve[-1]["dev_rerank_hr5"])

@@ -73,7 +73,14 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
         _model_from_path(snap, out_dir, key)
     else:
         raise SourceError(f"{key}: {src.kind}: is a data source, not a model source")
-    write_json(out_dir / "ragdistill_source.json", {"source": spec["source"], "name": params["name"]})
+    write_json(
+        out_dir / models.SOURCE_FILE,
+        {
+            "source": spec["source"],
+            "name": params["name"],
+            "trust_remote_code": bool(spec.get("trust_remote_code", False)),
+        },
+    )
     log.info("model %s from %s -> %s", params["name"], spec["source"], out_dir)
 
 

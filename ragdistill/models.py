@@ -8,6 +8,7 @@ it one way.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -173,9 +174,35 @@ def normalize_hf_dir(src: str | os.PathLike, out_dir: str | os.PathLike) -> None
         save_file({k: v.contiguous() for k, v in state.items()}, str(out_dir / "model.safetensors"))
 
 
-def load_tokenizer(path: str | os.PathLike, trust_remote_code: bool = False, padding_side: str = "right"):
+SOURCE_FILE = "ragdistill_source.json"
+
+
+def trusts_remote_code(path: str | os.PathLike) -> bool:
+    """Whether the config allowed this model's own Python code (``models.<name>.trust_remote_code``).
+
+    fetch_model records the setting in the model folder, and trained copies carry it on, so that
+    every later stage loads the model the way the config said, and the default is off.
+    """
+    meta = Path(path) / SOURCE_FILE
+    if not meta.exists():
+        return False
+    return bool(json.loads(meta.read_text(encoding="utf-8")).get("trust_remote_code", False))
+
+
+def carry_source(src: str | os.PathLike, out_dir: str | os.PathLike) -> None:
+    """Copy the source record (and its trust_remote_code setting) to a trained copy of a model."""
+    meta = Path(src) / SOURCE_FILE
+    if meta.exists():
+        shutil.copy2(meta, Path(out_dir) / SOURCE_FILE)
+
+
+def load_tokenizer(
+    path: str | os.PathLike, trust_remote_code: bool | None = None, padding_side: str = "right"
+):
     from transformers import AutoTokenizer
 
+    if trust_remote_code is None:
+        trust_remote_code = trusts_remote_code(path)
     tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     tok.padding_side = padding_side
     if tok.pad_token is None:
@@ -183,17 +210,21 @@ def load_tokenizer(path: str | os.PathLike, trust_remote_code: bool = False, pad
     return tok
 
 
-def load_encoder(path: str | os.PathLike, trust_remote_code: bool = False):
+def load_encoder(path: str | os.PathLike, trust_remote_code: bool | None = None):
     from transformers import AutoModel
 
+    if trust_remote_code is None:
+        trust_remote_code = trusts_remote_code(path)
     return AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code)
 
 
 def load_causal_lm(
-    path: str | os.PathLike, attn_implementation: str = "sdpa", trust_remote_code: bool = False
+    path: str | os.PathLike, attn_implementation: str = "sdpa", trust_remote_code: bool | None = None
 ):
     from transformers import AutoModelForCausalLM
 
+    if trust_remote_code is None:
+        trust_remote_code = trusts_remote_code(path)
     return AutoModelForCausalLM.from_pretrained(
         path,
         use_safetensors=True,

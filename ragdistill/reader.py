@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import models
+from . import models, resume
 from .files import read_jsonl, write_json
 from .metrics import exact_match
 from .prompts import Prompt, build_prompt, stop_token_ids
@@ -187,11 +187,13 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     rng = random.Random(seed)
-    order: list[int] = []
-    history = []
+    ckpt = resume.Checkpointer.for_job("finetune_reader", inp, params, hp["checkpoint_every"])
+    start, loop = ckpt.restore(model, opt, sched, rng, {"order": [], "history": []})
+    order: list[int] = loop["order"]
+    history: list[dict] = loop["history"]
     use_amp = device.type == "cuda"
     model.train()
-    bar = tqdm(range(steps), desc="finetune_reader", mininterval=5)
+    bar = tqdm(range(start, steps), desc="finetune_reader", initial=start, total=steps, mininterval=5)
     for step in bar:
         total = 0.0
         for _ in range(accum):
@@ -211,6 +213,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
         opt.zero_grad(set_to_none=True)
         history.append({"step": step + 1, "loss": total, "lr": sched.get_last_lr()[0]})
         bar.set_postfix(loss=f"{total:.3f}")
+        ckpt.after_step(step + 1, steps, model, opt, sched, rng, {"order": order, "history": history})
     dev_em = (
         exact_match_rate(
             model,
@@ -228,6 +231,8 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     out_dir = Path(out["model"])
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
+    models.carry_source(inp["model"], out_dir)
     write_json(
         out["metrics"], {"steps": steps, "dev_em": dev_em, "dev_questions": len(dev), "history": history}
     )
+    ckpt.done()

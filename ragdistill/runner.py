@@ -17,6 +17,16 @@ import time
 from typing import Any
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    from .files import InputError
+    from .sources import SourceError
+
+    return (InputError, SourceError)
+
+
+USER_ERRORS = _user_errors()
+
+
 def _named(namedlist) -> dict[str, Any]:
     return {k: v for k, v in namedlist.items()}
 
@@ -50,5 +60,11 @@ def run_from_snakemake(smk) -> None:
     os.environ["OMP_NUM_THREADS"] = str(max(1, int(smk.threads)))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     start = time.time()
-    call(entry, inp=_named(smk.input), out=_named(smk.output), params=params)
+    try:
+        call(entry, inp=_named(smk.input), out=_named(smk.output), params=params)
+    except USER_ERRORS as err:
+        # bad input or config: the message names the file and line or the key; a traceback
+        # through our code would only bury it
+        log.error("%s", err)
+        sys.exit(1)
     log.info("done in %.1f s", time.time() - start)

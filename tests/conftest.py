@@ -6,27 +6,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from ragdistill import models
+from ragdistill.files import write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run this repository's workflow in ``workdir`` (a throwaway folder) and return the process."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        *args,
-    ]
+    cmd = [*SNAKEMAKE, "--directory", str(workdir), *args]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
@@ -69,3 +63,92 @@ def example(qid: str = "q1", k: int = 3) -> dict:
         for i in range(k)
     ]
     return {"id": qid, "question": "Where was Anna Quenish born?", "answers": ["Drossel"], "ctxs": ctxs}
+
+
+PROMPT = {"seed": 0, "shuffle": True, "max_doc_tokens": 12, "add_bos": True}
+
+
+def distill_case(tmp_path: Path, retriever: str, steps: int = 3, checkpoint_every: int = 0):
+    """(inp, out, params) of distill_retriever on 8 made-up questions with random teacher scores."""
+    k = 3
+    examples = []
+    for i in range(8):
+        ctxs = [
+            {
+                "id": f"p{i}-{j}",
+                "title": f"T{j}",
+                "text": f"passage {j} about person {i}",
+                "score": 0.0,
+                "has_answer": j == 0,
+            }
+            for j in range(k)
+        ]
+        examples.append({"id": f"q{i}", "question": f"who is person {i}?", "answers": ["x"], "ctxs": ctxs})
+    write_jsonl(tmp_path / "train.jsonl", examples)
+    write_jsonl(tmp_path / "dev.jsonl", examples[:4])
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "targets.npz",
+        ids=np.array([e["id"] for e in examples]),
+        ctx_ids=np.array([[c["id"] for c in e["ctxs"]] for e in examples]),
+        scores_adist=rng.random((8, k)).astype(np.float32),
+    )
+    params = {
+        "mode": "query",
+        "k": k,
+        "seed": 0,
+        "score_key": "scores_adist",
+        "tau_gold": 0.1,
+        "tau_score": 0.1,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "steps": steps,
+        "batch_size": 4,
+        "eval_every": 2,
+        "checkpoint_every": checkpoint_every,
+        "resume_dir": str(tmp_path / "resume"),
+        "pooling": "mean",
+        "normalize": False,
+        "max_length": 32,
+        "encode_batch_size": 8,
+    }
+    inp = {
+        "retriever": retriever,
+        "train": str(tmp_path / "train.jsonl"),
+        "dev": str(tmp_path / "dev.jsonl"),
+        "targets": str(tmp_path / "targets.npz"),
+    }
+    out = {"query_encoder": str(tmp_path / "qenc"), "curve": str(tmp_path / "curve.tsv")}
+    return inp, out, params
+
+
+def finetune_case(tmp_path: Path, reader: str, steps: int = 4, checkpoint_every: int = 0):
+    """(inp, out, params) of finetune_reader on 6 made-up questions, dev EM on 2."""
+    rows = [example(f"q{i}", k=3) for i in range(6)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "dev.jsonl", rows[:2])
+    train = {
+        "steps": steps,
+        "batch_size": 2,
+        "grad_accum": 2,
+        "lr": 1e-3,
+        "weight_decay": 0.01,
+        "warmup_steps": 1,
+        "max_grad_norm": 1.0,
+        "train_layers": 1,
+        "answer_in_context": True,
+        "dev_questions": 2,
+        "eval_batch_size": 2,
+        "checkpoint_every": checkpoint_every,
+    }
+    params = {
+        "seed": 0,
+        "k": 3,
+        "train": train,
+        "prompt": PROMPT,
+        "max_new_tokens": 3,
+        "resume_dir": str(tmp_path / "resume"),
+    }
+    inp = {"model": reader, "train": str(tmp_path / "train.jsonl"), "dev": str(tmp_path / "dev.jsonl")}
+    out = {"model": str(tmp_path / "model"), "metrics": str(tmp_path / "metrics.json")}
+    return inp, out, params

@@ -12,7 +12,7 @@ import torch
 
 from ragdistill import distill
 from ragdistill.dumps import load_dump
-from ragdistill.files import write_jsonl
+from tests.conftest import distill_case
 
 
 def test_kl_loss_matches_the_formula():
@@ -47,57 +47,8 @@ def test_query_mode_leaves_the_passage_encoder_unchanged(tiny_model_dir, tmp_pat
 
     retriever = Path(tiny_model_dir("bert"))
     before = _sha(retriever / "model.safetensors")
-    k = 3
-    examples = []
-    for i in range(8):
-        ctxs = [
-            {
-                "id": f"p{i}-{j}",
-                "title": f"T{j}",
-                "text": f"passage {j} about person {i}",
-                "score": 0.0,
-                "has_answer": j == 0,
-            }
-            for j in range(k)
-        ]
-        examples.append({"id": f"q{i}", "question": f"who is person {i}?", "answers": ["x"], "ctxs": ctxs})
-    write_jsonl(tmp_path / "train.jsonl", examples)
-    write_jsonl(tmp_path / "dev.jsonl", examples[:4])
-    rng = np.random.default_rng(0)
-    np.savez(
-        tmp_path / "targets.npz",
-        ids=np.array([e["id"] for e in examples]),
-        ctx_ids=np.array([[c["id"] for c in e["ctxs"]] for e in examples]),
-        scores_adist=rng.random((8, k)).astype(np.float32),
-    )
-    params = {
-        "mode": "query",
-        "k": k,
-        "seed": 0,
-        "score_key": "scores_adist",
-        "tau_gold": 0.1,
-        "tau_score": 0.1,
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "steps": 3,
-        "batch_size": 4,
-        "eval_every": 2,
-        "pooling": "mean",
-        "normalize": False,
-        "max_length": 32,
-        "encode_batch_size": 8,
-    }
-    out = {"query_encoder": str(tmp_path / "qenc"), "curve": str(tmp_path / "curve.tsv")}
-    distill.distill_retriever(
-        {
-            "retriever": str(retriever),
-            "train": str(tmp_path / "train.jsonl"),
-            "dev": str(tmp_path / "dev.jsonl"),
-            "targets": str(tmp_path / "targets.npz"),
-        },
-        out,
-        params,
-    )
+    inp, out, params = distill_case(tmp_path, str(retriever))
+    distill.distill_retriever(inp, out, params)
     assert _sha(retriever / "model.safetensors") == before
     old = load_file(str(retriever / "model.safetensors"))
     new = load_file(str(tmp_path / "qenc" / "model.safetensors"))

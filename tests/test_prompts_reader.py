@@ -10,9 +10,7 @@ from ragdistill.attention import score_perplexity
 from ragdistill.files import write_jsonl
 from ragdistill.prompts import build_prompt
 from ragdistill.reader import answer_nll, freeze_below, lm_batch, with_answer_in_context
-from tests.conftest import example
-
-PROMPT = {"seed": 0, "shuffle": True, "max_doc_tokens": 12, "add_bos": True}
+from tests.conftest import PROMPT, example
 
 
 def test_spans_are_exact_and_only_documents_are_truncated(tiny_model_dir):

@@ -47,6 +47,20 @@ def lib(*modules):
     return [str(LIB / f"{m}.py") for m in ("__init__", "files", "runner", *modules)]
 
 
+def maybe_temp(path):
+    """Shard embeddings are deleted once the index is built unless encode.keep_shards (disk: at
+    the paper's scale they are 32 GB, but without them a new index type means re-encoding).
+    """
+    return path if config["encode"]["keep_shards"] else temp(path)
+
+
+def maybe_protected(path):
+    """index.protect write-protects the index, so that nothing rebuilds hours of GPU work by
+    accident (a rerun then stops with Snakemake's write-protection error until it is deleted).
+    """
+    return protected(path) if config["index"]["protect"] else path
+
+
 def model_dir(name):
     return f"resources/models/{name}"
 

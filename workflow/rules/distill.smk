@@ -4,7 +4,7 @@ rule distill_retriever:
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
         targets=get_targets,
-        code=lib("distill", "models", "attention"),
+        code=lib("distill", "models", "attention", "resume"),
     output:
         query_encoder=directory(
             "results/{run}/distill/{objective}-{teacher}-s{seed}/query_encoder"
@@ -31,6 +31,7 @@ rule distill_retriever:
         normalize=config["retriever"]["normalize"],
         max_length=config["retriever"]["query_max_length"],
         encode_batch_size=config["retriever"]["batch_size"],
+        resume_dir="results/{run}/distill/{objective}-{teacher}-s{seed}/resume",
     script:
         "../scripts/run_stage.py"
 

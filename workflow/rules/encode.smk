@@ -4,7 +4,7 @@ rule encode_corpus:
         corpus="resources/data/{run}/corpus.tsv",
         code=lib("encode", "models", "datasets"),
     output:
-        shard="results/{run}/encode/initial/shard{shard}.npz",
+        shard=maybe_temp("results/{run}/encode/initial/shard{shard}.npz"),
     log:
         "logs/encode_corpus/{run}/shard{shard}.log",
     benchmark:
@@ -33,8 +33,8 @@ rule build_index:
         ),
         code=lib("encode"),
     output:
-        index="results/{run}/index/initial/index.faiss",
-        ids="results/{run}/index/initial/ids.npy",
+        index=maybe_protected("results/{run}/index/initial/index.faiss"),
+        ids=maybe_protected("results/{run}/index/initial/ids.npy"),
         meta="results/{run}/index/initial/meta.json",
     log:
         "logs/build_index/{run}.log",

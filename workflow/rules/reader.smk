@@ -3,7 +3,7 @@ rule finetune_reader:
         model=get_reader_base(),
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
-        code=lib("reader", "models", "prompts", "metrics"),
+        code=lib("reader", "models", "prompts", "metrics", "resume"),
     output:
         model=directory("results/{run}/reader/finetuned-s{seed}/model"),
         metrics="results/{run}/reader/finetuned-s{seed}/train_metrics.json",
@@ -25,6 +25,7 @@ rule finetune_reader:
         train=config["reader_finetune"],
         prompt=config["prompt"],
         max_new_tokens=config["evaluate"]["max_new_tokens"],
+        resume_dir="results/{run}/reader/finetuned-s{seed}/resume",
     script:
         "../scripts/run_stage.py"
 

