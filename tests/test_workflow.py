@@ -91,7 +91,7 @@ def test_a_distillation_change_reruns_distillation_and_downstream_only(smoke_run
     [
         ("distill:\n  stepz: 3\n", r"config key distill.stepz: unknown key"),
         ("distill:\n  steps: many\n", r"config key distill.steps: .many. is not of type .integer."),
-        ("models:\n  tiny-llama:\n    source: 'ftp:x'\n", r"ftp:x"),
+        ("models:\n  tiny-llama:\n    source: 'ftp:x'\n", r"config key models.tiny-llama.source: 'ftp:x'"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, yaml, message):
