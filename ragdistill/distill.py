@@ -198,9 +198,7 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
         ckpt.after_step(step, steps, query_encoder, opt, None, rng, {"order": order, "curve": curve})
     query_encoder.eval()
     out_dir = Path(out["query_encoder"])
-    query_encoder.save_pretrained(out_dir, safe_serialization=True)
-    tok.save_pretrained(out_dir)
-    models.carry_source(inp["retriever"], out_dir)
+    models.save_trained(query_encoder, tok, out_dir, inp["retriever"])
     write_json(
         out_dir / "ragdistill_retriever.json",
         {

@@ -189,9 +189,12 @@ def trusts_remote_code(path: str | os.PathLike) -> bool:
     return bool(json.loads(meta.read_text(encoding="utf-8")).get("trust_remote_code", False))
 
 
-def carry_source(src: str | os.PathLike, out_dir: str | os.PathLike) -> None:
-    """Copy the source record (and its trust_remote_code setting) to a trained copy of a model."""
-    meta = Path(src) / SOURCE_FILE
+def save_trained(model, tokenizer, out_dir: str | os.PathLike, base: str | os.PathLike) -> None:
+    """Save a trained copy of the model at ``base`` as safetensors, with its tokenizer and base's
+    source record (so the copy keeps the trust_remote_code setting the config gave the base)."""
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    meta = Path(base) / SOURCE_FILE
     if meta.exists():
         shutil.copy2(meta, Path(out_dir) / SOURCE_FILE)
 

@@ -229,9 +229,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     )
     log.info("dev EM after %d steps: %.3f", steps, dev_em)
     out_dir = Path(out["model"])
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tok.save_pretrained(out_dir)
-    models.carry_source(inp["model"], out_dir)
+    models.save_trained(model, tok, out_dir, inp["model"])
     write_json(
         out["metrics"], {"steps": steps, "dev_em": dev_em, "dev_questions": len(dev), "history": history}
     )

@@ -16,15 +16,11 @@ import sys
 import time
 from typing import Any
 
+from .files import InputError
+from .sources import SourceError
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    from .files import InputError
-    from .sources import SourceError
-
-    return (InputError, SourceError)
-
-
-USER_ERRORS = _user_errors()
+# bad input or config: the message names the file and line or the key
+USER_ERRORS = (InputError, SourceError)
 
 
 def _named(namedlist) -> dict[str, Any]:

@@ -39,10 +39,24 @@ def _kill_at(monkeypatch, stage: str, at: int) -> None:
     monkeypatch.setattr(resume, "crash_point", crash)
 
 
+def _outputs(work: Path, out: dict) -> dict[str, str]:
+    """Digests of a training case's files and of its trained model (its first output)."""
+    model_dir = Path(next(iter(out.values())))
+    return _digest(work) | {f"model/{k}": v for k, v in _digest(model_dir).items()}
+
+
+def _record_loads(monkeypatch) -> list:
+    """What each resume.load call returns, recorded as the job runs."""
+    calls: list = []
+    real_load = resume.load
+    monkeypatch.setattr(resume, "load", lambda *a: calls.append(r := real_load(*a)) or r)
+    return calls
+
+
 def _run_case(case, entry, tmp: Path, model: str, **kw) -> dict[str, str]:
     inp, out, params = case(tmp, model, **kw)
     entry(inp, out, params)
-    files = _digest(tmp) | {f"model/{k}": v for k, v in _digest(Path(next(iter(out.values())))).items()}
+    files = _outputs(tmp, out)
     assert not (tmp / "resume").exists(), "checkpoints must be deleted once the job succeeds"
     return files
 
@@ -74,12 +88,10 @@ def test_same_seed_same_files_and_resume_after_a_kill(
     assert (work / "resume" / "LATEST").read_text().strip() == "step-0000004"
     assert not Path(next(iter(out.values()))).exists()
     monkeypatch.undo()
-    calls = []
-    real_load = resume.load
-    monkeypatch.setattr(resume, "load", lambda *a: calls.append(r := real_load(*a)) or r)
+    calls = _record_loads(monkeypatch)
     entry(inp, out, params)
     assert calls and calls[0] is not None and calls[0][0] == 4, "the rerun did not resume"
-    resumed = _digest(work) | {f"model/{k}": v for k, v in _digest(Path(next(iter(out.values())))).items()}
+    resumed = _outputs(work, out)
     assert resumed == first, "a resumed run must end with the files of an uninterrupted one"
 
 
@@ -94,9 +106,7 @@ def _distill_killed_at_step_2(tiny_model_dir, tmp_path, monkeypatch):
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_model_dir, tmp_path, monkeypatch):
     inp, out, params = _distill_killed_at_step_2(tiny_model_dir, tmp_path, monkeypatch)
-    loaded = []
-    real_load = resume.load
-    monkeypatch.setattr(resume, "load", lambda *a: loaded.append(r := real_load(*a)) or r)
+    loaded = _record_loads(monkeypatch)
     distill.distill_retriever(inp, out, {**params, "lr": 2e-3})
     assert loaded == [None]
 
@@ -170,7 +180,7 @@ def test_killed_runs_resume_and_end_as_an_uninterrupted_run(smoke_run, tmp_path)
     proc = _start(work, {resume.CRASH_ENV: "finetune_reader:2"})
     out2 = proc.communicate()[0]
     assert proc.returncode != 0
-    assert _ran(out2, "encode_corpus") == [f"run=smoke, shard={finished[-1] == '0' and 1 or 0}"], (
+    assert _ran(out2, "encode_corpus") == [f"run=smoke, shard={1 - int(finished[-1])}"], (
         "only the unfinished shard reruns"
     )
     resume_dir = work / "results" / "smoke" / "reader" / "finetuned-s0" / "resume"
@@ -249,11 +259,7 @@ def _cli_fails(tmp_path: Path, extra_yaml: str, target: str, message: str) -> No
     assert re.search(message, res.stdout + res.stderr), (res.stdout + res.stderr)[-3000:]
     logs = list((tmp_path / "w" / "logs").rglob("*.log"))
     assert logs and all("Traceback" not in p.read_text() for p in logs), "one clear error, no traceback"
-    made = (
-        [p for p in (tmp_path / "w" / "resources").rglob("*") if p.is_file()]
-        if (tmp_path / "w" / "resources").exists()
-        else []
-    )
+    made = [p for p in (tmp_path / "w" / "resources").rglob("*") if p.is_file()]  # none if no folder
     assert not [p for p in made if "downloads" not in p.parts], f"left outputs behind: {made}"
 
 
