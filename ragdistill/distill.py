@@ -15,6 +15,7 @@ import copy
 import logging
 import math
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -109,9 +110,32 @@ def teacher_summary(p_teacher: torch.Tensor, train: list[dict], k: int) -> dict[
     }
 
 
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@dataclass
+class Best:
+    """The query encoder at the step with the highest dev HR@5 so far (step 0: the initial one).
+
+    Early stopping on dev: distillation on a few hundred questions overfits the teacher, and
+    dev HR@5 peaks and falls; ``distill.select: best`` keeps the peak. Ties keep the earlier step.
+    """
+
+    step: int
+    hr: float
+    weights: dict[str, torch.Tensor]
+
+    def offer(self, step: int, hr: float, model: torch.nn.Module) -> None:
+        if hr > self.hr:
+            self.step, self.hr, self.weights = step, hr, _weights(model)
+
+
 def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     from tqdm import tqdm
 
+    if params["select"] not in ("best", "last"):
+        raise ValueError(f"distill.select: {params['select']!r}; use 'best' or 'last'")
     if params["mode"] != "query":
         raise ValueError(f"distill.mode: {params['mode']!r} is not implemented; use 'query'")
     hp = params
@@ -163,9 +187,14 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     steps, bs = int(hp["steps"]), int(hp["batch_size"])
     rng = random.Random(seed)
     ckpt = resume.Checkpointer.for_job("distill_retriever", inp, params, hp["checkpoint_every"])
-    start, loop = ckpt.restore(query_encoder, opt, None, rng, {"order": [], "curve": None})
+    start, loop, best_weights = ckpt.restore(
+        query_encoder, opt, None, rng, {"order": [], "curve": None, "best_step": 0}
+    )
     order: list[int] = loop["order"]
     curve: list[dict] = loop["curve"] or [{"step": 0, "loss": float("nan"), "dev_rerank_hr5": dev_hr5()}]
+    if not best_weights:
+        best_weights = _weights(query_encoder)
+    best = Best(loop["best_step"], curve[loop["best_step"]]["dev_rerank_hr5"], best_weights)
     query_encoder.train()
     bar = tqdm(
         range(start + 1, steps + 1), desc="distill_retriever", initial=start, total=steps, mininterval=5
@@ -193,9 +222,23 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
         row = {"step": step, "loss": loss.item(), "dev_rerank_hr5": float("nan")}
         if step % int(hp["eval_every"]) == 0 or step == steps:
             row["dev_rerank_hr5"] = dev_hr5()
+            best.offer(step, row["dev_rerank_hr5"], query_encoder)
         curve.append(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}")
-        ckpt.after_step(step, steps, query_encoder, opt, None, rng, {"order": order, "curve": curve})
+        ckpt.after_step(
+            step,
+            steps,
+            query_encoder,
+            opt,
+            None,
+            rng,
+            {"order": order, "curve": curve, "best_step": best.step},
+            best.weights,
+        )
+    selected = steps
+    if hp["select"] == "best":
+        query_encoder.load_state_dict(best.weights, strict=False)
+        selected = best.step
     query_encoder.eval()
     out_dir = Path(out["query_encoder"])
     models.save_trained(query_encoder, tok, out_dir, inp["retriever"])
@@ -205,9 +248,19 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
             "passage_encoder": str(inp["retriever"]),
             "mode": "query",
             "teacher": str(inp["targets"]),
+            "select": hp["select"],
+            "selected_step": selected,
+            "dev_rerank_hr5_selected": curve[selected]["dev_rerank_hr5"],
             **teacher,
         },
     )
     write_tsv(out["curve"], ["step", "loss", "dev_rerank_hr5"], curve)
     ckpt.done()
-    log.info("dev rerank HR@5: %.3f -> %.3f", curve[0]["dev_rerank_hr5"], curve[-1]["dev_rerank_hr5"])
+    log.info(
+        "dev rerank HR@5: %.3f at step 0, %.3f at step %d (kept: step %d, %.3f)",
+        curve[0]["dev_rerank_hr5"],
+        curve[-1]["dev_rerank_hr5"],
+        steps,
+        selected,
+        curve[selected]["dev_rerank_hr5"],
+    )

@@ -188,7 +188,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     rng = random.Random(seed)
     ckpt = resume.Checkpointer.for_job("finetune_reader", inp, params, hp["checkpoint_every"])
-    start, loop = ckpt.restore(model, opt, sched, rng, {"order": [], "history": []})
+    start, loop, _ = ckpt.restore(model, opt, sched, rng, {"order": [], "history": []})
     order: list[int] = loop["order"]
     history: list[dict] = loop["history"]
     use_amp = device.type == "cuda"

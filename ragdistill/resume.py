@@ -79,8 +79,12 @@ def save(
     scheduler: Any | None,
     rng: random.Random,
     loop: dict,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write the checkpoint after ``step`` (only the trainable parameters), then make it LATEST."""
+    """Write the checkpoint after ``step`` (only the trainable parameters), then make it LATEST.
+
+    ``extra`` holds tensors the loop carries besides the model (the best weights so far).
+    """
     from safetensors.torch import save_file
 
     root = Path(resume_dir)
@@ -93,6 +97,8 @@ def save(
     opt_tensors, opt_meta = _flatten_optimizer(optimizer)
     opt_tensors["rng.torch"] = torch.get_rng_state()
     save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+    extra_tensors = {n: t.detach().cpu().contiguous() for n, t in (extra or {}).items()}
+    save_file(extra_tensors, str(tmp / "extra.safetensors"))
     meta = {
         "step": step,
         "fingerprint": fp,
@@ -122,8 +128,8 @@ def load(
     optimizer: torch.optim.Optimizer,
     scheduler: Any | None,
     rng: random.Random,
-) -> tuple[int, dict] | None:
-    """Restore the LATEST checkpoint into the given objects; ``(step, loop)`` or None if none fits."""
+) -> tuple[int, dict, dict[str, torch.Tensor]] | None:
+    """Restore the LATEST checkpoint into the given objects; ``(step, loop, extra)`` or None."""
     from safetensors.torch import load_file
 
     root = Path(resume_dir)
@@ -149,8 +155,9 @@ def load(
     if scheduler is not None and meta["scheduler"] is not None:
         scheduler.load_state_dict(meta["scheduler"])
     rng.setstate(_as_tuple(meta["rng_python"]))
+    extra = load_file(str(ckpt / "extra.safetensors"))
     log.info("resuming from %s (step %d)", ckpt, meta["step"])
-    return int(meta["step"]), meta["loop"]
+    return int(meta["step"]), meta["loop"], extra
 
 
 def clear(resume_dir: str | os.PathLike) -> None:
@@ -171,15 +178,20 @@ class Checkpointer:
     def for_job(cls, stage: str, inp: dict, params: dict, every: int) -> Checkpointer:
         return cls(stage, str(params["resume_dir"]), int(every), fingerprint(inp, params))
 
-    def restore(self, model, optimizer, scheduler, rng: random.Random, fresh: dict) -> tuple[int, dict]:
-        """``(steps done, loop state)``: from the LATEST checkpoint that fits, else ``(0, fresh)``."""
+    def restore(
+        self, model, optimizer, scheduler, rng: random.Random, fresh: dict
+    ) -> tuple[int, dict, dict[str, torch.Tensor]]:
+        """``(steps done, loop state, extra tensors)`` from the LATEST checkpoint that fits, else
+        ``(0, fresh, {})``."""
         restored = load(self.resume_dir, self.fp, model, optimizer, scheduler, rng)
-        return restored if restored is not None else (0, fresh)
+        return restored if restored is not None else (0, fresh, {})
 
-    def after_step(self, step: int, steps: int, model, optimizer, scheduler, rng, loop: dict) -> None:
+    def after_step(
+        self, step: int, steps: int, model, optimizer, scheduler, rng, loop: dict, extra=None
+    ) -> None:
         """Checkpoint after every ``every``-th step but the last (the outputs follow it)."""
         if self.every and step % self.every == 0 and step < steps:
-            save(self.resume_dir, step, self.fp, model, optimizer, scheduler, rng, loop)
+            save(self.resume_dir, step, self.fp, model, optimizer, scheduler, rng, loop, extra)
             crash_point(self.stage, step)
 
     def done(self) -> None:

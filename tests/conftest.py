@@ -68,8 +68,14 @@ def example(qid: str = "q1", k: int = 3) -> dict:
 PROMPT = {"seed": 0, "shuffle": True, "max_doc_tokens": 12, "add_bos": True}
 
 
-def distill_case(tmp_path: Path, retriever: str, steps: int = 3, checkpoint_every: int = 0):
-    """(inp, out, params) of distill_retriever on 8 made-up questions with random teacher scores."""
+def distill_case(
+    tmp_path: Path, retriever: str, steps: int = 3, checkpoint_every: int = 0, select: str = "last"
+):
+    """(inp, out, params) of distill_retriever on 8 made-up questions with random teacher scores.
+
+    ``select`` defaults to ``last``: on these 4 dev questions with 3 candidates dev HR@5 is
+    always 1, so ``best`` would keep the untrained step 0.
+    """
     k = 3
     examples = []
     for i in range(8):
@@ -105,6 +111,7 @@ def distill_case(tmp_path: Path, retriever: str, steps: int = 3, checkpoint_ever
         "steps": steps,
         "batch_size": 4,
         "eval_every": 2,
+        "select": select,
         "checkpoint_every": checkpoint_every,
         "resume_dir": str(tmp_path / "resume"),
         "pooling": "mean",

@@ -69,3 +69,38 @@ def test_targets_on_other_documents_are_refused(tmp_path):
     with pytest.raises(ValueError, match="other documents"):
         path = str(tmp_path / "t.npz")
         distill._targets(load_dump(path), path, "scores_adist", ex, 2)
+
+
+def test_best_keeps_the_encoder_of_the_best_dev_step_across_a_resume(tiny_model_dir, tmp_path, monkeypatch):
+    """Dev HR@5 scripted 0.5, 0.9, 0.6, 0.7 at steps 0, 2, 4, 6: ``best`` keeps step 2's weights,
+    those a 2-step ``last`` run ends with, though the job is killed after step 4 and resumed."""
+    import json
+
+    from ragdistill import resume
+
+    model = tiny_model_dir("bert")
+    inp, out, params = distill_case(tmp_path / "last2", model, steps=2)
+    distill.distill_retriever(inp, out, params)
+    want = _sha(Path(out["query_encoder"]) / "model.safetensors")
+
+    class Killed(Exception):
+        pass
+
+    def scripted(values):
+        it = iter(values)
+        monkeypatch.setattr(distill, "rerank_hits", lambda *a: next(it))
+
+    def kill_at_4(stage, step):
+        if step == 4:
+            raise Killed
+
+    inp, out, params = distill_case(tmp_path / "best", model, steps=6, checkpoint_every=2, select="best")
+    scripted([0.5, 0.9, 0.6])
+    monkeypatch.setattr(resume, "crash_point", kill_at_4)
+    with pytest.raises(Killed):
+        distill.distill_retriever(inp, out, params)
+    scripted([0.7])
+    distill.distill_retriever(inp, out, params)
+    kept = json.loads((Path(out["query_encoder"]) / "ragdistill_retriever.json").read_text())
+    assert (kept["selected_step"], kept["dev_rerank_hr5_selected"]) == (2, 0.9)
+    assert _sha(Path(out["query_encoder"]) / "model.safetensors") == want
