@@ -93,8 +93,8 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
         df = pd.read_csv(path, sep="\t")
         name = Path(path).parent.name
         ax.plot(df["step"], df["loss"], lw=0.8, label=f"{name} loss")
-        ev = df.dropna(subset=["dev_rerank_hr5"])
-        ax2.plot(ev["step"], ev["dev_rerank_hr5"], ls="--", marker="o", ms=3, label=f"{name} dev HR@5")
+        ev = df.dropna(subset=["dev_hr5"])
+        ax2.plot(ev["step"], ev["dev_hr5"], ls="--", marker="o", ms=3, label=f"{name} dev HR@5")
     ax.set_xlabel("step")
     ax.set_ylabel("KL loss")
     ax2.set_ylabel("dev HR@5 (re-ranked top-K)")

@@ -13,6 +13,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 
 
@@ -64,6 +66,16 @@ def has_answer(text: str, answers: Iterable[str]) -> bool:
     """True when some normalised answer occurs as a whole-token sequence in the normalised text."""
     tokens = normalize_answer(text).split()
     return any(_contains(tokens, normalize_answer(a).split()) for a in answers)
+
+
+def answer_table(texts: Sequence[str], answers: Sequence[Sequence[str]]) -> np.ndarray:
+    """(questions, passages) bool: ``has_answer`` for every pair, each text normalised once."""
+    tokens = [normalize_answer(t).split() for t in texts]
+    out = np.zeros((len(answers), len(texts)), dtype=bool)
+    for i, golds in enumerate(answers):
+        needles = [normalize_answer(a).split() for a in golds]
+        out[i] = [any(_contains(t, n) for n in needles) for t in tokens]
+    return out
 
 
 def hits_at_k(flags: Sequence[bool], ks: Iterable[int]) -> dict[int, float]:

@@ -117,6 +117,7 @@ def distill_case(
         "pooling": "mean",
         "normalize": False,
         "max_length": 32,
+        "passage_max_length": 32,
         "encode_batch_size": 8,
     }
     inp = {

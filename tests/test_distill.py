@@ -55,7 +55,7 @@ def test_query_mode_leaves_the_passage_encoder_unchanged(tiny_model_dir, tmp_pat
     changed = [n for n in old if not torch.equal(old[n], new[n])]
     assert changed, "the query encoder did not learn"
     curve = (tmp_path / "curve.tsv").read_text().splitlines()
-    assert curve[0] == "step\tloss\tdev_rerank_hr5" and len(curve) == 1 + 1 + 3
+    assert curve[0] == "step\tloss\tdev_hr5" and len(curve) == 1 + 1 + 3
 
 
 def test_targets_on_other_documents_are_refused(tmp_path):
@@ -88,7 +88,7 @@ def test_best_keeps_the_encoder_of_the_best_dev_step_across_a_resume(tiny_model_
 
     def scripted(values):
         it = iter(values)
-        monkeypatch.setattr(distill, "rerank_hits", lambda *a: next(it))
+        monkeypatch.setattr(distill, "pool_hits", lambda *a: next(it))
 
     def kill_at_4(stage, step):
         if step == 4:
@@ -102,5 +102,5 @@ def test_best_keeps_the_encoder_of_the_best_dev_step_across_a_resume(tiny_model_
     scripted([0.7])
     distill.distill_retriever(inp, out, params)
     kept = json.loads((Path(out["query_encoder"]) / "ragdistill_retriever.json").read_text())
-    assert (kept["selected_step"], kept["dev_rerank_hr5_selected"]) == (2, 0.9)
+    assert (kept["selected_step"], kept["dev_hr5_selected"]) == (2, 0.9)
     assert _sha(Path(out["query_encoder"]) / "model.safetensors") == want

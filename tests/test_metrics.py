@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragdistill.metrics import exact_match, f1_score, has_answer, mean_hits, normalize_answer
+from ragdistill.metrics import answer_table, exact_match, f1_score, has_answer, mean_hits, normalize_answer
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,11 @@ def test_hit_rate_at_k():
     rows = [[False, True, False], [False, False, False], [True, False, False], [False, False, True]]
     got = mean_hits(rows, [1, 2, 3])
     assert got == {1: 0.25, 2: 0.5, 3: 0.75}
+
+
+def test_answer_table_is_has_answer_for_every_pair():
+    texts = ["The Eiffel Tower, in Paris.", "She was born in Paris-Nord.", "Towering"]
+    answers = [["paris"], ["The Tower", "Lyon"]]
+    table = answer_table(texts, answers)
+    assert table.tolist() == [[True, True, False], [True, False, False]]
+    assert table.tolist() == [[has_answer(t, a) for t in texts] for a in answers]

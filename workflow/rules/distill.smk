@@ -30,6 +30,7 @@ rule distill_retriever:
         pooling=config["retriever"]["pooling"],
         normalize=config["retriever"]["normalize"],
         max_length=config["retriever"]["query_max_length"],
+        passage_max_length=config["retriever"]["passage_max_length"],
         encode_batch_size=config["retriever"]["batch_size"],
         resume_dir="results/{run}/distill/{objective}-{teacher}-s{seed}/resume",
     script:

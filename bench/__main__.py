@@ -1,0 +1,123 @@
+"""``python -m bench``: the benchmark suite. Prints one table; ``--json`` also writes the rows.
+
+Every ratio compares two measurements taken side by side in this one run on this machine, so
+that it does not depend on what else the machine did yesterday. Sections: encoding, attention,
+reader, faiss (model and index speed, seconds to minutes on a CPU); ``--dag smoke`` or
+``--dag default`` also runs that preset from scratch in a fresh folder and times the
+plotting-parameter rerun; ``--rules DIR`` summarises an existing run's ``benchmarks/`` folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+from pathlib import Path
+
+SECTIONS = ("encoding", "attention", "reader", "faiss")
+
+
+def _machine(device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name()} (CUDA), torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def _fmt(v: float) -> str:
+    if isinstance(v, float) and math.isnan(v):
+        return "-"
+    return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| section | what | value | unit | peak MB | extra |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        extra = ", ".join(
+            f"{k} {_fmt(v) if isinstance(v, float) else v}"
+            for k, v in r.items()
+            if k not in ("section", "what", "rate", "unit", "peak_mb")
+        )
+        cells = [r["section"], r["what"], _fmt(r["rate"]), r["unit"], _fmt(r["peak_mb"]), extra]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
+    ap.add_argument("--quick", action="store_true", help="smaller inputs (a minute or two on a laptop CPU)")
+    ap.add_argument(
+        "--faiss-n",
+        type=int,
+        default=None,
+        help="vectors in the FAISS benchmark (default 1M; 100k with --quick)",
+    )
+    ap.add_argument(
+        "--dag",
+        choices=["smoke", "default"],
+        action="append",
+        default=[],
+        help="also run this preset from scratch",
+    )
+    ap.add_argument("--rules", type=Path, help="summarise the benchmarks/ folder of an existing run")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    ap.add_argument("--json", type=Path, help="also write the rows and the machine here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    import torch
+
+    from bench import dag, faiss_index, stages
+    from bench.inputs import workdir
+    from ragdistill import models
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = models.pick_device()
+    work = workdir()
+    gpu = device.type == "cuda"
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = only - set(SECTIONS)
+    if unknown:
+        ap.error(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
+    rows: list[dict] = []
+    if "encoding" in only:
+        rows += stages.bench_encoding(work, device, 50_000 if gpu else (1_000 if args.quick else 4_000))
+    if "attention" in only:
+        for name in ("smollm2", "gpt2"):
+            rows += stages.bench_attention(
+                work, device, name, 16 if gpu else 4, 4 if gpu else (1 if args.quick else 3)
+            )
+    if "reader" in only:
+        rows += stages.bench_reader(work, device, 16 if gpu else 4, 4 if gpu else (1 if args.quick else 3))
+    if "faiss" in only:
+        rows += faiss_index.bench_faiss(args.faiss_n or (100_000 if args.quick else 1_000_000))
+    for preset in args.dag:
+        rows += dag.run_dag(
+            None if preset == "default" else preset, work / f"dag-{preset}", os.cpu_count() or 1
+        )
+    if args.rules:
+        rows += dag.rule_costs(args.rules, str(args.rules))
+    machine = _machine(device)
+    print(f"machine: {machine}")
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The models and inputs the benchmarks run on: the fetched real models where present
+(``resources/models/<name>``, as ``snakemake fetch`` leaves them), else random weights of the
+same architecture, which cost the same per token; the report says which."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ragdistill import models
+from ragdistill.prompts import Prompt
+
+ROOT = Path(__file__).resolve().parent.parent
+# the real architectures, for random-weight stand-ins (sizes from the models' own configs)
+ARCH = {
+    "minilm": dict(
+        model_type="bert",
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        vocab_size=30522,
+    ),
+    "smollm2": dict(
+        model_type="llama",
+        hidden_size=576,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        intermediate_size=1536,
+        vocab_size=49152,
+        tie_word_embeddings=True,
+        rope_theta=100000.0,
+        max_position_embeddings=8192,
+    ),
+    "gpt2": dict(model_type="gpt2", n_embd=768, n_layer=12, n_head=12, vocab_size=50257),
+}
+DECODERS = {"smollm2", "gpt2"}
+
+
+def model_dir(name: str, workdir: Path) -> tuple[str, str]:
+    """(folder, what it holds): the fetched model, or random weights of its architecture saved
+    with the offline tokenizer (whose texts tokenise to about as many tokens)."""
+    fetched = ROOT / "resources" / "models" / name
+    if (fetched / "config.json").exists():
+        return str(fetched), f"{name} (fetched weights)"
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    out = workdir / name
+    if not (out / "config.json").exists():
+        spec = dict(ARCH[name])
+        tok = models.init_tokenizer()
+        config = AutoConfig.for_model(spec.pop("model_type"), pad_token_id=tok.pad_token_id, **spec)
+        torch.manual_seed(0)
+        cls = AutoModelForCausalLM if name in DECODERS else AutoModel
+        cls.from_config(config).save_pretrained(out)
+        tok.save_pretrained(out)
+    return str(out), f"{name} architecture (random weights)"
+
+
+def workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="ragdistill-bench-"))
+
+
+def words(rng: random.Random, n: int) -> str:
+    vocab = "the of born city river award worked company person family year moved studied".split()
+    names = ["Ada", "Bram", "Cleo", "Dov", "Eun", "Femi", "Gita", "Hugo"]
+    return " ".join(rng.choice(vocab) if rng.random() < 0.8 else rng.choice(names) for _ in range(n))
+
+
+def reader_prompts(n: int, vocab: int, k: int = 5, doc_tokens: int = 68, answer: int = 6, seed: int = 0):
+    """Prompts shaped like the default's: header, k documents, question, answer (random ids)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        ids = [rng.randrange(10, vocab) for _ in range(10)]
+        spans, masks = [], []
+        for _ in range(k):
+            d = doc_tokens + rng.randrange(-8, 9)
+            spans.append((len(ids), len(ids) + d))
+            masks.append([False] * d)
+            ids += [rng.randrange(10, vocab) for _ in range(d)]
+        q0 = len(ids)
+        ids += [rng.randrange(10, vocab) for _ in range(14)]
+        a0 = len(ids)
+        ids += [rng.randrange(10, vocab) for _ in range(answer)]
+        ids.append(rng.randrange(10, vocab))
+        out.append(Prompt(ids, spans, (q0, a0), (a0, a0 + answer), len(ids), masks))
+    return out

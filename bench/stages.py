@@ -1,0 +1,202 @@
+"""Each model stage against the bare model doing the same arithmetic, side by side in one run.
+
+- encoding: ``encode_corpus`` end to end (read the TSV, tokenise, length-sort, forward, pool,
+  write float16) against the encoder's forward alone on the same, already tokenised batches;
+- attention dump: ``token_profiles`` (SDPA plus the answer rows) against a plain SDPA forward of
+  the same batch and against the textbook eager ``output_attentions=True`` forward;
+- reader: training examples/s (one optimizer step of ``finetune_reader``'s kind) and answering
+  examples/s (greedy generation as ``evaluate_setting`` runs it).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.inputs import model_dir, reader_prompts, words
+from bench.measure import measure
+from ragdistill import attention, encode, models, reader
+
+
+def _row(section: str, what: str, rate: float, unit: str, peak_mb: float, **extra) -> dict:
+    return {"section": section, "what": what, "rate": rate, "unit": unit, "peak_mb": peak_mb, **extra}
+
+
+def bench_encoding(work: Path, device: torch.device, passages: int) -> list[dict]:
+    path, label = model_dir("minilm", work)
+    rng = random.Random(0)
+    corpus = work / "corpus.tsv"
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("id\ttext\ttitle\n")
+        for i in range(passages):
+            f.write(f"p{i}\t{words(rng, rng.randrange(20, 90))}\tTitle {i}\n")
+    params = {
+        "shard": 0,
+        "n_shards": 1,
+        "batch_size": 64,
+        "max_length": 128,
+        "pooling": "mean",
+        "normalize": True,
+    }
+    out = {"shard": str(work / "shard.npz")}
+    stage = measure(
+        lambda: encode.encode_corpus({"corpus": str(corpus), "model": path}, out, params),
+        device,
+        repeats=1,
+        warmup=0,
+    )
+    tok = models.load_tokenizer(path)
+    model = models.load_encoder(path).to(device).eval()
+    if device.type == "cuda":
+        model = model.to(torch.bfloat16)
+    with np.load(out["shard"]) as z:
+        assert len(z["ids"]) == passages
+    texts = []
+    with open(corpus, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            pid, text, title = line.rstrip("\n").split("\t")
+            texts.append(models.passage_text(title, text))
+    texts.sort(key=len)
+    batches = [
+        tok(texts[s : s + 64], padding=True, truncation=True, max_length=128, return_tensors="pt").to(device)
+        for s in range(0, len(texts), 64)
+    ]
+
+    @torch.no_grad()
+    def raw():
+        for b in batches:
+            model(**b)
+
+    bare = measure(raw, device, repeats=1, warmup=0)
+    rate_stage, rate_raw = passages / stage.seconds, passages / bare.seconds
+    return [
+        _row("encoding", f"encode_corpus stage, {label}", rate_stage, "passages/s", stage.peak_mb),
+        _row("encoding", "raw forward, same batches", rate_raw, "passages/s", bare.peak_mb),
+        _row(
+            "encoding", "stage / raw forward", rate_stage / rate_raw, "ratio", float("nan"), target=">= 0.8"
+        ),
+    ]
+
+
+def bench_attention(work: Path, device: torch.device, name: str, batch: int, batches: int) -> list[dict]:
+    from transformers import AutoModelForCausalLM
+
+    path, label = model_dir(name, work)
+    attention.register()
+    kwargs = {"dtype": torch.float32}
+    plain = AutoModelForCausalLM.from_pretrained(path, attn_implementation="sdpa", **kwargs).to(device).eval()
+    capture = AutoModelForCausalLM.from_pretrained(path, attn_implementation=attention.CAPTURE, **kwargs)
+    capture = capture.to(device).eval()
+    prompts = reader_prompts(batch * batches, plain.config.vocab_size)
+    groups = [prompts[s : s + batch] for s in range(0, len(prompts), batch)]
+    padded = [reader.pad([p.input_ids for p in g], 0) for g in groups]
+    tokens = sum(len(p.input_ids) for p in prompts) / len(prompts)
+
+    @torch.no_grad()
+    def sdpa():
+        for ids, mask in padded:
+            plain(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1)
+
+    def dump():
+        for g in groups:
+            attention.token_profiles(capture, g, 0)
+
+    rows = []
+    n = len(prompts)
+    m_plain = measure(sdpa, device)
+    m_dump = measure(dump, device)
+    eager = (
+        AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", **kwargs).to(device).eval()
+    )
+
+    @torch.no_grad()
+    def textbook():
+        for ids, mask in padded:
+            eager(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                output_attentions=True,
+                logits_to_keep=1,
+            )
+
+    m_eager = measure(textbook, device)
+    what = f"{label}, batch {batch} x ~{tokens:.0f} tokens, 6 answer tokens"
+    for tag, m in (
+        ("plain SDPA forward", m_plain),
+        ("attention dump", m_dump),
+        ("eager output_attentions", m_eager),
+    ):
+        rows.append(_row("attention", f"{tag}: {what}", n / m.seconds, "examples/s", m.peak_mb))
+    rows.append(
+        _row(
+            "attention",
+            f"dump / plain forward ({name})",
+            m_plain.seconds / m_dump.seconds,
+            "ratio",
+            m_dump.peak_mb / max(m_plain.peak_mb, 1e-9),
+            target=">= 0.8",
+            note="peak_mb column: dump / plain memory",
+        )
+    )
+    rows.append(
+        _row(
+            "attention",
+            f"dump / eager reference ({name})",
+            m_eager.seconds / m_dump.seconds,
+            "ratio",
+            float("nan"),
+        )
+    )
+    return rows
+
+
+def bench_reader(
+    work: Path, device: torch.device, batch: int, batches: int, train_layers: int = 8
+) -> list[dict]:
+    path, label = model_dir("smollm2", work)
+    tok = models.load_tokenizer(path)
+    model = models.load_causal_lm(path).to(device)
+    prompts = reader_prompts(batch * batches, len(tok), seed=1)
+    groups = [prompts[s : s + batch] for s in range(0, len(prompts), batch)]
+    models.set_seed(0)
+    reader.freeze_below(model, train_layers)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+
+    def train():
+        model.train()
+        for g in groups:
+            batch_t = {n: t.to(device) for n, t in reader.lm_batch(g, pad_id).items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss = reader.answer_nll(model, batch_t).mean()
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+    m_train = measure(train, device, repeats=2)
+    asks = [
+        type(p)(p.input_ids[: p.answer_span[0]], p.doc_spans, p.question_span, None, p.answer_span[0], [])
+        for p in prompts
+    ]
+    m_answer = measure(lambda: reader.answer(model, tok, asks, 12, batch), device, repeats=2)
+    n = len(prompts)
+    return [
+        _row(
+            "reader",
+            f"training (top {train_layers} blocks), {label}, batch {batch}",
+            n / m_train.seconds,
+            "examples/s",
+            m_train.peak_mb,
+        ),
+        _row(
+            "reader",
+            f"answering, greedy, up to 12 new tokens, batch {batch}",
+            n / m_answer.seconds,
+            "examples/s",
+            m_answer.peak_mb,
+        ),
+    ]
