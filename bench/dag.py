@@ -38,10 +38,10 @@ def run_dag(preset: str | None, work: Path, cores: int) -> list[dict]:
     """Wall time of ``snakemake --cores N all`` (the default config, or ``config/<preset>.yaml``),
     then of the rerun after ``figures.dpi`` changes."""
     work.mkdir(parents=True, exist_ok=True)
-    configs = [str(ROOT / "config" / f"{preset}.yaml")] if preset else []
-    cfg = ["--configfile", *configs] if configs else []
+    # config.yaml is named too: the Snakefile's configfile is relative to the working folder
+    configs = [str(ROOT / "config.yaml")] + ([str(ROOT / "config" / f"{preset}.yaml")] if preset else [])
     name = preset or "default"
-    full, _ = _snakemake(work, "all", "--cores", str(cores), *cfg)
+    full, _ = _snakemake(work, "all", "--cores", str(cores), "--configfile", *configs)
     dpi = work / "dpi.yaml"
     dpi.write_text("figures:\n  dpi: 77\n")
     rerun, log = _snakemake(work, "all", "--cores", str(cores), "--configfile", *configs, str(dpi))

@@ -97,7 +97,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
         ax2.plot(ev["step"], ev["dev_hr5"], ls="--", marker="o", ms=3, label=f"{name} dev HR@5")
     ax.set_xlabel("step")
     ax.set_ylabel("KL loss")
-    ax2.set_ylabel("dev HR@5 (re-ranked top-K)")
+    ax2.set_ylabel("dev HR@5 (pool of dev candidates)")
     ax.set_title("Retriever distillation")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
