@@ -8,8 +8,6 @@ import random
 import tempfile
 from pathlib import Path
 
-import torch
-
 from ragdistill import models
 from ragdistill.prompts import Prompt
 
@@ -38,7 +36,7 @@ ARCH = {
     ),
     "gpt2": dict(model_type="gpt2", n_embd=768, n_layer=12, n_head=12, vocab_size=50257),
 }
-DECODERS = {"smollm2", "gpt2"}
+BASE = {"minilm": "bert", "smollm2": "llama", "gpt2": "gpt2"}  # models.init_model's architecture names
 
 
 def model_dir(name: str, workdir: Path) -> tuple[str, str]:
@@ -47,17 +45,9 @@ def model_dir(name: str, workdir: Path) -> tuple[str, str]:
     fetched = ROOT / "resources" / "models" / name
     if (fetched / "config.json").exists():
         return str(fetched), f"{name} (fetched weights)"
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
-
     out = workdir / name
     if not (out / "config.json").exists():
-        spec = dict(ARCH[name])
-        tok = models.init_tokenizer()
-        config = AutoConfig.for_model(spec.pop("model_type"), pad_token_id=tok.pad_token_id, **spec)
-        torch.manual_seed(0)
-        cls = AutoModelForCausalLM if name in DECODERS else AutoModel
-        cls.from_config(config).save_pretrained(out)
-        tok.save_pretrained(out)
+        models.init_model(BASE[name], out, spec=ARCH[name])
     return str(out), f"{name} architecture (random weights)"
 
 

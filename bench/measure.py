@@ -7,6 +7,7 @@ growth over the resident set before the call, so that loaded models do not count
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -52,25 +53,24 @@ def sync(device: torch.device) -> None:
 
 
 def measure(fn: Callable[[], object], device: torch.device, repeats: int = 3, warmup: int = 1) -> Measured:
-    """Best wall time of ``repeats`` calls after ``warmup`` calls, and the peak memory of one."""
+    """Best wall time of ``repeats`` calls after ``warmup`` calls; peak memory of the first timed one."""
     for _ in range(warmup):
         fn()
     sync(device)
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        sync(device)
-        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-    else:
-        with _RssPeak() as rss:
+    best, peak = float("inf"), 0.0
+    for i in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        with _RssPeak() if i == 0 and device.type != "cuda" else contextlib.nullcontext() as rss:
+            t0 = time.perf_counter()
             fn()
-        peak = (rss.peak - rss.base) / 2**20
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
+            sync(device)
+            best = min(best, time.perf_counter() - t0)
+        if i == 0:
+            if device.type == "cuda":
+                peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+            else:
+                peak = (rss.peak - rss.base) / 2**20
     return Measured(best, peak)

@@ -28,11 +28,11 @@ def _row(section: str, what: str, rate: float, unit: str, peak_mb: float, **extr
 def bench_encoding(work: Path, device: torch.device, passages: int) -> list[dict]:
     path, label = model_dir("minilm", work)
     rng = random.Random(0)
+    rows = [(f"p{i}", words(rng, rng.randrange(20, 90)), f"Title {i}") for i in range(passages)]
     corpus = work / "corpus.tsv"
     with open(corpus, "w", encoding="utf-8") as f:
         f.write("id\ttext\ttitle\n")
-        for i in range(passages):
-            f.write(f"p{i}\t{words(rng, rng.randrange(20, 90))}\tTitle {i}\n")
+        f.writelines(f"{pid}\t{text}\t{title}\n" for pid, text, title in rows)
     params = {
         "shard": 0,
         "n_shards": 1,
@@ -54,13 +54,7 @@ def bench_encoding(work: Path, device: torch.device, passages: int) -> list[dict
         model = model.to(torch.bfloat16)
     with np.load(out["shard"]) as z:
         assert len(z["ids"]) == passages
-    texts = []
-    with open(corpus, encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            pid, text, title = line.rstrip("\n").split("\t")
-            texts.append(models.passage_text(title, text))
-    texts.sort(key=len)
+    texts = sorted((models.passage_text(title, text) for _, text, title in rows), key=len)
     batches = [
         tok(texts[s : s + 64], padding=True, truncation=True, max_length=128, return_tensors="pt").to(device)
         for s in range(0, len(texts), 64)

@@ -59,6 +59,19 @@ def _targets(dump: dict[str, np.ndarray], path: str, key: str, examples: list[di
     return out
 
 
+def _passage_embeddings(encoder, tok, texts: list[str], params: dict) -> np.ndarray:
+    """Passage vectors as the index has them (passage length, pooling, normalisation)."""
+    return models.embed_all(
+        encoder,
+        tok,
+        texts,
+        int(params["encode_batch_size"]),
+        int(params["passage_max_length"]),
+        params["pooling"],
+        bool(params["normalize"]),
+    )
+
+
 def _doc_embeddings(encoder, tok, examples: list[dict], k: int, params: dict) -> torch.Tensor:
     """(questions, k, hidden) passage vectors; each distinct passage is encoded once.
 
@@ -72,21 +85,13 @@ def _doc_embeddings(encoder, tok, examples: list[dict], k: int, params: dict) ->
         if c["id"] not in unique:
             unique[c["id"]] = len(texts)
             texts.append(models.passage_text(c["title"], c["text"]))
-    emb = models.embed_all(
-        encoder,
-        tok,
-        texts,
-        int(params["encode_batch_size"]),
-        int(params["passage_max_length"]),
-        params["pooling"],
-        bool(params["normalize"]),
-    )
+    emb = _passage_embeddings(encoder, tok, texts, params)
     rows = torch.tensor([unique[c["id"]] for c in slots], dtype=torch.long)
     return torch.from_numpy(emb)[rows].view(len(examples), k, -1)
 
 
-def dev_pool(dev: list[dict]) -> tuple[list[str], list[str], np.ndarray]:
-    """The dev questions' candidates pooled: (passage ids, retriever texts, has-answer table).
+def dev_pool(dev: list[dict]) -> tuple[list[str], np.ndarray]:
+    """The dev questions' candidates pooled: (retriever texts, has-answer table).
 
     Dev HR@5 is measured against this pool, every dev question against every candidate that
     the initial retriever returned for any dev question. Re-ranking only a question's own top K
@@ -94,15 +99,15 @@ def dev_pool(dev: list[dict]) -> tuple[list[str], list[str], np.ndarray]:
     win under full retrieval; the pool holds those (on a small corpus it is nearly all of it),
     and stays a few thousand passages on a 21M-passage corpus.
     """
-    ids: dict[str, int] = {}
+    seen: set[str] = set()
     texts, bodies = [], []
     for ex in dev:
         for c in ex["ctxs"]:
-            if c["id"] not in ids:
-                ids[c["id"]] = len(texts)
+            if c["id"] not in seen:
+                seen.add(c["id"])
                 texts.append(models.passage_text(c["title"], c["text"]))
                 bodies.append(c["text"])
-    return list(ids), texts, answer_table(bodies, [ex["answers"] for ex in dev])
+    return texts, answer_table(bodies, [ex["answers"] for ex in dev])
 
 
 def pool_hits(q_emb: torch.Tensor, d_pool: torch.Tensor, flags: torch.Tensor, at: int) -> float:
@@ -181,18 +186,8 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     log.info("teacher: %s", teacher)
     d_train = _doc_embeddings(passage_encoder, tok, train, k, hp).to(device)
     dev = read_jsonl(inp["dev"])
-    _, pool_texts, pool_flags = dev_pool(dev)
-    d_pool = torch.from_numpy(
-        models.embed_all(
-            passage_encoder,
-            tok,
-            pool_texts,
-            int(hp["encode_batch_size"]),
-            int(hp["passage_max_length"]),
-            hp["pooling"],
-            bool(hp["normalize"]),
-        )
-    ).to(device)
+    pool_texts, pool_flags = dev_pool(dev)
+    d_pool = torch.from_numpy(_passage_embeddings(passage_encoder, tok, pool_texts, hp)).to(device)
     dev_flags = torch.from_numpy(pool_flags).to(device)
     log.info("dev HR@5 against %d pooled candidates of %d dev questions", len(pool_texts), len(dev))
 

@@ -96,18 +96,21 @@ def init_tokenizer(vocab_size: int = 1200):
     )
 
 
-def init_model(arch: str, out_dir: str | os.PathLike, seed: int = 0) -> None:
-    """Write a random tiny model of ``arch`` with the offline tokenizer into ``out_dir``."""
+def init_model(arch: str, out_dir: str | os.PathLike, seed: int = 0, spec: dict | None = None) -> None:
+    """Write a random tiny model of ``arch`` with the offline tokenizer into ``out_dir``.
+
+    ``spec`` replaces the tiny config (``model_type`` and sizes; the benchmarks pass real
+    architectures' sizes, ``vocab_size`` included, to get their cost with random weights).
+    """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
     if arch not in TINY:
         raise ValueError(f"init:{arch}: unknown architecture; choose one of {sorted(TINY)}")
     tokenizer = init_tokenizer()
-    spec = dict(TINY[arch])
+    spec = {"vocab_size": len(tokenizer), **(spec or TINY[arch])}
     model_type = spec.pop("model_type")
     config = AutoConfig.for_model(
         model_type,
-        vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
