@@ -1,12 +1,19 @@
-"""Stage ``distill``: train the retriever's query encoder to match the teacher's distribution.
+"""Stage ``distill``: train the retriever to match the teacher's distribution.
 
     s(q,d) = E_q(q) . E_p(d) / sqrt(hidden)        p_RETR = softmax_d(s / tau_score)
     p_TEACHER = softmax_d(S(d) / tau_gold)          loss = KL(p_TEACHER || p_RETR)
 
-over the k documents the initial retriever returned for each training question. In
-``query`` mode only the query encoder learns: the passage encoder is a separate frozen copy
-(ATLAS's query-side mode shares weights and so keeps changing the passage side; ours cannot),
-and the passage index stays valid.
+over the k documents the initial retriever returned for each training question (the documents
+the teacher read: its targets exist for those only, so the training candidates stay fixed).
+Query and passage encoders are separate copies of the initial retriever.
+
+- ``query`` mode: only the query encoder learns. The passage encoder is frozen (ATLAS's
+  query-side mode shares weights and so keeps changing the passage side; ours cannot), and the
+  corpus index stays valid.
+- ``both`` mode: both encoders learn; the candidates are re-encoded with gradients at every
+  step. Retrieval during training (dev HR@5, which also picks the kept step) searches passage
+  vectors refreshed every ``refresh_every`` steps, stale in between, as ATLAS's index refresh.
+  The job writes the passage encoder too, and the workflow re-encodes the corpus with it.
 """
 
 from __future__ import annotations
@@ -152,29 +159,54 @@ class Best:
     weights: dict[str, torch.Tensor]
 
     def offer(self, step: int, hr: float, model: torch.nn.Module) -> None:
+        """Keep ``model``'s trainable weights if ``hr`` beats the best so far."""
         if hr > self.hr:
             self.step, self.hr, self.weights = step, hr, _weights(model)
+
+
+def _check(params: dict) -> None:
+    if params["select"] not in ("best", "last"):
+        raise ValueError(f"distill.select: {params['select']!r}; use 'best' or 'last'")
+    if params["mode"] not in ("query", "both"):
+        raise ValueError(f"distill.mode: {params['mode']!r}; use 'query' or 'both'")
+
+
+def _batch_doc_embeddings(encoder, tok, examples: list[dict], k: int, params: dict) -> torch.Tensor:
+    """(B, k, hidden) candidate vectors with the encoder's grad mode: ``both`` mode trains on them."""
+    texts = [models.passage_text(c["title"], c["text"]) for ex in examples for c in ex["ctxs"][:k]]
+    emb = models.embed(
+        encoder, tok, texts, int(params["passage_max_length"]), params["pooling"], bool(params["normalize"])
+    )
+    return emb.view(len(examples), k, -1)
+
+
+POOL = "_dev_pool"  # key of the refreshed dev-pool vectors among a checkpoint's extra tensors
 
 
 def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     from tqdm import tqdm
 
-    if params["select"] not in ("best", "last"):
-        raise ValueError(f"distill.select: {params['select']!r}; use 'best' or 'last'")
-    if params["mode"] != "query":
-        raise ValueError(f"distill.mode: {params['mode']!r} is not implemented; use 'query'")
+    _check(params)
     hp = params
+    both = hp["mode"] == "both"
     k = int(hp["k"])
     seed = int(hp["seed"])
+    refresh = int(hp.get("refresh_every") or 0) if both else 0
     models.set_seed(seed)
     device = models.pick_device()
     tok = models.load_tokenizer(inp["retriever"])
     passage_encoder = models.load_encoder(inp["retriever"]).to(device).eval()
-    for p in passage_encoder.parameters():
-        p.requires_grad_(False)
     query_encoder = copy.deepcopy(passage_encoder)
+    encoders = torch.nn.ModuleDict({"query": query_encoder, "passage": passage_encoder})
     for p in query_encoder.parameters():
         p.requires_grad_(True)
+    for p in passage_encoder.parameters():
+        p.requires_grad_(both)
+
+    def train_mode() -> None:
+        encoders.train()
+        if not both:
+            passage_encoder.eval()
 
     # the questions the teacher scored (attention.max_questions may cap them)
     dump = load_dump(inp["targets"])
@@ -184,15 +216,16 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     p_teacher = teacher_distribution(scores, float(hp["tau_gold"]))
     teacher = teacher_summary(p_teacher, train, k)
     log.info("teacher: %s", teacher)
-    d_train = _doc_embeddings(passage_encoder, tok, train, k, hp).to(device)
+    d_train = None if both else _doc_embeddings(passage_encoder, tok, train, k, hp).to(device)
     dev = read_jsonl(inp["dev"])
     pool_texts, pool_flags = dev_pool(dev)
-    d_pool = torch.from_numpy(_passage_embeddings(passage_encoder, tok, pool_texts, hp)).to(device)
     dev_flags = torch.from_numpy(pool_flags).to(device)
     log.info("dev HR@5 against %d pooled candidates of %d dev questions", len(pool_texts), len(dev))
 
-    def dev_hr5() -> float:
-        query_encoder.eval()
+    def encode_pool() -> torch.Tensor:
+        return torch.from_numpy(_passage_embeddings(passage_encoder, tok, pool_texts, hp)).to(device)
+
+    def dev_hr5(d_pool: torch.Tensor) -> float:
         q = torch.from_numpy(
             models.embed_all(
                 query_encoder,
@@ -204,24 +237,29 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
                 bool(hp["normalize"]),
             )
         )
-        query_encoder.train()
+        train_mode()
         return pool_hits(q.to(device), d_pool, dev_flags, 5)
 
     opt = torch.optim.AdamW(
-        [p for p in query_encoder.parameters()], lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"])
+        [p for p in encoders.parameters() if p.requires_grad],
+        lr=float(hp["lr"]),
+        weight_decay=float(hp["weight_decay"]),
     )
     steps, bs = int(hp["steps"]), int(hp["batch_size"])
     rng = random.Random(seed)
     ckpt = resume.Checkpointer.for_job("distill_retriever", inp, params, hp["checkpoint_every"])
-    start, loop, best_weights = ckpt.restore(
-        query_encoder, opt, None, rng, {"order": [], "curve": None, "best_step": 0}
+    start, loop, extra = ckpt.restore(
+        encoders, opt, None, rng, {"order": [], "curve": None, "best_step": 0, "index_step": 0}
     )
+    # the passage vectors retrieval searches: restored as they were (stale since the last refresh)
+    d_pool = extra.pop(POOL).to(device) if POOL in extra else encode_pool()
     order: list[int] = loop["order"]
-    curve: list[dict] = loop["curve"] or [{"step": 0, "loss": float("nan"), "dev_hr5": dev_hr5()}]
-    if not best_weights:
-        best_weights = _weights(query_encoder)
-    best = Best(loop["best_step"], curve[loop["best_step"]]["dev_hr5"], best_weights)
-    query_encoder.train()
+    index_step: int = loop["index_step"]
+    curve: list[dict] = loop["curve"] or [
+        {"step": 0, "loss": float("nan"), "dev_hr5": dev_hr5(d_pool), "index_step": 0}
+    ]
+    best = Best(loop["best_step"], curve[loop["best_step"]]["dev_hr5"], extra or _weights(encoders))
+    train_mode()
     bar = tqdm(
         range(start + 1, steps + 1), desc="distill_retriever", initial=start, total=steps, mininterval=5
     )
@@ -239,40 +277,48 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
             hp["pooling"],
             bool(hp["normalize"]),
         )
-        loss = kl_loss(
-            p_teacher[idx].to(device), retriever_log_probs(q, d_train[idx], float(hp["tau_score"]))
-        )
+        if both:
+            d = _batch_doc_embeddings(passage_encoder, tok, [train[i] for i in idx], k, hp)
+        else:
+            d = d_train[idx]
+        loss = kl_loss(p_teacher[idx].to(device), retriever_log_probs(q, d, float(hp["tau_score"])))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        row = {"step": step, "loss": loss.item(), "dev_hr5": float("nan")}
+        if refresh and step % refresh == 0:
+            d_pool, index_step = encode_pool(), step  # index refresh
+            train_mode()
+        row = {"step": step, "loss": loss.item(), "dev_hr5": float("nan"), "index_step": index_step}
         if step % int(hp["eval_every"]) == 0 or step == steps:
-            row["dev_hr5"] = dev_hr5()
-            best.offer(step, row["dev_hr5"], query_encoder)
+            row["dev_hr5"] = dev_hr5(d_pool)
+            best.offer(step, row["dev_hr5"], encoders)
         curve.append(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}")
         ckpt.after_step(
             step,
             steps,
-            query_encoder,
+            encoders,
             opt,
             None,
             rng,
-            {"order": order, "curve": curve, "best_step": best.step},
-            best.weights,
+            {"order": order, "curve": curve, "best_step": best.step, "index_step": index_step},
+            {**best.weights, POOL: d_pool},
         )
     selected = steps
     if hp["select"] == "best":
-        query_encoder.load_state_dict(best.weights, strict=False)
+        encoders.load_state_dict(best.weights, strict=False)
         selected = best.step
-    query_encoder.eval()
+    encoders.eval()
     out_dir = Path(out["query_encoder"])
     models.save_trained(query_encoder, tok, out_dir, inp["retriever"])
+    if both:
+        models.save_trained(passage_encoder, tok, out["passage_encoder"], inp["retriever"])
     write_json(
         out_dir / "ragdistill_retriever.json",
         {
-            "passage_encoder": str(inp["retriever"]),
-            "mode": "query",
+            "passage_encoder": str(out["passage_encoder"] if both else inp["retriever"]),
+            "mode": hp["mode"],
+            "refresh_every": refresh,
             "teacher": str(inp["targets"]),
             "select": hp["select"],
             "selected_step": selected,
@@ -280,7 +326,7 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
             **teacher,
         },
     )
-    write_tsv(out["curve"], ["step", "loss", "dev_hr5"], curve)
+    write_tsv(out["curve"], ["step", "loss", "dev_hr5", "index_step"], curve)
     ckpt.done()
     log.info(
         "dev HR@5 (pool): %.3f at step 0, %.3f at step %d (kept: step %d, %.3f)",

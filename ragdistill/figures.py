@@ -1,4 +1,8 @@
-"""Stage ``figures``: the study's plots, rendered from stored results only (cheap to rerun)."""
+"""Stage ``figures``: the study's plots, rendered from stored results only (cheap to rerun).
+
+Every figure is written twice: a PNG (for the README, ``report.md`` and ``snakemake --report``)
+and a PDF (vector, for papers). Output keys are the figure names and ``<name>_pdf``.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,84 @@ from .files import atomic_path, read_json
 log = logging.getLogger(__name__)
 
 
-def _save(fig, path: str, dpi: int) -> None:
-    with atomic_path(path, suffix=Path(path).suffix) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip("."))
+def _save(fig, out: dict, name: str, dpi: int) -> None:
+    for path in (out[name], out[f"{name}_pdf"]):
+        with atomic_path(path, suffix=Path(path).suffix) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip("."))
+
+
+def pick_example(dump: dict, index: int | None) -> int:
+    """The dumped example to draw: ``index`` if given, else the first whose documents hold an
+    answer token (an example without one shows nothing about answer attention).
+    """
+    n = len(dump["ids"])
+    if index is not None:
+        if not 0 <= index < n:
+            raise ValueError(f"config figures.example: {index} is outside the {n} dumped examples")
+        return index
+    offs = dump["tok_offsets"]
+    for i in range(n):
+        if dump["tok_answer"][offs[i] : offs[i + 1]].any():
+            return i
+    return 0
+
+
+def example_tokens(dump: dict, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per document (retrieval order) of example ``i``: c(t) of its tokens and their answer mask."""
+    sl = slice(dump["tok_offsets"][i], dump["tok_offsets"][i + 1])
+    prof = dump["tok_profile"][sl].astype(np.float32)
+    doc, ans = dump["tok_doc"][sl], dump["tok_answer"][sl]
+    k = dump["ctx_ids"].shape[1]
+    return [(prof[doc == d], ans[doc == d]) for d in range(k)]
+
+
+def _plot_example(plt, out: dict, inp: dict, params: dict, dpi: int) -> None:
+    from .dumps import load_dump
+    from .files import read_jsonl
+
+    dumps = {Path(p).parent.name: load_dump(p) for p in inp["dumps"]}
+    first = next(iter(dumps.values()))
+    i = pick_example(first, params.get("example"))
+    qid = str(first["ids"][i])
+    ex = next((e for e in read_jsonl(inp["retrieved"]) if str(e["id"]) == qid), None)
+    if ex is None:
+        raise KeyError(f"{inp['retrieved']}: no question {qid!r} (the attention dump's example {i})")
+    fig, axes = plt.subplots(len(dumps), 1, figsize=(10, 2.2 * len(dumps) + 0.8), squeeze=False)
+    for ax, (reader, dump) in zip(axes[:, 0], dumps.items(), strict=True):
+        j = int(np.flatnonzero(dump["ids"] == qid)[0])
+        x0, ticks, labels = 0, [], []
+        for d, (prof, ans) in enumerate(example_tokens(dump, j)):
+            xs = np.arange(x0, x0 + len(prof))
+            ax.bar(xs[~ans], prof[~ans], width=1.0, color="tab:blue")
+            ax.bar(xs[ans], prof[ans], width=1.0, color="tab:red")
+            ctx = ex["ctxs"][d]
+            mark = " (answer)" if ctx.get("has_answer") else ""
+            score = float(dump["scores_adist"][j, d])
+            ticks.append(x0 + len(prof) / 2)
+            labels.append(f"doc {d + 1}: {ctx['title'][:22]}{mark}\nS(d) = {score:.2e}")
+            x0 += len(prof)
+            ax.axvline(x0 - 0.5, color="grey", lw=0.6)
+        ax.set_xlim(-0.5, x0 - 0.5)
+        ax.set_xticks(ticks, labels, fontsize=7)
+        ax.set_ylabel("c(t)")
+        ax.set_title(f"reader {reader}", fontsize=9, loc="left")
+    from matplotlib.patches import Patch
+
+    fig.legend(
+        handles=[
+            Patch(color="tab:blue", label="document token"),
+            Patch(color="tab:red", label="gold-answer token"),
+        ],
+        fontsize=7,
+        ncol=2,
+        loc="lower center",
+        bbox_to_anchor=(0.5, -0.04),
+    )
+    answers = " / ".join(ex["answers"][:3])
+    fig.suptitle(f"Q {qid}: {ex['question']}  (answer: {answers})", fontsize=9)
+    fig.tight_layout()
+    _save(fig, out, "example", dpi)
+    plt.close(fig)
 
 
 def plot_figures(inp: dict, out: dict, params: dict) -> None:
@@ -36,7 +115,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     ax.set_ylabel("mean attention contribution c(t)")
     ax.set_title("Attention around answer tokens")
     ax.legend()
-    _save(fig, out["distance"], dpi)
+    _save(fig, out, "distance", dpi)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -47,7 +126,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     ax.set_ylabel("PAT_TN: share answer-related")
     ax.set_title("Answer-token indicator")
     ax.legend()
-    _save(fig, out["pat"], dpi)
+    _save(fig, out, "pat", dpi)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -59,7 +138,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     ax.set_ylabel("examples")
     ax.set_title("Question-token indicator (MQ)")
     ax.legend(fontsize=8)
-    _save(fig, out["mq"], dpi)
+    _save(fig, out, "mq", dpi)
     plt.close(fig)
 
     cells = params["cells"]
@@ -82,7 +161,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
         ax.set_ylim(0, 1)
         ax.set_title(f"{metric.upper()} per grid cell (error bars: sd over seeds)")
     fig.tight_layout()
-    _save(fig, out["grid"], dpi)
+    _save(fig, out, "grid", dpi)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -102,6 +181,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="best")
-    _save(fig, out["curves"], dpi)
+    _save(fig, out, "curves", dpi)
     plt.close(fig)
+    _plot_example(plt, out, inp, params, dpi)
     log.info("figures written")

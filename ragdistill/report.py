@@ -161,13 +161,13 @@ def _fmt(v) -> str:
 
 
 def claims_table(items: list[dict]) -> str:
-    lines = ["| claim | measured (per seed) | held in seeds | holds |", "|---|---|---|---|"]
+    lines = ["| claim | rule | measured (per seed) | held in seeds | holds |", "|---|---|---|---|---|"]
     for c in items:
         measured = "; ".join(
             ", ".join(f"{k} {_fmt(v)}" for k, v in m.items() if k != "holds") for m in c["measured"]
         )
         verdict = "holds" if c["holds"] else "does not hold"
-        lines.append(f"| {c['claim']} | {measured} | {c['seeds_held']} | **{verdict}** |")
+        lines.append(f"| {c['claim']} | {c['rule']} | {measured} | {c['seeds_held']} | **{verdict}** |")
     return "\n".join(lines) + "\n"
 
 
@@ -225,8 +225,9 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
             + f" | {ind['mq_mean']:.3f} | {ind['mq_median']:.3f} | {'yes' if ind['good_teacher'] else 'no'} |"
         )
     lines += ["", "## Figures", ""]
+    captions = params.get("captions", {})
     for fig in inp["figures"]:
         rel = Path(fig).resolve().relative_to(report_dir.resolve().parent) if report_dir else Path(fig)
-        lines.append(f"![{Path(fig).stem}](../{rel})")
+        lines += [f"![{Path(fig).stem}](../{rel})", "", captions.get(Path(fig).stem, ""), ""]
     write_text(out["report"], "\n".join(lines) + "\n")
     log.info("claims: %s", [c["holds"] for c in items])

@@ -55,7 +55,81 @@ def test_query_mode_leaves_the_passage_encoder_unchanged(tiny_model_dir, tmp_pat
     changed = [n for n in old if not torch.equal(old[n], new[n])]
     assert changed, "the query encoder did not learn"
     curve = (tmp_path / "curve.tsv").read_text().splitlines()
-    assert curve[0] == "step\tloss\tdev_hr5" and len(curve) == 1 + 1 + 3
+    assert curve[0] == "step\tloss\tdev_hr5\tindex_step" and len(curve) == 1 + 1 + 3
+
+
+def _both_case(tmp_path, model, refresh_every=2, **kw):
+    inp, out, params = distill_case(tmp_path, model, **kw)
+    params.update(mode="both", refresh_every=refresh_every)
+    out["passage_encoder"] = str(tmp_path / "penc")
+    return inp, out, params
+
+
+def test_both_mode_trains_the_passage_encoder_and_refreshes_on_schedule(tiny_model_dir, tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    retriever = Path(tiny_model_dir("bert"))
+    before = _sha(retriever / "model.safetensors")
+    inp, out, params = _both_case(tmp_path, str(retriever), steps=5)
+    distill.distill_retriever(inp, out, params)
+    assert _sha(retriever / "model.safetensors") == before, "the initial retriever was written to"
+    old = load_file(str(retriever / "model.safetensors"))
+    for enc in ("qenc", "penc"):
+        new = load_file(str(tmp_path / enc / "model.safetensors"))
+        assert any(not torch.equal(old[n], new[n]) for n in old), f"{enc} did not learn"
+    rows = [line.split("\t") for line in (tmp_path / "curve.tsv").read_text().splitlines()[1:]]
+    assert [int(r[3]) for r in rows] == [0, 0, 2, 2, 4, 4]  # vectors searched: refreshed every 2 steps
+    meta = json.loads((tmp_path / "qenc" / "ragdistill_retriever.json").read_text())
+    assert (meta["mode"], meta["passage_encoder"], meta["refresh_every"]) == (
+        "both",
+        out["passage_encoder"],
+        2,
+    )
+
+
+def test_both_mode_resumes_to_the_same_encoders_and_curve(tiny_model_dir, tmp_path, monkeypatch):
+    """Killed after step 4 (its checkpoint holds the index refreshed at step 3, which the dev
+    evaluation of step 5 searches), resumed: bitwise the same encoders, curve and searched passage
+    vectors as an uninterrupted run."""
+    from ragdistill import resume
+
+    real_hits = distill.pool_hits
+
+    def recording(seen):
+        def hits(q, d_pool, flags, at):
+            seen.append(d_pool.double().sum().item())
+            return real_hits(q, d_pool, flags, at)
+
+        return hits
+
+    model = tiny_model_dir("bert")
+    once, twice = [], []
+    monkeypatch.setattr(distill, "pool_hits", recording(once))
+    inp, out, params = _both_case(tmp_path / "once", model, refresh_every=3, steps=5)
+    distill.distill_retriever(inp, out, params)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_4(stage, step):
+        if step == 4:
+            raise Killed
+
+    inp2, out2, params2 = _both_case(tmp_path / "twice", model, refresh_every=3, steps=5, checkpoint_every=2)
+    monkeypatch.setattr(distill, "pool_hits", recording(twice))
+    monkeypatch.setattr(resume, "crash_point", kill_at_4)
+    with pytest.raises(Killed):
+        distill.distill_retriever(inp2, out2, params2)
+    monkeypatch.setattr(resume, "crash_point", lambda *a: None)
+    distill.distill_retriever(inp2, out2, params2)
+    assert len(once) == 4 and once == twice  # evaluations at steps 0, 2, 4, 5 search the index of 0, 0, 3, 3
+    for enc in ("qenc", "penc"):
+        assert _sha(tmp_path / "once" / enc / "model.safetensors") == _sha(
+            tmp_path / "twice" / enc / "model.safetensors"
+        ), enc
+    assert (tmp_path / "once" / "curve.tsv").read_text() == (tmp_path / "twice" / "curve.tsv").read_text()
 
 
 def test_targets_on_other_documents_are_refused(tmp_path):

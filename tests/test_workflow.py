@@ -26,6 +26,10 @@ def test_report_and_every_setting(smoke_run):
     run = smoke_run / "results" / "smoke"
     report = (run / "report" / "report.md").read_text()
     assert report.startswith("# ragdistill report") and "## Claims check" in report
+    assert (
+        report.index("## Claims check") < report.index("## Evaluation grid") < report.index("## Indicators")
+    )
+    assert "| claim | rule | measured (per seed) | held in seeds | holds |" in report
     claims = json.loads((run / "report" / "claims.json").read_text())
     assert len(claims) == 5
     for c in claims:
@@ -51,8 +55,22 @@ def test_report_and_every_setting(smoke_run):
         "| pdist-finetuned | finetuned",
     ):
         assert kind in grid
-    for fig in ("distance", "pat", "mq", "grid", "curves"):
+    for fig in ("distance", "pat", "mq", "grid", "curves", "example"):
         assert (run / "figures" / f"{fig}.png").stat().st_size > 1000
+        assert (run / "figures" / f"{fig}.pdf").read_bytes().startswith(b"%PDF")
+        assert f"figures/{fig}.png" in report
+    assert "One training question as the two teachers" in report  # captions, as in the HTML report
+
+
+def test_snakemake_html_report(smoke_run, tmp_path):
+    """``snakemake --report``: every figure and table with its caption, under its category."""
+    html = tmp_path / "report.html"
+    snakemake(smoke_run, "--report", str(html), "--configfile", str(SMOKE))
+    text = html.read_text()
+    for caption in ("Mean attention contribution c(t)", "One training question as the two teachers"):
+        assert caption in text
+    for category in ("Indicators", "Evaluation", "Distillation", "Report"):
+        assert category in text
 
 
 def test_retrieval_format(smoke_run):
@@ -84,6 +102,30 @@ def test_a_distillation_change_reruns_distillation_and_downstream_only(smoke_run
     assert not {"fetch_model", "fetch_data", "encode_corpus", "finetune_reader", "dump_attention"} & set(
         rules
     )
+
+
+def test_both_encoders_mode_plans_an_index_per_distilled_retriever(tmp_path):
+    extra = tmp_path / "both.yaml"
+    extra.write_text("distill:\n  mode: both\n")
+    out = snakemake(tmp_path, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
+    rules = planned_rules(out)
+    assert (rules["encode_corpus"], rules["build_index"]) == (2 * 4, 4)  # initial + 3 distilled, 2 shards
+    for name in ("adist-offtheshelf-s0", "adist-finetuned-s0", "pdist-finetuned-s0"):
+        assert f"results/smoke/distill/{name}/passage_encoder" in out
+        job = re.search(
+            rf"rule retrieve_distilled:\n\s+input: ([^\n]+)\n\s+output: results/smoke/retrieve/{name}/", out
+        )
+        assert job and f"results/smoke/index/{name}/index.faiss" in job.group(1), name
+
+
+def test_extra_grid_cells_are_distilled_and_answered_by_their_teacher(tmp_path):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("grid:\n  extra: [attn-finetuned, pdist-offtheshelf]\n")
+    out = snakemake(tmp_path, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
+    rules = planned_rules(out)
+    assert (rules["distill_retriever"], rules["evaluate_setting"], rules["score_perplexity"]) == (5, 7, 2)
+    assert "results/smoke/evaluate/attn-finetuned-s0+finetuned-s0/metrics.json" in out
+    assert "results/smoke/evaluate/pdist-offtheshelf-s0+offtheshelf/metrics.json" in out
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@ LIB = Path(workflow.basedir) / "ragdistill"
 # at a time, so one job may take every core (Snakemake caps this at --cores); on SLURM it is the
 # job's --cpus-per-task unless the profile sets cpus_per_gpu.
 MODEL_THREADS = 8
+# distill.mode both: distilled retrievers bring their own passage encoder, hence their own index
+BOTH_ENCODERS = config["distill"]["mode"] == "both"
 
 
 wildcard_constraints:
@@ -40,6 +42,7 @@ wildcard_constraints:
     teacher="offtheshelf|finetuned",
     reader=r"offtheshelf|finetuned-s\d+",
     retriever=r"initial|(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+",
+    index=r"initial|(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+",
 
 
 def lib(*modules):
@@ -67,6 +70,19 @@ def model_dir(name):
 
 def get_retriever_model(wildcards=None):
     return model_dir(config["retriever"]["model"])
+
+
+def get_passage_encoder(wildcards):
+    """The encoder of index ``{index}``: the fetched retriever, or a both-mode passage encoder."""
+    if wildcards.index == "initial":
+        return get_retriever_model()
+    return f"results/{wildcards.run}/distill/{wildcards.index}/passage_encoder"
+
+
+def get_index_dir(wildcards):
+    """The index a distilled retriever searches: its own in both mode, else the initial one."""
+    name = wildcards.retriever if BOTH_ENCODERS else "initial"
+    return f"results/{wildcards.run}/index/{name}"
 
 
 def get_reader_base(wildcards=None):
@@ -106,7 +122,9 @@ def retriever_params(max_length_key):
 
 
 def grid_cells():
-    """The evaluation grid: (retriever, reader) pairs; each distilled retriever pairs with its teacher."""
+    """The evaluation grid: (retriever, reader) pairs; each distilled retriever pairs with its
+    teacher. The paper's four settings, then grid.extra (<objective>-<teacher>), per seed.
+    """
     cells = [
         {
             "retriever": "initial",
@@ -116,37 +134,31 @@ def grid_cells():
             "seed": SEEDS[0],
         }
     ]
+    kinds = ["adist-offtheshelf", "adist-finetuned", "pdist-finetuned"]
+    kinds += [x for x in config["grid"]["extra"] if x not in kinds]
     for s in SEEDS:
-        cells += [
+        cells.append(
             {
                 "retriever": "initial",
                 "reader": f"finetuned-s{s}",
                 "retriever_kind": "initial",
                 "reader_kind": "finetuned",
                 "seed": s,
-            },
-            {
-                "retriever": f"adist-offtheshelf-s{s}",
-                "reader": "offtheshelf",
-                "retriever_kind": "adist-offtheshelf",
-                "reader_kind": "offtheshelf",
-                "seed": s,
-            },
-            {
-                "retriever": f"adist-finetuned-s{s}",
-                "reader": f"finetuned-s{s}",
-                "retriever_kind": "adist-finetuned",
-                "reader_kind": "finetuned",
-                "seed": s,
-            },
-            {
-                "retriever": f"pdist-finetuned-s{s}",
-                "reader": f"finetuned-s{s}",
-                "retriever_kind": "pdist-finetuned",
-                "reader_kind": "finetuned",
-                "seed": s,
-            },
-        ]
+            }
+        )
+        for kind in kinds:
+            teacher = kind.split("-")[1]
+            cells.append(
+                {
+                    "retriever": f"{kind}-s{s}",
+                    "reader": (
+                        "offtheshelf" if teacher == "offtheshelf" else f"finetuned-s{s}"
+                    ),
+                    "retriever_kind": kind,
+                    "reader_kind": teacher,
+                    "seed": s,
+                }
+            )
     return cells
 
 
@@ -177,7 +189,22 @@ def get_curves(wildcards):
     ]
 
 
-FIGURES = ["distance", "pat", "mq", "grid", "curves"]
+FIGURES = ["distance", "pat", "mq", "grid", "curves", "example"]
+
+
+# one caption per figure, shared by snakemake --report and report.md
+FIGURE_CAPTIONS = {
+    f: (Path(workflow.basedir) / "workflow" / "report" / f"{f}.rst").read_text().strip()
+    for f in FIGURES
+}
+
+
+def get_example_dumps(wildcards):
+    """The example-attention figure: one training question as each reader of the first seed saw it."""
+    return [
+        f"results/{wildcards.run}/attention/{r}/train.npz"
+        for r in ("offtheshelf", f"finetuned-s{SEEDS[0]}")
+    ]
 
 
 def get_figure_files(wildcards):

@@ -6,6 +6,15 @@ rule distill_retriever:
         targets=get_targets,
         code=lib("distill", "models", "attention", "resume"),
     output:
+        **(
+            {
+                "passage_encoder": directory(
+                    "results/{run}/distill/{objective}-{teacher}-s{seed}/passage_encoder"
+                )
+            }
+            if BOTH_ENCODERS
+            else {}
+        ),
         query_encoder=directory(
             "results/{run}/distill/{objective}-{teacher}-s{seed}/query_encoder"
         ),

@@ -1,14 +1,16 @@
+# {index}: "initial" (the fetched retriever), or a retriever distilled in both mode (its passage
+# encoder; in query mode the initial index serves every retriever).
 rule encode_corpus:
     input:
-        model=get_retriever_model(),
+        model=get_passage_encoder,
         corpus="resources/data/{run}/corpus.tsv",
         code=lib("encode", "models", "datasets"),
     output:
-        shard=maybe_temp("results/{run}/encode/initial/shard{shard}.npz"),
+        shard=maybe_temp("results/{run}/encode/{index}/shard{shard}.npz"),
     log:
-        "logs/encode_corpus/{run}/shard{shard}.log",
+        "logs/encode_corpus/{run}/{index}/shard{shard}.log",
     benchmark:
-        "benchmarks/encode_corpus/{run}/shard{shard}.tsv"
+        "benchmarks/encode_corpus/{run}/{index}/shard{shard}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
@@ -28,18 +30,18 @@ rule encode_corpus:
 rule build_index:
     input:
         shards=expand(
-            "results/{{run}}/encode/initial/shard{shard}.npz",
+            "results/{{run}}/encode/{{index}}/shard{shard}.npz",
             shard=range(config["encode"]["shards"]),
         ),
         code=lib("encode"),
     output:
-        index=maybe_protected("results/{run}/index/initial/index.faiss"),
-        ids=maybe_protected("results/{run}/index/initial/ids.npy"),
-        meta="results/{run}/index/initial/meta.json",
+        index=maybe_protected("results/{run}/index/{index}/index.faiss"),
+        ids=maybe_protected("results/{run}/index/{index}/ids.npy"),
+        meta="results/{run}/index/{index}/meta.json",
     log:
-        "logs/build_index/{run}.log",
+        "logs/build_index/{run}/{index}.log",
     benchmark:
-        "benchmarks/build_index/{run}.tsv"
+        "benchmarks/build_index/{run}/{index}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
     threads: 1

@@ -3,8 +3,11 @@ rule plot_figures:
         indicators=get_indicator_files,
         metrics=get_cell_metrics,
         curves=get_curves,
-        code=lib("figures"),
+        dumps=get_example_dumps,
+        retrieved="results/{run}/retrieve/initial/train.jsonl",
+        code=lib("figures", "dumps"),
     output:
+        **{f"{f}_pdf": f"results/{{run}}/figures/{f}.pdf" for f in FIGURES},
         distance=report(
             "results/{run}/figures/distance.png",
             caption="../report/distance.rst",
@@ -34,6 +37,12 @@ rule plot_figures:
             caption="../report/curves.rst",
             category="Distillation",
             labels={"run": "{run}", "figure": "training curves"},
+        ),
+        example=report(
+            "results/{run}/figures/example.png",
+            caption="../report/example.rst",
+            category="Indicators",
+            labels={"run": "{run}", "figure": "one example's attention"},
         ),
     log:
         "logs/plot_figures/{run}.log",

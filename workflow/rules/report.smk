@@ -32,5 +32,6 @@ rule make_report:
         seeds=SEEDS,
         k=config["k"],
         top_n=config["indicators"]["top_n"],
+        captions=FIGURE_CAPTIONS,
     script:
         "../scripts/run_stage.py"

@@ -30,11 +30,12 @@ rule retrieve_initial:
         "../scripts/run_stage.py"
 
 
-# A distilled retriever: its query encoder against the initial passage index (query-side mode).
+# A distilled retriever: its query encoder against the initial index (query mode) or against the
+# corpus re-encoded with its own passage encoder (both mode).
 rule retrieve_distilled:
     input:
-        index="results/{run}/index/initial/index.faiss",
-        ids="results/{run}/index/initial/ids.npy",
+        index=lambda w: f"{get_index_dir(w)}/index.faiss",
+        ids=lambda w: f"{get_index_dir(w)}/ids.npy",
         corpus="resources/data/{run}/corpus.tsv",
         questions=["resources/data/{run}/test.jsonl"],
         query_encoder="results/{run}/distill/{retriever}/query_encoder",
