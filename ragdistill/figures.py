@@ -63,9 +63,10 @@ def _plot_example(plt, out: dict, inp: dict, params: dict, dpi: int) -> None:
         j = int(np.flatnonzero(dump["ids"] == qid)[0])
         x0, ticks, labels = 0, [], []
         for d, (prof, ans) in enumerate(example_tokens(dump, j)):
-            xs = np.arange(x0, x0 + len(prof))
-            ax.bar(xs[~ans], prof[~ans], width=1.0, color="tab:blue")
-            ax.bar(xs[ans], prof[ans], width=1.0, color="tab:red")
+            # one filled step artist per colour (a bar per token would be hundreds of patches)
+            edges = np.arange(x0, x0 + len(prof) + 1) - 0.5
+            ax.stairs(prof, edges, fill=True, color="tab:blue")
+            ax.stairs(np.where(ans, prof, 0.0), edges, fill=True, color="tab:red")
             ctx = ex["ctxs"][d]
             mark = " (answer)" if ctx.get("has_answer") else ""
             score = float(dump["scores_adist"][j, d])

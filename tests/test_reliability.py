@@ -124,9 +124,14 @@ def test_unreadable_checkpoint_starts_from_scratch(tiny_model_dir, tmp_path, mon
 
 
 def _start(work: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """``snakemake all`` on the smoke preset in its own process group (so that it can be killed whole)."""
+    """``snakemake all`` on the smoke preset in its own process group (so that it can be killed whole).
+
+    One core: the smoke preset's model jobs take one thread each and would otherwise run two at a
+    time, so that a kill could not pick one shard, or one distillation job, to interrupt. Results
+    are those of the two-core smoke run all the same (one thread per job either way).
+    """
     return subprocess.Popen(
-        [*SNAKEMAKE, "--directory", str(work), "all", "--cores", "2", "--configfile", str(SMOKE)],
+        [*SNAKEMAKE, "--directory", str(work), "all", "--cores", "1", "--configfile", str(SMOKE)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -148,7 +153,7 @@ def _ran(output: str, rule: str) -> list[str]:
 def _kill_during_second_shard(work: Path, proc: subprocess.Popen) -> str:
     """SIGKILL Snakemake and its job once one shard is written and the other's job has started."""
     shards = work / "results" / "smoke" / "encode" / "initial"
-    logs = work / "logs" / "encode_corpus" / "smoke"
+    logs = work / "logs" / "encode_corpus" / "smoke" / "initial"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         done = sorted(p.stem for p in shards.glob("shard*.npz"))
@@ -180,7 +185,7 @@ def test_killed_runs_resume_and_end_as_an_uninterrupted_run(smoke_run, tmp_path)
     proc = _start(work, {resume.CRASH_ENV: "finetune_reader:2"})
     out2 = proc.communicate()[0]
     assert proc.returncode != 0
-    assert _ran(out2, "encode_corpus") == [f"run=smoke, shard={1 - int(finished[-1])}"], (
+    assert _ran(out2, "encode_corpus") == [f"run=smoke, index=initial, shard={1 - int(finished[-1])}"], (
         "only the unfinished shard reruns"
     )
     resume_dir = work / "results" / "smoke" / "reader" / "finetuned-s0" / "resume"

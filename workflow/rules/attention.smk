@@ -9,11 +9,13 @@ rule dump_attention:
         "logs/dump_attention/{run}/{reader}/{split}.log",
     benchmark:
         "benchmarks/dump_attention/{run}/{reader}/{split}.tsv"
+    # on the way from the fine-tuned reader to the grid (see finetune_reader)
+    priority: 5
     conda:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPU,
         mem_mb=16000,
         runtime=240,
     params:
@@ -37,11 +39,13 @@ rule score_perplexity:
         "logs/score_perplexity/{run}/{reader}/{split}.log",
     benchmark:
         "benchmarks/score_perplexity/{run}/{reader}/{split}.tsv"
+    # on the way from the fine-tuned reader to the grid (see finetune_reader)
+    priority: 5
     conda:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPU,
         mem_mb=16000,
         runtime=240,
     params:

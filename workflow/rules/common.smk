@@ -24,10 +24,13 @@ SEEDS = [int(s) for s in config["seeds"]]
 SPLITS = ["train", "dev", "test"]
 OBJECTIVES = ["adist", "attn", "first", "mean", "pdist"]
 LIB = Path(workflow.basedir) / "ragdistill"
-# Threads of a model job (the rules that ask for gpu=1). Locally profiles/default runs those one
-# at a time, so one job may take every core (Snakemake caps this at --cores); on SLURM it is the
-# job's --cpus-per-task unless the profile sets cpus_per_gpu.
-MODEL_THREADS = 8
+# Model jobs (encoding, retrieval, reader training, dumps, distillation, answering): threads and
+# GPUs each (config model_jobs). With gpu 1, profiles/default runs them one at a time locally, so
+# one job may take every core (Snakemake caps threads at --cores); on SLURM threads are the job's
+# --cpus-per-task unless the profile sets cpus_per_gpu. With gpu 0 (tiny CPU models) they run
+# side by side, as many as --cores allows at their threads.
+MODEL_THREADS = config["model_jobs"]["threads"]
+MODEL_GPU = config["model_jobs"]["gpu"]
 # distill.mode both: distilled retrievers bring their own passage encoder, hence their own index
 BOTH_ENCODERS = config["distill"]["mode"] == "both"
 

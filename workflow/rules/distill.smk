@@ -23,11 +23,13 @@ rule distill_retriever:
         "logs/distill_retriever/{run}/{objective}-{teacher}-s{seed}.log",
     benchmark:
         "benchmarks/distill_retriever/{run}/{objective}-{teacher}-s{seed}.tsv"
+    # on the way from the fine-tuned reader to the grid (see finetune_reader)
+    priority: 5
     conda:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPU,
         mem_mb=8000,
         runtime=240,
     params:

@@ -15,7 +15,7 @@ rule encode_corpus:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPU,
         mem_mb=8000,
         runtime=240,
     params:

@@ -14,7 +14,7 @@ rule evaluate_setting:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPU,
         mem_mb=8000,
         runtime=240,
     params:

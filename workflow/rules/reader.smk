@@ -11,11 +11,14 @@ rule finetune_reader:
         "logs/finetune_reader/{run}/s{seed}.log",
     benchmark:
         "benchmarks/finetune_reader/{run}/s{seed}.tsv"
+    # most of the DAG waits for the fine-tuned reader: start it before the off-the-shelf jobs that
+    # become ready at the same time
+    priority: 10
     conda:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPU,
         mem_mb=16000,
         runtime=720,
     params:

@@ -18,7 +18,7 @@ rule retrieve_initial:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPU,
         mem_mb=8000,
         runtime=60,
     params:
@@ -48,11 +48,13 @@ rule retrieve_distilled:
         "benchmarks/retrieve_distilled/{run}/{retriever}.tsv"
     wildcard_constraints:
         retriever=r"(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+",
+    # on the way from the fine-tuned reader to the grid (see finetune_reader)
+    priority: 5
     conda:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPU,
         mem_mb=8000,
         runtime=60,
     params:
