@@ -164,6 +164,17 @@ class Best:
             self.step, self.hr, self.weights = step, hr, _weights(model)
 
 
+def make_optimizer(trainable: list[torch.nn.Parameter], params: dict) -> torch.optim.Optimizer:
+    """``distill.optimizer``: adamw (ATLAS's), or sgd with ``distill.momentum``."""
+    name = params.get("optimizer", "adamw")
+    lr, wd = float(params["lr"]), float(params["weight_decay"])
+    if name == "adamw":
+        return torch.optim.AdamW(trainable, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(trainable, lr=lr, weight_decay=wd, momentum=float(params.get("momentum", 0.0)))
+    raise ValueError(f"distill.optimizer: {name!r}; use 'adamw' or 'sgd'")
+
+
 def _check(params: dict) -> None:
     if params["select"] not in ("best", "last"):
         raise ValueError(f"distill.select: {params['select']!r}; use 'best' or 'last'")
@@ -240,11 +251,7 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
         train_mode()
         return pool_hits(q.to(device), d_pool, dev_flags, 5)
 
-    opt = torch.optim.AdamW(
-        [p for p in encoders.parameters() if p.requires_grad],
-        lr=float(hp["lr"]),
-        weight_decay=float(hp["weight_decay"]),
-    )
+    opt = make_optimizer([p for p in encoders.parameters() if p.requires_grad], hp)
     steps, bs = int(hp["steps"]), int(hp["batch_size"])
     rng = random.Random(seed)
     ckpt = resume.Checkpointer.for_job("distill_retriever", inp, params, hp["checkpoint_every"])

@@ -178,3 +178,17 @@ def test_best_keeps_the_encoder_of_the_best_dev_step_across_a_resume(tiny_model_
     kept = json.loads((Path(out["query_encoder"]) / "ragdistill_retriever.json").read_text())
     assert (kept["selected_step"], kept["dev_hr5_selected"]) == (2, 0.9)
     assert _sha(Path(out["query_encoder"]) / "model.safetensors") == want
+
+
+def test_sgd_optimizer_trains_and_an_unknown_one_names_the_key(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    retriever = Path(tiny_model_dir("bert"))
+    inp, out, params = distill_case(tmp_path, str(retriever))
+    params.update(optimizer="sgd", momentum=0.9, lr=0.5)
+    distill.distill_retriever(inp, out, params)
+    old = load_file(str(retriever / "model.safetensors"))
+    new = load_file(str(tmp_path / "qenc" / "model.safetensors"))
+    assert any(not torch.equal(old[n], new[n]) for n in old)
+    with pytest.raises(ValueError, match=r"distill.optimizer: 'lion'"):
+        distill.make_optimizer([torch.nn.Parameter(torch.zeros(1))], {**params, "optimizer": "lion"})
