@@ -166,12 +166,12 @@ class Best:
 
 def make_optimizer(trainable: list[torch.nn.Parameter], params: dict) -> torch.optim.Optimizer:
     """``distill.optimizer``: adamw (ATLAS's), or sgd with ``distill.momentum``."""
-    name = params.get("optimizer", "adamw")
+    name = params["optimizer"]
     lr, wd = float(params["lr"]), float(params["weight_decay"])
     if name == "adamw":
         return torch.optim.AdamW(trainable, lr=lr, weight_decay=wd)
     if name == "sgd":
-        return torch.optim.SGD(trainable, lr=lr, weight_decay=wd, momentum=float(params.get("momentum", 0.0)))
+        return torch.optim.SGD(trainable, lr=lr, weight_decay=wd, momentum=float(params["momentum"]))
     raise ValueError(f"distill.optimizer: {name!r}; use 'adamw' or 'sgd'")
 
 
@@ -202,7 +202,7 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     both = hp["mode"] == "both"
     k = int(hp["k"])
     seed = int(hp["seed"])
-    refresh = int(hp.get("refresh_every") or 0) if both else 0
+    refresh = int(hp["refresh_every"]) if both else 0
     models.set_seed(seed)
     device = models.pick_device()
     tok = models.load_tokenizer(inp["retriever"])

@@ -101,6 +101,9 @@ def distill_case(
     )
     params = {
         "mode": "query",
+        "refresh_every": 0,
+        "optimizer": "adamw",
+        "momentum": 0.9,
         "k": k,
         "seed": 0,
         "score_key": "scores_adist",

@@ -33,6 +33,8 @@ MODEL_THREADS = config["model_jobs"]["threads"]
 MODEL_GPU = config["model_jobs"]["gpu"]
 # distill.mode both: distilled retrievers bring their own passage encoder, hence their own index
 BOTH_ENCODERS = config["distill"]["mode"] == "both"
+# a distilled retriever's name: <objective>-<teacher>-s<seed>
+DISTILLED = r"(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+"
 
 
 wildcard_constraints:
@@ -44,8 +46,8 @@ wildcard_constraints:
     objective="|".join(OBJECTIVES),
     teacher="offtheshelf|finetuned",
     reader=r"offtheshelf|finetuned-s\d+",
-    retriever=r"initial|(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+",
-    index=r"initial|(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+",
+    retriever=f"initial|{DISTILLED}",
+    index=f"initial|{DISTILLED}",
 
 
 def lib(*modules):

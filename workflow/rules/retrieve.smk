@@ -47,7 +47,7 @@ rule retrieve_distilled:
     benchmark:
         "benchmarks/retrieve_distilled/{run}/{retriever}.tsv"
     wildcard_constraints:
-        retriever=r"(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+",
+        retriever=DISTILLED,
     # on the way from the fine-tuned reader to the grid (see finetune_reader)
     priority: 5
     conda:
