@@ -79,8 +79,21 @@ def _passage_embeddings(encoder, tok, texts: list[str], params: dict) -> np.ndar
     )
 
 
-def _doc_embeddings(encoder, tok, examples: list[dict], k: int, params: dict) -> torch.Tensor:
-    """(questions, k, hidden) passage vectors; each distinct passage is encoded once.
+def _passage_vectors(
+    encoder, tok, ids: list[str], texts: list[str], params: dict, stored: str | None
+) -> np.ndarray:
+    """Vectors of distinct passages: read from the index's stored vectors when given, else encoded."""
+    if stored:
+        from .encode import load_vectors
+
+        return load_vectors(stored, ids)
+    return _passage_embeddings(encoder, tok, texts, params)
+
+
+def _doc_embeddings(
+    encoder, tok, examples: list[dict], k: int, params: dict, stored: str | None = None
+) -> torch.Tensor:
+    """(questions, k, hidden) passage vectors; each distinct passage is looked up once.
 
     Candidate lists overlap heavily (the same passages come back for many questions), so
     encoding by passage id instead of by slot saves most of the work.
@@ -89,16 +102,16 @@ def _doc_embeddings(encoder, tok, examples: list[dict], k: int, params: dict) ->
     unique: dict[str, int] = {}
     texts: list[str] = []
     for c in slots:
-        if c["id"] not in unique:
-            unique[c["id"]] = len(texts)
+        if str(c["id"]) not in unique:
+            unique[str(c["id"])] = len(texts)
             texts.append(models.passage_text(c["title"], c["text"]))
-    emb = _passage_embeddings(encoder, tok, texts, params)
-    rows = torch.tensor([unique[c["id"]] for c in slots], dtype=torch.long)
+    emb = _passage_vectors(encoder, tok, list(unique), texts, params, stored)
+    rows = torch.tensor([unique[str(c["id"])] for c in slots], dtype=torch.long)
     return torch.from_numpy(emb)[rows].view(len(examples), k, -1)
 
 
-def dev_pool(dev: list[dict]) -> tuple[list[str], np.ndarray]:
-    """The dev questions' candidates pooled: (retriever texts, has-answer table).
+def dev_pool(dev: list[dict]) -> tuple[list[str], list[str], np.ndarray]:
+    """The dev questions' candidates pooled: (passage ids, retriever texts, has-answer table).
 
     Dev HR@5 is measured against this pool, every dev question against every candidate that
     the initial retriever returned for any dev question. Re-ranking only a question's own top K
@@ -107,14 +120,15 @@ def dev_pool(dev: list[dict]) -> tuple[list[str], np.ndarray]:
     and stays a few thousand passages on a 21M-passage corpus.
     """
     seen: set[str] = set()
-    texts, bodies = [], []
+    ids, texts, bodies = [], [], []
     for ex in dev:
         for c in ex["ctxs"]:
-            if c["id"] not in seen:
-                seen.add(c["id"])
+            if str(c["id"]) not in seen:
+                seen.add(str(c["id"]))
+                ids.append(str(c["id"]))
                 texts.append(models.passage_text(c["title"], c["text"]))
                 bodies.append(c["text"])
-    return texts, answer_table(bodies, [ex["answers"] for ex in dev])
+    return ids, texts, answer_table(bodies, [ex["answers"] for ex in dev])
 
 
 def pool_hits(q_emb: torch.Tensor, d_pool: torch.Tensor, flags: torch.Tensor, at: int) -> float:
@@ -227,14 +241,17 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     p_teacher = teacher_distribution(scores, float(hp["tau_gold"]))
     teacher = teacher_summary(p_teacher, train, k)
     log.info("teacher: %s", teacher)
-    d_train = None if both else _doc_embeddings(passage_encoder, tok, train, k, hp).to(device)
+    # query mode: the passage side is the initial index's, whose stored vectors the workflow passes
+    stored = None if both else inp.get("vectors")
+    d_train = None if both else _doc_embeddings(passage_encoder, tok, train, k, hp, stored).to(device)
     dev = read_jsonl(inp["dev"])
-    pool_texts, pool_flags = dev_pool(dev)
+    pool_ids, pool_texts, pool_flags = dev_pool(dev)
     dev_flags = torch.from_numpy(pool_flags).to(device)
     log.info("dev HR@5 against %d pooled candidates of %d dev questions", len(pool_texts), len(dev))
 
     def encode_pool() -> torch.Tensor:
-        return torch.from_numpy(_passage_embeddings(passage_encoder, tok, pool_texts, hp)).to(device)
+        vectors = _passage_vectors(passage_encoder, tok, pool_ids, pool_texts, hp, stored)
+        return torch.from_numpy(vectors).to(device)
 
     def dev_hr5(d_pool: torch.Tensor) -> float:
         q = torch.from_numpy(

@@ -15,7 +15,7 @@ import torch
 
 from . import models
 from .datasets import iter_corpus
-from .files import atomic_path, write_json
+from .files import atomic_path, read_jsonl, write_json
 
 log = logging.getLogger(__name__)
 CHUNK = 4096
@@ -107,3 +107,48 @@ def build_index(inp: dict, out: dict, params: dict) -> None:
         {"passages": int(len(all_ids)), "dim": int(emb.shape[1]), "factory": index_factory(params)},
     )
     log.info("index %s over %d passages", index_factory(params), len(all_ids))
+
+
+def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
+    """The stored vectors of the passages query-mode distillation scores, in one small file.
+
+    Its training candidates (each training question's top ``k``) and its dev pool (every dev
+    question's candidates) are passages the initial index already holds, encoded by the same
+    frozen passage encoder; each distillation job would otherwise encode them again. Reading them
+    here once also makes distillation score exactly the vectors retrieval searches (float16 as
+    stored, as ATLAS scores against its index).
+    """
+    k = int(params["k"])
+    need: set[str] = set()
+    for ex in read_jsonl(inp["train"]):
+        need.update(str(c["id"]) for c in ex["ctxs"][:k])
+    for ex in read_jsonl(inp["dev"]):
+        need.update(str(c["id"]) for c in ex["ctxs"])
+    wanted = np.array(sorted(need))
+    ids, embs = [], []
+    for path in inp["shards"]:
+        with np.load(path, allow_pickle=False) as z:
+            sel = np.isin(z["ids"], wanted)
+            ids.append(z["ids"][sel])
+            embs.append(z["emb"][sel])
+    found = np.concatenate(ids) if ids else np.zeros(0, dtype=str)
+    missing = need - set(found.tolist())
+    if missing:
+        raise KeyError(
+            f"{', '.join(inp['shards'])}: {len(missing)} retrieved passages have no stored vector "
+            f"(e.g. {sorted(missing)[:3]}); the retrieval results and the index do not match"
+        )
+    with atomic_path(out["vectors"], suffix=".npz") as tmp:
+        np.savez(tmp, ids=found, emb=np.concatenate(embs))
+    log.info("%d candidate vectors from %d shards", len(found), len(inp["shards"]))
+
+
+def load_vectors(path: str, ids: list[str]) -> np.ndarray:
+    """Rows of a ``candidate_vectors`` file for ``ids``, in that order, as float32."""
+    with np.load(path, allow_pickle=False) as z:
+        row = {p: i for i, p in enumerate(z["ids"].tolist())}
+        emb = z["emb"]
+    missing = [p for p in ids if p not in row]
+    if missing:
+        raise KeyError(f"{path}: no vector for passages {missing[:3]} ({len(missing)} missing)")
+    return emb[[row[p] for p in ids]].astype(np.float32)

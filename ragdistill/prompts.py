@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 class Prompt:
     input_ids: list[int]
     doc_spans: list[tuple[int, int]]  # per document, in retrieval order: [start, end)
-    question_span: tuple[int, int]
+    question_span: tuple[int, int]  # the question's tokens (without the "Question:" cue)
     answer_span: tuple[int, int] | None  # answer tokens (without the stop newline)
     target_end: int  # end of the tokens the LM loss covers (answer + stop newline)
     doc_answer_mask: list[list[bool]] = field(default_factory=list)  # per doc token: inside a gold answer
@@ -87,8 +87,11 @@ def build_prompt(
         ids.extend(body_ids)
         spans[ci] = (start, len(ids))
         ids.extend(_encode(tokenizer, "\n").input_ids)
+    # the question span is the question's own tokens, not the "Question:" cue, which is the same
+    # in every prompt (MQ, the question-similarity indicator, compares document tokens with it)
+    ids.extend(_encode(tokenizer, "Question:").input_ids)
     q_start = len(ids)
-    ids.extend(_encode(tokenizer, f"Question: {example['question']}").input_ids)
+    ids.extend(_encode(tokenizer, f" {example['question']}").input_ids)
     q_span = (q_start, len(ids))
     ids.extend(_encode(tokenizer, "\nAnswer:").input_ids)
     answer_span = None

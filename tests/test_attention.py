@@ -93,3 +93,31 @@ def test_capture_does_not_change_the_forward_pass(tiny_model_dir):
         attention.RECORDER.rows = None
         got = capt(input_ids=ids).logits
     torch.testing.assert_close(got, want)
+
+
+def test_dump_is_the_same_whatever_the_batching(tiny_model_dir, tmp_path):
+    """Batches are formed in length order; the dump keeps the questions' order and values."""
+    from ragdistill.dumps import load_dump
+    from ragdistill.files import write_jsonl
+
+    rows = []
+    for i in range(5):
+        ex = example(f"q{i}", k=3)
+        ex["question"] = "Where was Anna Quenish born" + ", and when" * (3 * (i % 3)) + "?"
+        rows.append(ex)
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    inp = {"model": tiny_model_dir("llama"), "retrieved": str(tmp_path / "train.jsonl")}
+    dumps = {}
+    for bs in (1, 3):
+        out = {"dump": str(tmp_path / f"b{bs}.npz")}
+        attention.dump_attention(
+            inp, out, {"k": 3, "prompt": PROMPT, "batch_size": bs, "max_questions": None}
+        )
+        dumps[bs] = load_dump(out["dump"])
+    one, three = dumps[1], dumps[3]
+    assert one["ids"].tolist() == [f"q{i}" for i in range(5)] == three["ids"].tolist()
+    for name in one:
+        if one[name].dtype.kind in "fc":
+            np.testing.assert_allclose(one[name], three[name], rtol=2e-3, atol=1e-6, err_msg=name)
+        else:
+            np.testing.assert_array_equal(one[name], three[name], err_msg=name)

@@ -192,3 +192,67 @@ def test_sgd_optimizer_trains_and_an_unknown_one_names_the_key(tiny_model_dir, t
     assert any(not torch.equal(old[n], new[n]) for n in old)
     with pytest.raises(ValueError, match=r"distill.optimizer: 'lion'"):
         distill.make_optimizer([torch.nn.Parameter(torch.zeros(1))], {**params, "optimizer": "lion"})
+
+
+def _shards_of(tmp_path: Path, inp: dict, params: dict, retriever: str) -> list[str]:
+    """Two shards holding the case's passages (float32, as encoded) in scrambled order, plus decoys."""
+    from ragdistill import models
+    from ragdistill.files import read_jsonl
+
+    passages = {}
+    for name in ("train", "dev"):
+        for ex in read_jsonl(inp[name]):
+            for c in ex["ctxs"]:
+                passages[c["id"]] = models.passage_text(c["title"], c["text"])
+    passages.update({f"decoy{i}": f"unrelated passage {i}" for i in range(5)})
+    ids = sorted(passages, reverse=True)
+    tok, enc = models.load_tokenizer(retriever), models.load_encoder(retriever).eval()
+    emb = distill._passage_embeddings(enc, tok, [passages[i] for i in ids], params)
+    paths = []
+    for s in range(2):
+        paths.append(str(tmp_path / f"shard{s}.npz"))
+        np.savez(paths[-1], ids=np.array(ids[s::2]), emb=emb[s::2])
+    return paths
+
+
+def test_stored_candidate_vectors_give_the_same_distillation_as_encoding(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    from ragdistill import encode
+
+    retriever = tiny_model_dir("bert")
+    inp, out, params = distill_case(tmp_path / "enc", retriever)
+    distill.distill_retriever(inp, out, params)
+    shards = _shards_of(tmp_path, inp, params, retriever)
+    vectors = tmp_path / "candidates.npz"
+    encode.candidate_vectors(
+        {"shards": shards, "train": inp["train"], "dev": inp["dev"]}, {"vectors": str(vectors)}, {"k": 3}
+    )
+    assert len(np.load(vectors)["ids"]) == 8 * 3  # the candidates, not the decoys
+    inp2, out2, params2 = distill_case(tmp_path / "stored", retriever)
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("query mode with stored vectors encoded passages")
+
+    monkeypatch.setattr(distill, "_passage_embeddings", no_encoding)
+    distill.distill_retriever({**inp2, "vectors": str(vectors)}, out2, params2)
+    assert Path(out["curve"]).read_text() == Path(out2["curve"]).read_text()
+    assert _sha(Path(out["query_encoder"]) / "model.safetensors") == _sha(
+        Path(out2["query_encoder"]) / "model.safetensors"
+    )
+
+
+def test_candidate_vectors_name_the_shards_when_a_passage_is_missing(tiny_model_dir, tmp_path):
+    from ragdistill import encode
+
+    retriever = tiny_model_dir("bert")
+    inp, _, params = distill_case(tmp_path, retriever)
+    shards = _shards_of(tmp_path, inp, params, retriever)
+    with np.load(shards[0]) as z:
+        np.savez(shards[0], ids=z["ids"][1:], emb=z["emb"][1:])
+    out = tmp_path / "candidates.npz"
+    with pytest.raises(KeyError, match="shard0.npz.*1 retrieved passages have no stored vector"):
+        encode.candidate_vectors(
+            {"shards": shards, "train": inp["train"], "dev": inp["dev"]}, {"vectors": str(out)}, {"k": 3}
+        )
+    assert not out.exists()

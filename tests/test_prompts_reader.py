@@ -19,7 +19,8 @@ def test_spans_are_exact_and_only_documents_are_truncated(tiny_model_dir):
     ex["question"] = "Where was Anna Quenish born, and when, and why, and with whom exactly?"
     p = build_prompt(tok, ex, 3, PROMPT, with_answer=True)
     q0, q1 = p.question_span
-    assert tok.decode(p.input_ids[q0:q1]) == "Question: " + ex["question"]
+    assert tok.decode(p.input_ids[q0:q1]).strip() == ex["question"]
+    assert tok.decode(p.input_ids[:q0]).endswith("\nQuestion:")
     a0, a1 = p.answer_span
     assert tok.decode(p.input_ids[a0:a1]).strip() == "Drossel"
     assert p.target_end == a1 + 1  # the stop newline

@@ -1,10 +1,16 @@
 rule distill_retriever:
     input:
+        # query mode: the candidates' stored vectors (both mode re-encodes them as it trains)
+        **(
+            {}
+            if BOTH_ENCODERS
+            else {"vectors": "results/{run}/encode/initial/candidates.npz"}
+        ),
         retriever=get_retriever_model(),
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
         targets=get_targets,
-        code=lib("distill", "models", "attention", "resume"),
+        code=lib("distill", "models", "attention", "resume", "encode"),
     output:
         **(
             {

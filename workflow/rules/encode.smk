@@ -55,6 +55,36 @@ rule build_index:
         "../scripts/run_stage.py"
 
 
+# query-mode distillation scores the initial index's stored vectors of its candidates; one job
+# reads them from the shards (before they are deleted) for all distillation jobs
+rule candidate_vectors:
+    input:
+        shards=expand(
+            "results/{{run}}/encode/initial/shard{shard}.npz",
+            shard=range(config["encode"]["shards"]),
+        ),
+        train="results/{run}/retrieve/initial/train.jsonl",
+        dev="results/{run}/retrieve/initial/dev.jsonl",
+        code=lib("encode", "models", "datasets"),
+    output:
+        vectors="results/{run}/encode/initial/candidates.npz",
+    log:
+        "logs/candidate_vectors/{run}.log",
+    benchmark:
+        "benchmarks/candidate_vectors/{run}.tsv"
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        entry="encode:candidate_vectors",
+        k=config["k"],
+    script:
+        "../scripts/run_stage.py"
+
+
 rule encode:
     input:
         get_encode_targets(),
