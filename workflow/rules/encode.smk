@@ -13,7 +13,7 @@ rule encode_corpus:
         "benchmarks/encode_corpus/{run}/{index}/shard{shard}.tsv"
     conda:
         "../../envs/ragdistill.yaml"
-    threads: MODEL_THREADS
+    threads: config["encode"]["threads"] or MODEL_THREADS
     resources:
         gpu=MODEL_GPU,
         mem_mb=8000,
