@@ -30,6 +30,7 @@ import torch
 
 from . import models, resume
 from .dumps import load_dump
+from .encode import StoredVectors
 from .files import read_jsonl, write_json, write_tsv
 from .metrics import answer_table
 
@@ -80,18 +81,16 @@ def _passage_embeddings(encoder, tok, texts: list[str], params: dict) -> np.ndar
 
 
 def _passage_vectors(
-    encoder, tok, ids: list[str], texts: list[str], params: dict, stored: str | None
+    encoder, tok, ids: list[str], texts: list[str], params: dict, stored: StoredVectors | None
 ) -> np.ndarray:
-    """Vectors of distinct passages: read from the index's stored vectors when given, else encoded."""
-    if stored:
-        from .encode import load_vectors
-
-        return load_vectors(stored, ids)
+    """Vectors of distinct passages: the index's stored vectors when given, else encoded."""
+    if stored is not None:
+        return stored.rows(ids)
     return _passage_embeddings(encoder, tok, texts, params)
 
 
 def _doc_embeddings(
-    encoder, tok, examples: list[dict], k: int, params: dict, stored: str | None = None
+    encoder, tok, examples: list[dict], k: int, params: dict, stored: StoredVectors | None = None
 ) -> torch.Tensor:
     """(questions, k, hidden) passage vectors; each distinct passage is looked up once.
 
@@ -99,14 +98,15 @@ def _doc_embeddings(
     encoding by passage id instead of by slot saves most of the work.
     """
     slots = [c for ex in examples for c in ex["ctxs"][:k]]
+    slot_ids = [str(c["id"]) for c in slots]
     unique: dict[str, int] = {}
     texts: list[str] = []
-    for c in slots:
-        if str(c["id"]) not in unique:
-            unique[str(c["id"])] = len(texts)
+    for pid, c in zip(slot_ids, slots, strict=True):
+        if pid not in unique:
+            unique[pid] = len(texts)
             texts.append(models.passage_text(c["title"], c["text"]))
     emb = _passage_vectors(encoder, tok, list(unique), texts, params, stored)
-    rows = torch.tensor([unique[str(c["id"])] for c in slots], dtype=torch.long)
+    rows = torch.tensor([unique[pid] for pid in slot_ids], dtype=torch.long)
     return torch.from_numpy(emb)[rows].view(len(examples), k, -1)
 
 
@@ -123,9 +123,10 @@ def dev_pool(dev: list[dict]) -> tuple[list[str], list[str], np.ndarray]:
     ids, texts, bodies = [], [], []
     for ex in dev:
         for c in ex["ctxs"]:
-            if str(c["id"]) not in seen:
-                seen.add(str(c["id"]))
-                ids.append(str(c["id"]))
+            pid = str(c["id"])
+            if pid not in seen:
+                seen.add(pid)
+                ids.append(pid)
                 texts.append(models.passage_text(c["title"], c["text"]))
                 bodies.append(c["text"])
     return ids, texts, answer_table(bodies, [ex["answers"] for ex in dev])
@@ -242,7 +243,7 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     teacher = teacher_summary(p_teacher, train, k)
     log.info("teacher: %s", teacher)
     # query mode: the passage side is the initial index's, whose stored vectors the workflow passes
-    stored = None if both else inp.get("vectors")
+    stored = StoredVectors(inp["vectors"]) if not both and inp.get("vectors") else None
     d_train = None if both else _doc_embeddings(passage_encoder, tok, train, k, hp, stored).to(device)
     dev = read_jsonl(inp["dev"])
     pool_ids, pool_texts, pool_flags = dev_pool(dev)

@@ -128,8 +128,9 @@ def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
     ids, embs = [], []
     for path in inp["shards"]:
         with np.load(path, allow_pickle=False) as z:
-            sel = np.isin(z["ids"], wanted)
-            ids.append(z["ids"][sel])
+            shard_ids = z["ids"]  # each access to an npz member reads it from the file again
+            sel = np.isin(shard_ids, wanted)
+            ids.append(shard_ids[sel])
             embs.append(z["emb"][sel])
     found = np.concatenate(ids) if ids else np.zeros(0, dtype=str)
     missing = need - set(found.tolist())
@@ -143,12 +144,18 @@ def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
     log.info("%d candidate vectors from %d shards", len(found), len(inp["shards"]))
 
 
-def load_vectors(path: str, ids: list[str]) -> np.ndarray:
-    """Rows of a ``candidate_vectors`` file for ``ids``, in that order, as float32."""
-    with np.load(path, allow_pickle=False) as z:
-        row = {p: i for i, p in enumerate(z["ids"].tolist())}
-        emb = z["emb"]
-    missing = [p for p in ids if p not in row]
-    if missing:
-        raise KeyError(f"{path}: no vector for passages {missing[:3]} ({len(missing)} missing)")
-    return emb[[row[p] for p in ids]].astype(np.float32)
+class StoredVectors:
+    """A ``candidate_vectors`` file, read once; :meth:`rows` looks passages up by id."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        with np.load(path, allow_pickle=False) as z:
+            self.row = {p: i for i, p in enumerate(z["ids"].tolist())}
+            self.emb = z["emb"]
+
+    def rows(self, ids: list[str]) -> np.ndarray:
+        """Vectors of ``ids``, in that order, as float32."""
+        missing = [p for p in ids if p not in self.row]
+        if missing:
+            raise KeyError(f"{self.path}: no vector for passages {missing[:3]} ({len(missing)} missing)")
+        return self.emb[[self.row[p] for p in ids]].astype(np.float32)
