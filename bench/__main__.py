@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     if "encoding" in only:
         rows += stages.bench_encoding(work, device, 50_000 if gpu else (1_000 if args.quick else 4_000))
     if "attention" in only:
-        for name in ("smollm2", "gpt2"):
+        for name, layers in (("smollm2", None), ("gpt2", None), ("falcon-rw-1b", None if gpu else 4)):
             rows += stages.bench_attention(
-                work, device, name, 16 if gpu else 4, 4 if gpu else (1 if args.quick else 3)
+                work, device, name, 16 if gpu else 4, 4 if gpu else (1 if args.quick else 3), layers
             )
     if "reader" in only:
         rows += stages.bench_reader(work, device, 16 if gpu else 4, 4 if gpu else (1 if args.quick else 3))

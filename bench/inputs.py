@@ -35,19 +35,44 @@ ARCH = {
         max_position_embeddings=8192,
     ),
     "gpt2": dict(model_type="gpt2", n_embd=768, n_layer=12, n_head=12, vocab_size=50257),
+    # the paper's reader: the tiny Falcon's layout (ALiBi, multi-head, sequential blocks) at full size
+    "falcon-rw-1b": {
+        **models.TINY["falcon"],
+        "hidden_size": 2048,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 32,
+        "vocab_size": 50304,
+    },
 }
-BASE = {"minilm": "bert", "smollm2": "llama", "gpt2": "gpt2"}  # models.init_model's architecture names
+# models.init_model's architecture names
+BASE = {"minilm": "bert", "smollm2": "llama", "gpt2": "gpt2", "falcon-rw-1b": "falcon"}
+LAYERS = {  # the config key holding the number of blocks
+    "bert": "num_hidden_layers",
+    "llama": "num_hidden_layers",
+    "gpt2": "n_layer",
+    "falcon": "num_hidden_layers",
+}
 
 
-def model_dir(name: str, workdir: Path) -> tuple[str, str]:
+def model_dir(name: str, workdir: Path, layers: int | None = None) -> tuple[str, str]:
     """(folder, what it holds): the fetched model, or random weights of its architecture saved
-    with the offline tokenizer (whose texts tokenise to about as many tokens)."""
+    with the offline tokenizer (whose texts tokenise to about as many tokens).
+
+    ``layers`` keeps only that many of the architecture's blocks (random weights only): a
+    1.3B-parameter reader takes minutes per batch on a laptop CPU, while a ratio of two ways
+    of running the same blocks does not depend on how many there are.
+    """
     fetched = ROOT / "resources" / "models" / name
-    if (fetched / "config.json").exists():
+    if layers is None and (fetched / "config.json").exists():
         return str(fetched), f"{name} (fetched weights)"
-    out = workdir / name
+    spec = dict(ARCH[name])
+    if layers is not None:
+        spec[LAYERS[BASE[name]]] = layers
+    out = workdir / (name if layers is None else f"{name}-{layers}l")
     if not (out / "config.json").exists():
-        models.init_model(BASE[name], out, spec=ARCH[name])
+        models.init_model(BASE[name], out, spec=spec)
+    if layers is not None:
+        return str(out), f"{name} architecture, {layers} of its blocks (random weights)"
     return str(out), f"{name} architecture (random weights)"
 
 

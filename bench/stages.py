@@ -76,15 +76,15 @@ def bench_encoding(work: Path, device: torch.device, passages: int) -> list[dict
     ]
 
 
-def bench_attention(work: Path, device: torch.device, name: str, batch: int, batches: int) -> list[dict]:
+def bench_attention(
+    work: Path, device: torch.device, name: str, batch: int, batches: int, layers: int | None = None
+) -> list[dict]:
     from transformers import AutoModelForCausalLM
 
-    path, label = model_dir(name, work)
-    attention.register()
+    path, label = model_dir(name, work, layers)
     kwargs = {"dtype": torch.float32}
     plain = AutoModelForCausalLM.from_pretrained(path, attn_implementation="sdpa", **kwargs).to(device).eval()
-    capture = AutoModelForCausalLM.from_pretrained(path, attn_implementation=attention.CAPTURE, **kwargs)
-    capture = capture.to(device).eval()
+    capture = attention.load_reader_for_capture(path).to(device).eval()  # as dump_attention loads it
     prompts = reader_prompts(batch * batches, plain.config.vocab_size)
     groups = [prompts[s : s + batch] for s in range(0, len(prompts), batch)]
     padded = [reader.pad([p.input_ids for p in g], 0) for g in groups]

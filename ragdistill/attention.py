@@ -7,6 +7,8 @@ forward pass: a custom attention function (registered with transformers' Attenti
 computes the layer's output with SDPA as usual and, beside it, only the answer rows of the
 attention matrix, so memory grows with answer length x sequence length, not sequence length
 squared. Grouped-query attention: each query head uses the norm of the value head it reads.
+Architectures that call torch's SDPA themselves (Falcon, whose ALiBi rides in the additive mask)
+are captured the same way from a wrapper around that SDPA call, for the forward pass only.
 
 Dump file (``.npz``, one per reader and split), n examples of k documents:
 - ``ids`` (n,) question ids; ``ctx_ids`` (n, k) passage ids in retrieval order;
@@ -23,6 +25,7 @@ Load with :func:`ragdistill.dumps.load_dump`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -86,6 +89,23 @@ def answer_row_probs(query, key, attention_mask, scaling, rows, groups: int) -> 
     return torch.softmax(scores, dim=-1)
 
 
+def _record(query, key, value, attention_mask, scale: float) -> None:
+    """Add one layer's answer-row statistics to ``RECORDER`` (nothing when no rows are set)."""
+    rec = RECORDER
+    if rec.rows is None:
+        return
+    groups = query.shape[1] // key.shape[1]
+    with torch.no_grad():
+        p = answer_row_probs(query, key, attention_mask, scale, rec.rows, groups)  # (B,H,A,T)
+        vn = _repeat_kv(value, groups).float().norm(dim=-1)  # (B,H,T)
+        rm = rec.row_mask[:, None, :, None].float()
+        c = p * vn[:, :, None, :] * rm
+        rec.vnorm += c.mean(1).sum(1)
+        rec.attn += (p * rm).mean(1).sum(1)
+        rec.first += c[:, :, 0, :].mean(1)
+        rec.layers += 1
+
+
 def capture_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
     """SDPA for the layer's output, plus the answer-row statistics into ``RECORDER``."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -93,20 +113,34 @@ def capture_attention(module, query, key, value, attention_mask, dropout=0.0, sc
     out = sdpa_attention_forward(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
     )
-    rec = RECORDER
-    if rec.rows is not None:
-        groups = query.shape[1] // key.shape[1]
-        scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-        with torch.no_grad():
-            p = answer_row_probs(query, key, attention_mask, scale, rec.rows, groups)  # (B,H,A,T)
-            vn = _repeat_kv(value, groups).float().norm(dim=-1)  # (B,H,T)
-            rm = rec.row_mask[:, None, :, None].float()
-            c = p * vn[:, :, None, :] * rm
-            rec.vnorm += c.mean(1).sum(1)
-            rec.attn += (p * rm).mean(1).sum(1)
-            rec.first += c[:, :, 0, :].mean(1)
-            rec.layers += 1
+    _record(query, key, value, attention_mask, scaling if scaling is not None else query.shape[-1] ** -0.5)
     return out
+
+
+@contextlib.contextmanager
+def recording_sdpa():
+    """Record from torch's SDPA itself while the block runs.
+
+    For architectures whose attention calls ``torch.nn.functional.scaled_dot_product_attention``
+    directly instead of going through transformers' attention interface (Falcon in transformers
+    5): what SDPA receives there is what the layer computes with, rotary embeddings applied and
+    ALiBi folded into the additive mask, so the answer rows come out exact all the same.
+    """
+    functional = torch.nn.functional
+    original = functional.scaled_dot_product_attention
+
+    def sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, **kwargs):
+        out = original(query, key, value, attn_mask, dropout_p, is_causal, scale=scale, **kwargs)
+        if attn_mask is None and not is_causal:
+            raise RuntimeError("attention capture: an SDPA call without mask or is_causal is not a decoder's")
+        _record(query, key, value, attn_mask, scale if scale is not None else query.shape[-1] ** -0.5)
+        return out
+
+    functional.scaled_dot_product_attention = sdpa
+    try:
+        yield
+    finally:
+        functional.scaled_dot_product_attention = original
 
 
 def register() -> None:
@@ -136,13 +170,16 @@ def token_profiles(model, prompts: list[Prompt], pad_id: int) -> dict[str, np.nd
     RECORDER.attn = torch.zeros((b, t), device=device)
     RECORDER.first = torch.zeros((b, t), device=device)
     RECORDER.layers = 0
+    direct = model.config._attn_implementation != CAPTURE
     try:
-        model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1)
+        with recording_sdpa() if direct else contextlib.nullcontext():
+            model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1)
         layers = RECORDER.layers
-        if layers == 0:
+        if layers != model.config.num_hidden_layers:
             raise RuntimeError(
-                f"{type(model).__name__} does not route attention through transformers' AttentionInterface; "
-                "attention capture is not supported for this architecture yet"
+                f"{type(model).__name__}: attention was captured in {layers} of "
+                f"{model.config.num_hidden_layers} layers; its attention goes neither through transformers' "
+                "attention interface nor through torch's SDPA, and capture is not supported for it"
             )
         return {
             "vnorm": RECORDER.vnorm.cpu().numpy(),
@@ -160,8 +197,14 @@ def doc_scores(profile: np.ndarray, spans: list[tuple[int, int]], reduce: str = 
 
 
 def load_reader_for_capture(path: str):
+    """The reader with capture switched on: through transformers' attention interface where the
+    architecture routes attention through it (Llama, GPT-2), else plain SDPA, which
+    :func:`token_profiles` then records from (Falcon)."""
     register()
-    return models.load_causal_lm(path, attn_implementation=CAPTURE)
+    model = models.load_causal_lm(path, attn_implementation="sdpa")
+    if model.is_backend_compatible():
+        model.set_attn_implementation(CAPTURE)
+    return model
 
 
 def dump_attention(inp: dict, out: dict, params: dict) -> None:

@@ -35,7 +35,56 @@ def _value_norm_hooks(model, arch: str, store: list):
                 store.append(v.view(b, t, attn.num_heads, attn.head_dim).transpose(1, 2))
 
             handles.append(attn.c_attn.register_forward_hook(hook))
+    elif arch.startswith("falcon"):
+        for block in model.transformer.h:
+            attn = block.self_attention
+
+            def hook(mod, args, out, attn=attn):
+                store.append(attn._split_heads(out)[2].transpose(1, 2))
+
+            handles.append(attn.query_key_value.register_forward_hook(hook))
     return handles
+
+
+FALCON_ROTARY = {**models.TINY["falcon"], "alibi": False}
+
+
+def falcon_alibi_reference(path: str, prompts, pad_id: int) -> np.ndarray:
+    """Falcon-RW's ALiBi attention written out from each layer's q, k, v: softmax((q.k + alibi)
+    / sqrt(d)) over the causal, unpadded keys. transformers 5's eager Falcon cannot be the
+    reference here: it adds ALiBi once in the logits and again through the mask."""
+    from transformers.models.falcon.modeling_falcon import build_alibi_tensor
+
+    from ragdistill.reader import pad
+
+    model = models.load_causal_lm(path, attn_implementation="sdpa").eval()
+    qkv: list[tuple] = []
+    handles = []
+    for block in model.transformer.h:
+        attn = block.self_attention
+
+        def hook(mod, args, out, attn=attn):
+            qkv.append(tuple(x.transpose(1, 2) for x in attn._split_heads(out)))  # (B, H, T, d) each
+
+        handles.append(attn.query_key_value.register_forward_hook(hook))
+    ids, mask = pad([p.input_ids for p in prompts], pad_id)
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask)
+    for h in handles:
+        h.remove()
+    b, t = ids.shape
+    heads = model.config.num_attention_heads
+    alibi = build_alibi_tensor(mask, heads, torch.float32).view(b, heads, 1, t)
+    allowed = torch.tril(torch.ones(t, t, dtype=torch.bool))[None, None] & mask.bool()[:, None, None, :]
+    prof = np.zeros(ids.shape)
+    for q, k, v in qkv:
+        logits = (q @ k.transpose(-1, -2) + alibi) / q.shape[-1] ** 0.5
+        att = torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
+        vn = v.norm(dim=-1)
+        for i, p in enumerate(prompts):
+            a0, a1 = p.answer_span
+            prof[i] += (att[i, :, a0:a1, :] * vn[i][:, None, :]).mean(0).sum(0).double().numpy()
+    return prof
 
 
 def reference_profiles(path: str, arch: str, prompts, pad_id: int) -> np.ndarray:
@@ -61,16 +110,23 @@ def reference_profiles(path: str, arch: str, prompts, pad_id: int) -> np.ndarray
     return prof
 
 
-@pytest.mark.parametrize("arch", ["llama", "gpt2"])
-def test_capture_matches_eager_reference(tiny_model_dir, arch):
-    path = tiny_model_dir(arch)
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "falcon", "falcon-rotary"])
+def test_capture_matches_eager_reference(tiny_model_dir, tmp_path, arch):
+    if arch == "falcon-rotary":
+        path = str(tmp_path / arch)
+        models.init_model("falcon", path, spec=FALCON_ROTARY)
+    else:
+        path = tiny_model_dir(arch)
     tok = models.load_tokenizer(path)
     exs = [example("q1"), {**example("q2"), "answers": ["a town 2 and more words"]}]
     prompts = [build_prompt(tok, ex, 3, PROMPT, with_answer=True) for ex in exs]
     assert len(prompts[0].input_ids) != len(prompts[1].input_ids)  # padding is exercised
     model = attention.load_reader_for_capture(path).eval()
     fast = attention.token_profiles(model, prompts, tok.pad_token_id)
-    ref = reference_profiles(path, arch, prompts, tok.pad_token_id)
+    if arch == "falcon":
+        ref = falcon_alibi_reference(path, prompts, tok.pad_token_id)
+    else:
+        ref = reference_profiles(path, arch, prompts, tok.pad_token_id)
     for i, p in enumerate(prompts):
         got = attention.doc_scores(fast["vnorm"][i], p.doc_spans)
         want = attention.doc_scores(ref[i], p.doc_spans)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from ragdistill import models
 from ragdistill.attention import score_perplexity
 from ragdistill.files import write_jsonl
 from ragdistill.prompts import build_prompt
-from ragdistill.reader import answer_nll, freeze_below, lm_batch, with_answer_in_context
+from ragdistill.reader import answer, answer_nll, freeze_below, lm_batch, with_answer_in_context
 from tests.conftest import PROMPT, example
 
 
@@ -49,8 +50,9 @@ def test_answer_in_context_moves_a_hit_into_the_top_k():
     assert with_answer_in_context(moved, 2) is moved
 
 
-def test_answer_nll_equals_the_models_own_loss(tiny_model_dir):
-    path = tiny_model_dir("llama")
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "falcon"])
+def test_answer_nll_equals_the_models_own_loss(tiny_model_dir, arch):
+    path = tiny_model_dir(arch)
     tok = models.load_tokenizer(path)
     model = models.load_causal_lm(path).eval()
     prompts = [build_prompt(tok, example(f"q{i}"), 3, PROMPT, with_answer=True) for i in range(3)]
@@ -87,3 +89,19 @@ def test_perplexity_targets_are_minus_mean_answer_nll(tiny_model_dir, tmp_path):
         with torch.no_grad():
             want = -float(model(input_ids=ids, labels=labels).loss)
         assert got[d] == np.float32(want) or abs(got[d] - want) < 1e-5
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "falcon"])
+def test_batched_answers_equal_answers_one_at_a_time(tiny_model_dir, arch):
+    """Left padding in a batch must not change a greedy answer (ALiBi and learned positions
+    included): the batch holds prompts of different lengths."""
+    path = tiny_model_dir(arch)
+    tok = models.load_tokenizer(path)
+    model = models.load_causal_lm(path).eval()
+    exs = [example("q1"), {**example("q2"), "question": "Where was the much longer question asked first?"}]
+    prompts = [build_prompt(tok, ex, 3, PROMPT, with_answer=False) for ex in exs]
+    assert len(prompts[0].input_ids) != len(prompts[1].input_ids)
+    together = answer(model, tok, prompts, max_new_tokens=4, batch_size=2)
+    alone = [answer(model, tok, [p], max_new_tokens=4, batch_size=1)[0] for p in prompts]
+    assert together == alone
+    assert any(together), "the tiny model answered nothing; the comparison would be empty"

@@ -65,6 +65,8 @@ def _run_case(case, entry, tmp: Path, model: str, **kw) -> dict[str, str]:
     ("stage", "case", "entry", "arch", "steps"),
     [
         ("finetune_reader", finetune_case, reader.finetune_reader, "llama", 6),
+        ("finetune_reader", finetune_case, reader.finetune_reader, "gpt2", 6),
+        ("finetune_reader", finetune_case, reader.finetune_reader, "falcon", 6),
         ("distill_retriever", distill_case, distill.distill_retriever, "bert", 6),
     ],
 )
