@@ -13,7 +13,8 @@ are captured the same way from a wrapper around that SDPA call, for the forward 
 Dump file (``.npz``, one per reader and split), n examples of k documents:
 - ``ids`` (n,) question ids; ``ctx_ids`` (n, k) passage ids in retrieval order;
 - ``scores_adist``, ``scores_attn`` (no value norm), ``scores_first`` (first answer token
-  only), ``scores_mean`` (mean over a document's tokens instead of the sum): (n, k) float32 S(d);
+  only), ``scores_mean`` (mean over a document's tokens instead of the sum), ``scores_noq``
+  (document tokens that are also question tokens left out): (n, k) float32 S(d);
 - per document token, concatenated over examples (``tok_offsets`` (n+1,) delimits them):
   ``tok_ids`` int32, ``tok_doc`` int8 (document index), ``tok_pos`` int32 (prompt position),
   ``tok_profile`` float16 (sum over layers and answer rows of mean_h c), ``tok_answer`` bool
@@ -196,6 +197,16 @@ def doc_scores(profile: np.ndarray, spans: list[tuple[int, int]], reduce: str = 
     return np.array([f(profile[s:e]) for s, e in spans], dtype=np.float64)
 
 
+def without_question_tokens(profile: np.ndarray, prompt: Prompt) -> np.ndarray:
+    """The profile with every document token that is also one of the question's tokens set to 0:
+    the ``noq`` variant, ADist without the attention that goes to words the question repeats."""
+    ids = np.asarray(prompt.input_ids)
+    q0, q1 = prompt.question_span
+    out = profile[: len(ids)].copy()
+    out[np.isin(ids, ids[q0:q1])] = 0.0
+    return out
+
+
 def load_reader_for_capture(path: str):
     """The reader with capture switched on: through transformers' attention interface where the
     architecture routes attention through it (Llama, GPT-2), else plain SDPA, which
@@ -219,7 +230,7 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     prompts = [build_prompt(tok, ex, k, prompt, with_answer=True) for ex in examples]
     bs = int(params["batch_size"])
     n = len(examples)
-    scores = {v: np.zeros((n, k), dtype=np.float32) for v in ("adist", "attn", "first", "mean")}
+    scores = {v: np.zeros((n, k), dtype=np.float32) for v in ("adist", "attn", "first", "mean", "noq")}
     profiles: list[np.ndarray | None] = [None] * n  # per example: c(t) on its prompt positions
     answer_len = np.zeros(n, dtype=np.int32)
     layers = 0
@@ -239,6 +250,7 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
             scores["attn"][i] = doc_scores(prof["attn"][j], p.doc_spans) / const
             scores["first"][i] = doc_scores(prof["first"][j], p.doc_spans) / (NORM * layers)
             scores["mean"][i] = doc_scores(prof["vnorm"][j], p.doc_spans, "mean") / const
+            scores["noq"][i] = doc_scores(without_question_tokens(prof["vnorm"][j], p), p.doc_spans) / const
             profiles[i] = prof["vnorm"][j]
     toks: dict[str, list] = {n_: [] for n_ in ("ids", "doc", "pos", "profile", "answer")}
     tok_offsets = [0]

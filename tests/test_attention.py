@@ -177,3 +177,25 @@ def test_dump_is_the_same_whatever_the_batching(tiny_model_dir, tmp_path):
             np.testing.assert_allclose(one[name], three[name], rtol=2e-3, atol=1e-6, err_msg=name)
         else:
             np.testing.assert_array_equal(one[name], three[name], err_msg=name)
+
+
+def test_noq_leaves_out_the_document_tokens_the_question_repeats(tiny_model_dir, tmp_path):
+    from ragdistill.dumps import load_dump
+    from ragdistill.files import write_jsonl
+
+    write_jsonl(tmp_path / "train.jsonl", [{**example("q1"), "question": "Which town is Drossel?"}])
+    inp = {"model": tiny_model_dir("llama"), "retrieved": str(tmp_path / "train.jsonl")}
+    out = {"dump": str(tmp_path / "d.npz")}
+    attention.dump_attention(inp, out, {"k": 3, "prompt": PROMPT, "batch_size": 1, "max_questions": None})
+    d = load_dump(out["dump"])
+    s, e = d["tok_offsets"][0], d["tok_offsets"][1]
+    question = d["q_ids"][d["q_offsets"][0] : d["q_offsets"][1]]
+    repeated = np.isin(d["tok_ids"][s:e], question)
+    assert repeated.any() and (~repeated).any()
+    profile, doc = d["tok_profile"][s:e].astype(np.float64), d["tok_doc"][s:e]
+    const = attention.NORM * int(d["layers"]) * int(d["answer_len"][0])
+    want = [profile[(doc == j) & ~repeated].sum() / const for j in range(3)]
+    np.testing.assert_allclose(d["scores_noq"][0], want, rtol=2e-3)  # the profile is stored as float16
+    every = [profile[doc == j].sum() / const for j in range(3)]
+    np.testing.assert_allclose(d["scores_adist"][0], every, rtol=2e-3)
+    assert (d["scores_noq"][0] < d["scores_adist"][0]).all()  # every document names Drossel's town

@@ -22,7 +22,7 @@ for _key in ("retriever", "reader"):
         )
 SEEDS = [int(s) for s in config["seeds"]]
 SPLITS = ["train", "dev", "test"]
-OBJECTIVES = ["adist", "attn", "first", "mean", "pdist"]
+OBJECTIVES = ["adist", "attn", "first", "mean", "noq", "pdist"]
 LIB = Path(workflow.basedir) / "ragdistill"
 # Model jobs (encoding, retrieval, reader training, dumps, distillation, answering): threads and
 # GPUs each (config model_jobs). With gpu 1, profiles/default runs them one at a time locally, so
