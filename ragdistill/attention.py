@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -281,7 +282,8 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     }
     with atomic_path(out["dump"], suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
-    log.info("dumped %d examples (%d layers)", n, layers)
+    size = os.path.getsize(out["dump"])
+    log.info("dumped %d examples (%d layers): %d bytes, %.0f per example", n, layers, size, size / max(n, 1))
 
 
 @torch.no_grad()
