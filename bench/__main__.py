@@ -2,7 +2,8 @@
 
 Every ratio compares two measurements taken side by side in this one run on this machine, so
 that it does not depend on what else the machine did yesterday. Sections: encoding, attention,
-reader, faiss (model and index speed, seconds to minutes on a CPU); ``--dag smoke`` or
+reader, faiss (model and index speed, seconds to minutes on a CPU), corpus (memory of one
+encoding shard job on a generated 1M-passage corpus); ``--dag smoke`` or
 ``--dag default`` also runs that preset from scratch in a fresh folder and times the
 plotting-parameter rerun; ``--rules DIR`` summarises an existing run's ``benchmarks/`` folder.
 """
@@ -17,7 +18,7 @@ import platform
 import sys
 from pathlib import Path
 
-SECTIONS = ("encoding", "attention", "reader", "faiss")
+SECTIONS = ("encoding", "corpus", "attention", "reader", "faiss")
 
 
 def _machine(device) -> str:
@@ -66,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         help="vectors in the FAISS benchmark (default 1M; 100k with --quick)",
     )
     ap.add_argument(
+        "--corpus-n",
+        type=int,
+        default=None,
+        help="passages in the corpus-scale memory check's generated corpus (default 1M; 100k with --quick)",
+    )
+    ap.add_argument(
         "--dag",
         choices=["smoke", "default"],
         action="append",
@@ -96,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     if "encoding" in only:
         rows += stages.bench_encoding(work, device, 50_000 if gpu else (1_000 if args.quick else 4_000))
+    if "corpus" in only:
+        rows += stages.bench_corpus_scale(
+            work, device, args.corpus_n or (100_000 if args.quick else 1_000_000)
+        )
     if "attention" in only:
         for name, layers in (("smollm2", None), ("gpt2", None), ("falcon-rw-1b", None if gpu else 4)):
             rows += stages.bench_attention(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.inputs import model_dir, reader_prompts, words
+from bench.inputs import ARCH, model_dir, reader_prompts, words
 from bench.measure import measure
 from ragdistill import attention, encode, models, reader
 
@@ -73,6 +73,46 @@ def bench_encoding(work: Path, device: torch.device, passages: int) -> list[dict
         _row(
             "encoding", "stage / raw forward", rate_stage / rate_raw, "ratio", float("nan"), target=">= 0.8"
         ),
+    ]
+
+
+def bench_corpus_scale(work: Path, device: torch.device, passages: int, shards: int = 2) -> list[dict]:
+    """Memory of one corpus shard job at scale: ``encode_corpus`` on shard 0 of ``shards`` of a
+    generated ``passages``-line DPR TSV.
+
+    The encoder is MiniLM's width (384, so the stored embeddings are as large as the real
+    ones) with one thin block and 8-token passages, so that a CPU gets through half a million
+    passages in minutes; memory is what is measured here, speed is measured by the encoding
+    section. The growth of the resident set includes that small model.
+    """
+    path = work / "minilm-width"
+    if not (path / "config.json").exists():
+        spec = {**ARCH["minilm"], "num_hidden_layers": 1, "intermediate_size": 64}
+        models.init_model("bert", path, spec=spec)
+    label = "an encoder of MiniLM's width (384) with one thin block (random weights)"
+    corpus = work / f"corpus-{passages}.tsv"
+    rng = random.Random(0)
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("id\ttext\ttitle\n")
+        for i in range(passages):
+            f.write(f"p{i}\t{words(rng, rng.randrange(20, 90))}\tTitle {i}\n")
+    params = {"shard": 0, "n_shards": shards, "batch_size": 256, "max_length": 8}
+    params |= {"pooling": "mean", "normalize": True}
+    out = {"shard": str(work / "scale-shard.npz")}
+    m = measure(
+        lambda: encode.encode_corpus({"corpus": str(corpus), "model": str(path)}, out, params),
+        device,
+        repeats=1,
+        warmup=0,
+    )
+    with np.load(out["shard"]) as z:
+        stored = len(z["ids"])
+    size_mb = corpus.stat().st_size / 2**20
+    corpus.unlink()
+    what = f"encode_corpus shard 1 of {shards}: {stored:,} of {passages:,} passages"
+    what += f" ({size_mb:,.0f} MB TSV), {label}"
+    return [
+        _row("corpus", what, stored / m.seconds, "passages/s", m.peak_mb, target="peak MB < 2048"),
     ]
 
 
