@@ -22,7 +22,6 @@ import copy
 import logging
 import math
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ from .dumps import load_dump
 from .encode import StoredVectors
 from .files import read_jsonl, write_json, write_tsv
 from .metrics import answer_table
+from .resume import Best, trainable_weights
 
 log = logging.getLogger(__name__)
 
@@ -157,28 +157,6 @@ def teacher_summary(p_teacher: torch.Tensor, train: list[dict], k: int) -> dict[
     }
 
 
-def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-
-@dataclass
-class Best:
-    """The query encoder at the step with the highest dev HR@5 so far (step 0: the initial one).
-
-    Early stopping on dev: distillation on a few hundred questions overfits the teacher, and
-    dev HR@5 peaks and falls; ``distill.select: best`` keeps the peak. Ties keep the earlier step.
-    """
-
-    step: int
-    hr: float
-    weights: dict[str, torch.Tensor]
-
-    def offer(self, step: int, hr: float, model: torch.nn.Module) -> None:
-        """Keep ``model``'s trainable weights if ``hr`` beats the best so far."""
-        if hr > self.hr:
-            self.step, self.hr, self.weights = step, hr, _weights(model)
-
-
 def make_optimizer(trainable: list[torch.nn.Parameter], params: dict) -> torch.optim.Optimizer:
     """``distill.optimizer``: adamw (ATLAS's), or sgd with ``distill.momentum``."""
     name = params["optimizer"]
@@ -283,7 +261,7 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     curve: list[dict] = loop["curve"] or [
         {"step": 0, "loss": float("nan"), "dev_hr5": dev_hr5(d_pool), "index_step": 0}
     ]
-    best = Best(loop["best_step"], curve[loop["best_step"]]["dev_hr5"], extra or _weights(encoders))
+    best = Best(loop["best_step"], curve[loop["best_step"]]["dev_hr5"], extra or trainable_weights(encoders))
     train_mode()
     bar = tqdm(
         range(start + 1, steps + 1), desc="distill_retriever", initial=start, total=steps, mininterval=5

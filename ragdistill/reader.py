@@ -153,11 +153,45 @@ def exact_match_rate(
     )
 
 
+LAST_WEIGHTS = "last_step_trainable.safetensors"
+
+
+def _check(hp: dict) -> None:
+    if hp["select"] not in ("best", "last"):
+        raise ValueError(f"reader_finetune.select: {hp['select']!r}; use 'best' or 'last'")
+    if hp["select"] == "best" and not int(hp["dev_questions"]):
+        raise ValueError(
+            "reader_finetune.select: 'best' needs dev questions (reader_finetune.dev_questions > 0)"
+        )
+
+
+def add_lora(model, lora: dict, train_layers: int | None):
+    """Low-rank adapters (peft) on ``lora["target_modules"]`` (null: peft's choice for the
+    architecture), on the top ``train_layers`` blocks only when that is set; everything else
+    frozen. Returns the peft wrapper; ``model`` itself now holds the adapters, so the rest of
+    the training loop runs on it unchanged, and :func:`merge_lora` folds them back in."""
+    from peft import LoraConfig, get_peft_model
+
+    n = len(decoder_layers(model))
+    layers = None if train_layers is None else list(range(n - int(train_layers), n))
+    config = LoraConfig(
+        r=int(lora["r"]),
+        lora_alpha=float(lora["alpha"]),
+        lora_dropout=float(lora["dropout"]),
+        target_modules=lora.get("target_modules"),
+        layers_to_transform=layers,
+        bias="none",
+    )
+    return get_peft_model(model, config)
+
+
 def finetune_reader(inp: dict, out: dict, params: dict) -> None:
-    """Fine-tune with AdamW, linear warm-up then linear decay, gradient accumulation."""
+    """Fine-tune with AdamW, linear warm-up then linear decay, gradient accumulation; dev EM
+    every ``eval_every`` steps and after the last, and the best or the last weights kept."""
     from tqdm import tqdm
 
     hp = params["train"]
+    _check(hp)
     prompt = params["prompt"]
     k = int(params["k"])
     seed = int(params["seed"])
@@ -171,8 +205,17 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     prompts = [build_prompt(tok, ex, k, prompt, with_answer=True) for ex in train]
     dev = read_jsonl(inp["dev"])[: int(hp["dev_questions"])]
     steps, accum, bs = int(hp["steps"]), int(hp["grad_accum"]), int(hp["batch_size"])
-    trainable = freeze_below(model, hp["train_layers"])
+    eval_every = int(hp["eval_every"])
+    lora = add_lora(model, hp["lora"], hp["train_layers"]) if hp.get("lora") else None
+    trainable = (
+        freeze_below(model, hp["train_layers"]) if lora is None else lora.get_nb_trainable_parameters()[0]
+    )
     log.info("training %d of %d parameters", trainable, sum(p.numel() for p in model.parameters()))
+    if hp["gradient_checkpointing"]:
+        model.activation_checkpointing_enable({"use_reentrant": False})
+        # non-reentrant checkpoints need no gradient at the embeddings; with one, backward would
+        # run through the frozen blocks that train_layers spares
+        model.disable_input_require_grads()
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
         lr=float(hp["lr"]),
@@ -185,12 +228,21 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
             return (step + 1) / max(1, warm)
         return max(0.0, (steps - step) / max(1, steps - warm))
 
+    def dev_em() -> float:
+        em = exact_match_rate(
+            model, tok, dev, k, prompt, int(params["max_new_tokens"]), int(hp["eval_batch_size"])
+        )
+        model.train()
+        return em
+
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     rng = random.Random(seed)
     ckpt = resume.Checkpointer.for_job("finetune_reader", inp, params, hp["checkpoint_every"])
-    start, loop, _ = ckpt.restore(model, opt, sched, rng, {"order": [], "history": []})
+    fresh = {"order": [], "history": [], "best_step": 0, "best_em": -1.0}
+    start, loop, extra = ckpt.restore(model, opt, sched, rng, fresh)
     order: list[int] = loop["order"]
     history: list[dict] = loop["history"]
+    best = resume.Best(loop["best_step"], loop["best_em"], extra)
     use_amp = device.type == "cuda"
     model.train()
     bar = tqdm(range(start, steps), desc="finetune_reader", initial=start, total=steps, mininterval=5)
@@ -211,26 +263,43 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        history.append({"step": step + 1, "loss": total, "lr": sched.get_last_lr()[0]})
+        row = {"step": step + 1, "loss": total, "lr": sched.get_last_lr()[0]}
+        if dev and (step + 1 == steps or (eval_every and (step + 1) % eval_every == 0)):
+            row["dev_em"] = dev_em()
+            log.info("dev EM after %d steps: %.3f", step + 1, row["dev_em"])
+            if hp["select"] == "best":
+                best.offer(step + 1, row["dev_em"], model)
+        history.append(row)
         bar.set_postfix(loss=f"{total:.3f}")
-        ckpt.after_step(step + 1, steps, model, opt, sched, rng, {"order": order, "history": history})
-    dev_em = (
-        exact_match_rate(
-            model,
-            tok,
-            dev,
-            k,
-            prompt,
-            int(params["max_new_tokens"]),
-            int(hp["eval_batch_size"]),
-        )
-        if dev
-        else math.nan
-    )
-    log.info("dev EM after %d steps: %.3f", steps, dev_em)
+        state = {"order": order, "history": history, "best_step": best.step, "best_em": best.score}
+        ckpt.after_step(step + 1, steps, model, opt, sched, rng, state, best.weights or None)
     out_dir = Path(out["model"])
+    selected, last = steps, None
+    if hp["select"] == "best" and best.step != steps:
+        last = resume.trainable_weights(model)
+        model.load_state_dict(best.weights, strict=False)
+        selected = best.step
+    if lora is not None:
+        model = lora.merge_and_unload()
+    if hp["gradient_checkpointing"]:
+        model.activation_checkpointing_disable()
     models.save_trained(model, tok, out_dir, inp["model"])
+    if last is not None:  # the last step's trainable weights, beside the kept best ones
+        from safetensors.torch import save_file
+
+        save_file(last, str(out_dir / LAST_WEIGHTS))
+    ems = {r["step"]: r["dev_em"] for r in history if "dev_em" in r}
+    log.info("kept the weights after step %d of %d (select: %s)", selected, steps, hp["select"])
     write_json(
-        out["metrics"], {"steps": steps, "dev_em": dev_em, "dev_questions": len(dev), "history": history}
+        out["metrics"],
+        {
+            "steps": steps,
+            "select": hp["select"],
+            "selected_step": selected,
+            "dev_em": ems.get(selected, math.nan),
+            "dev_em_last": ems.get(steps, math.nan),
+            "dev_questions": len(dev),
+            "history": history,
+        },
     )
     ckpt.done()

@@ -33,6 +33,29 @@ log = logging.getLogger(__name__)
 CRASH_ENV = "RAGDISTILL_CRASH_AT"
 
 
+def trainable_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the weights that training changes (those that require a gradient)."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@dataclass
+class Best:
+    """The trainable weights at the step with the highest dev score so far.
+
+    Early stopping on dev: training on a few hundred questions overfits, and the dev score
+    peaks and falls; ``select: best`` keeps the peak. Ties keep the earlier step.
+    """
+
+    step: int
+    score: float
+    weights: dict[str, torch.Tensor]
+
+    def offer(self, step: int, score: float, model: torch.nn.Module) -> None:
+        """Keep ``model``'s trainable weights if ``score`` beats the best so far."""
+        if score > self.score:
+            self.step, self.score, self.weights = step, score, trainable_weights(model)
+
+
 def fingerprint(inp: dict, params: dict) -> str:
     """Hash of the params and of every input file's name, size and modification time."""
     h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())

@@ -133,12 +133,16 @@ def distill_case(
     return inp, out, params
 
 
-def finetune_case(tmp_path: Path, reader: str, steps: int = 4, checkpoint_every: int = 0):
-    """(inp, out, params) of finetune_reader on 6 made-up questions, dev EM on 2."""
+LORA = {"r": 4, "alpha": 8.0, "dropout": 0.0, "target_modules": None}  # reader_finetune.lora, filled in
+
+
+def finetune_case(tmp_path: Path, reader: str, steps: int = 4, checkpoint_every: int = 0, **train):
+    """(inp, out, params) of finetune_reader on 6 made-up questions, dev EM on 2; ``train``
+    overrides reader_finetune settings."""
     rows = [example(f"q{i}", k=3) for i in range(6)]
     write_jsonl(tmp_path / "train.jsonl", rows)
     write_jsonl(tmp_path / "dev.jsonl", rows[:2])
-    train = {
+    hp = {
         "steps": steps,
         "batch_size": 2,
         "grad_accum": 2,
@@ -151,11 +155,16 @@ def finetune_case(tmp_path: Path, reader: str, steps: int = 4, checkpoint_every:
         "dev_questions": 2,
         "eval_batch_size": 2,
         "checkpoint_every": checkpoint_every,
+        "eval_every": 0,
+        "select": "last",
+        "gradient_checkpointing": False,
+        "lora": None,
+        **train,
     }
     params = {
         "seed": 0,
         "k": 3,
-        "train": train,
+        "train": hp,
         "prompt": PROMPT,
         "max_new_tokens": 3,
         "resume_dir": str(tmp_path / "resume"),

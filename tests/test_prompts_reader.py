@@ -1,4 +1,4 @@
-"""The reader's prompt spans, answer-token loss and perplexity targets."""
+"""The reader's prompt spans, answer-token loss, fine-tuning options and perplexity targets."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from ragdistill import models
+from ragdistill import models, reader, resume
 from ragdistill.attention import score_perplexity
 from ragdistill.files import write_jsonl
 from ragdistill.prompts import build_prompt
 from ragdistill.reader import answer, answer_nll, freeze_below, lm_batch, with_answer_in_context
-from tests.conftest import PROMPT, example
+from tests.conftest import LORA, PROMPT, example, finetune_case
 
 
 def test_spans_are_exact_and_only_documents_are_truncated(tiny_model_dir):
@@ -105,3 +105,72 @@ def test_batched_answers_equal_answers_one_at_a_time(tiny_model_dir, arch):
     alone = [answer(model, tok, [p], max_new_tokens=4, batch_size=1)[0] for p in prompts]
     assert together == alone
     assert any(together), "the tiny model answered nothing; the comparison would be empty"
+
+
+def _safetensors(path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def test_select_best_keeps_the_weights_of_the_best_dev_em(tiny_model_dir, tmp_path, monkeypatch):
+    inp, out, params = finetune_case(tmp_path, tiny_model_dir("llama"), steps=6, select="best", eval_every=2)
+    scripted = iter([0.0, 0.5, 0.5])  # dev EM after steps 2, 4 and 6: a tie keeps step 4
+    monkeypatch.setattr(reader, "exact_match_rate", lambda *a, **kw: next(scripted))
+    seen: dict[int, dict[str, torch.Tensor]] = {}
+    offer = resume.Best.offer
+
+    def spy(self, step, score, model):
+        seen[step] = resume.trainable_weights(model)
+        offer(self, step, score, model)
+
+    monkeypatch.setattr(resume.Best, "offer", spy)
+    reader.finetune_reader(inp, out, params)
+    metrics = __import__("json").loads(open(out["metrics"]).read())
+    assert (metrics["selected_step"], metrics["dev_em"], metrics["dev_em_last"]) == (4, 0.5, 0.5)
+    assert [r.get("dev_em") for r in metrics["history"]] == [None, 0.0, None, 0.5, None, 0.5]
+    saved = _safetensors(f"{out['model']}/model.safetensors")
+    last = _safetensors(f"{out['model']}/{reader.LAST_WEIGHTS}")
+    assert set(last) == set(seen[4])
+    for name in seen[4]:
+        torch.testing.assert_close(saved[name], seen[4][name], rtol=0, atol=0)
+        torch.testing.assert_close(last[name], seen[6][name], rtol=0, atol=0)
+    assert any(not torch.equal(seen[4][n], seen[6][n]) for n in seen[4])
+
+
+def test_select_best_needs_dev_questions(tiny_model_dir, tmp_path):
+    inp, out, params = finetune_case(tmp_path, tiny_model_dir("llama"), select="best", dev_questions=0)
+    with pytest.raises(ValueError, match="reader_finetune.dev_questions"):
+        reader.finetune_reader(inp, out, params)
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "falcon"])
+def test_lora_trains_adapters_and_saves_a_plain_merged_model(tiny_model_dir, tmp_path, arch):
+    base = tiny_model_dir(arch)
+    inp, out, params = finetune_case(tmp_path, base, steps=3, lora=LORA)  # train_layers 1: the top block
+    reader.finetune_reader(inp, out, params)
+    before = _safetensors(f"{base}/model.safetensors")
+    after = _safetensors(f"{out['model']}/model.safetensors")
+    assert set(after) == set(before), "the saved model must be plain: adapters merged, none left"
+    changed = sorted(n for n in before if not torch.equal(before[n], after[n]))
+    top = str(len(reader.decoder_layers(models.load_causal_lm(base))) - 1)
+    assert changed and all(f".{top}." in n for n in changed), changed  # only the top block's adapted layers
+    models.load_causal_lm(out["model"])  # loads as an ordinary checkpoint
+
+
+def test_gradient_checkpointing_changes_nothing_but_memory(tiny_model_dir, tmp_path, monkeypatch):
+    import transformers.modeling_utils as mu
+
+    calls = []
+    real = mu.checkpoint
+    monkeypatch.setattr(mu, "checkpoint", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    files, used = {}, {}
+    for flag in (False, True):
+        case = finetune_case(tmp_path / str(flag), tiny_model_dir("llama"), gradient_checkpointing=flag)
+        reader.finetune_reader(*case)
+        files[flag] = _safetensors(f"{case[1]['model']}/model.safetensors")
+        used[flag], calls[:] = len(calls), []
+    assert used[False] == 0 and used[True] > 0, used
+    for name, t in files[False].items():
+        torch.testing.assert_close(files[True][name], t)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ragdistill import distill, reader, resume
-from tests.conftest import SMOKE, SNAKEMAKE, distill_case, finetune_case
+from tests.conftest import LORA, SMOKE, SNAKEMAKE, distill_case, finetune_case
 
 
 class Killed(Exception):
@@ -61,29 +61,35 @@ def _run_case(case, entry, tmp: Path, model: str, **kw) -> dict[str, str]:
     return files
 
 
+BEST_EVERY_2 = {"select": "best", "eval_every": 2}  # dev EM at steps 2, 4, 6; the best kept
+
+
 @pytest.mark.parametrize(
-    ("stage", "case", "entry", "arch", "steps"),
+    ("stage", "case", "entry", "arch", "extra"),
     [
-        ("finetune_reader", finetune_case, reader.finetune_reader, "llama", 6),
-        ("finetune_reader", finetune_case, reader.finetune_reader, "gpt2", 6),
-        ("finetune_reader", finetune_case, reader.finetune_reader, "falcon", 6),
-        ("distill_retriever", distill_case, distill.distill_retriever, "bert", 6),
+        ("finetune_reader", finetune_case, reader.finetune_reader, "llama", {}),
+        ("finetune_reader", finetune_case, reader.finetune_reader, "llama", BEST_EVERY_2),
+        ("finetune_reader", finetune_case, reader.finetune_reader, "llama", {"lora": LORA}),
+        ("finetune_reader", finetune_case, reader.finetune_reader, "gpt2", {}),
+        ("finetune_reader", finetune_case, reader.finetune_reader, "falcon", {}),
+        ("distill_retriever", distill_case, distill.distill_retriever, "bert", {}),
     ],
 )
 def test_same_seed_same_files_and_resume_after_a_kill(
-    tiny_model_dir, tmp_path, monkeypatch, stage, case, entry, arch, steps
+    tiny_model_dir, tmp_path, monkeypatch, stage, case, entry, arch, extra
 ):
     model = tiny_model_dir(arch)
     work = tmp_path / "work"  # one folder for every run: the outputs record their input paths
-    first = _run_case(case, entry, work, model, steps=steps, checkpoint_every=2)
+    kw = {"steps": 6, "checkpoint_every": 2, **extra}
+    first = _run_case(case, entry, work, model, **kw)
     shutil.rmtree(work)
-    second = _run_case(case, entry, work, model, steps=steps, checkpoint_every=2)
+    second = _run_case(case, entry, work, model, **kw)
     shutil.rmtree(work)
     assert first == second, "same config and seed must give identical files"
     assert any(k.endswith(".safetensors") for k in first)
 
     # killed right after the checkpoint of step 4, then rerun: resumes at step 4
-    inp, out, params = case(work, model, steps=steps, checkpoint_every=2)
+    inp, out, params = case(work, model, **kw)
     _kill_at(monkeypatch, stage, 4)
     with pytest.raises(Killed):
         entry(inp, out, params)
