@@ -6,6 +6,12 @@ spans are exact token ranges, whatever the tokenizer):
     [bos] [<header>\\n] Document [1] (Title: <title>) <text>\\n ... Document [k] ...\\n
     Question: <question>\\nAnswer: <answer>\\n
 
+With ``chat_template: true`` the same text up to the question is the user's message in the
+tokenizer's chat template, and the answer is the assistant's reply (no "Answer:" cue):
+
+    [bos] <template before the user message> [<header>\n] Document [1] ... Question: <question>
+    <template after it, opening the assistant's turn><answer>\n
+
 Documents appear in a shuffled order (seeded by the config seed and the question id), because
 decoder-only readers favour recent positions; spans are reported in the retrieval order.
 Each document is truncated to ``max_doc_tokens``; the question and the answer never are.
@@ -55,6 +61,22 @@ def _encode(tokenizer, text: str, offsets: bool = False):
     return enc
 
 
+_SENTINEL = "\x00RAGDISTILL_USER_CONTENT\x00"
+
+
+def chat_turns(tokenizer) -> tuple[list[int], list[int]]:
+    """Token ids of the tokenizer's chat template before and after one user message, the
+    assistant's turn opened after it (``add_generation_prompt``); ``prompt.chat_template``
+    puts the documents and the question inside that message and the answer in the reply."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("prompt.chat_template is true, but the reader's tokenizer has no chat template")
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": _SENTINEL}], add_generation_prompt=True, tokenize=False
+    )
+    before, after = text.split(_SENTINEL)
+    return _encode(tokenizer, before).input_ids, _encode(tokenizer, after).input_ids
+
+
 def build_prompt(
     tokenizer, example: dict, k: int, params: dict, with_answer: bool, answer: str | None = None
 ) -> Prompt:
@@ -66,6 +88,9 @@ def build_prompt(
     ids: list[int] = []
     if params.get("add_bos", True) and tokenizer.bos_token_id is not None:
         ids.append(tokenizer.bos_token_id)
+    chat = chat_turns(tokenizer) if params.get("chat_template") else None
+    if chat:
+        ids.extend(chat[0])
     # A header before the documents takes the "attention sink" of the first positions, which
     # would otherwise land on the first document and decide its attention score.
     if params.get("header"):
@@ -93,12 +118,14 @@ def build_prompt(
     q_start = len(ids)
     ids.extend(_encode(tokenizer, f" {example['question']}").input_ids)
     q_span = (q_start, len(ids))
-    ids.extend(_encode(tokenizer, "\nAnswer:").input_ids)
+    # the answer cue: "Answer:", or with a chat template the end of the user's turn and the
+    # start of the assistant's
+    ids.extend(chat[1] if chat else _encode(tokenizer, "\nAnswer:").input_ids)
     answer_span = None
     target_end = len(ids)
     if with_answer:
         text = answer if answer is not None else example["answers"][0]
-        a_ids = _encode(tokenizer, " " + text).input_ids
+        a_ids = _encode(tokenizer, text if chat else " " + text).input_ids
         answer_span = (len(ids), len(ids) + len(a_ids))
         ids.extend(a_ids)
         ids.extend(_encode(tokenizer, "\n").input_ids)

@@ -13,15 +13,27 @@ from ragdistill.prompts import build_prompt
 from ragdistill.reader import answer, answer_nll, freeze_below, lm_batch, with_answer_in_context
 from tests.conftest import LORA, PROMPT, example, finetune_case
 
+CHAT = (  # a template of the usual kind: turns between markers, a system turn first
+    "<|system|>Be brief.<|end|>"
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
 
-def test_spans_are_exact_and_only_documents_are_truncated(tiny_model_dir):
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_spans_are_exact_and_only_documents_are_truncated(tiny_model_dir, chat):
     tok = models.load_tokenizer(tiny_model_dir("llama"))
+    tok.chat_template = CHAT
     ex = example(k=3)
     ex["question"] = "Where was Anna Quenish born, and when, and why, and with whom exactly?"
-    p = build_prompt(tok, ex, 3, PROMPT, with_answer=True)
+    p = build_prompt(tok, ex, 3, {**PROMPT, "chat_template": chat}, with_answer=True)
     q0, q1 = p.question_span
     assert tok.decode(p.input_ids[q0:q1]).strip() == ex["question"]
     assert tok.decode(p.input_ids[:q0]).endswith("\nQuestion:")
+    a0, a1 = p.answer_span
+    between = tok.decode(p.input_ids[q1:a0])
+    assert between == ("<|end|><|assistant|>" if chat else "\nAnswer:")
+    assert tok.decode(p.input_ids[:a0]).count("<|user|>") == int(chat)
     a0, a1 = p.answer_span
     assert tok.decode(p.input_ids[a0:a1]).strip() == "Drossel"
     assert p.target_end == a1 + 1  # the stop newline
@@ -30,6 +42,13 @@ def test_spans_are_exact_and_only_documents_are_truncated(tiny_model_dir):
         assert text.startswith("Document [") and f"(Title: Title {d})" in text
         assert len(p.doc_answer_mask[d]) == e - s
     assert p.input_ids[0] == tok.bos_token_id
+
+
+def test_chat_template_needs_one(tiny_model_dir):
+    tok = models.load_tokenizer(tiny_model_dir("llama"))
+    tok.chat_template = None
+    with pytest.raises(ValueError, match="prompt.chat_template"):
+        build_prompt(tok, example(), 3, {**PROMPT, "chat_template": True}, with_answer=False)
 
 
 def test_answer_mask_marks_the_answer_inside_documents(tiny_model_dir):
