@@ -250,17 +250,68 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     raise ValueError(f"pooling: unknown value {pooling!r}; use 'mean' or 'cls'")
 
 
-def embed(model, tokenizer, texts: list[str], max_length: int, pooling: str, normalize: bool) -> torch.Tensor:
-    """Embed a batch of texts with the model's current grad mode (used in training and encoding)."""
-    device = next(model.parameters()).device
-    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(
-        device
-    )
+def tokenize_texts(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """One batch as the encoders read it: padded to its longest text, truncated to ``max_length``."""
+    return dict(tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"))
+
+
+class BatchTokenizer:
+    """:func:`tokenize_texts` for many batches, straight through the Rust tokenizer when there is one.
+
+    Why: on a GPU, tokenising is what bounds corpus encoding. transformers' ``__call__`` spends
+    most of its time in Python around the Rust tokenizer (measured on an H100 machine: 8,000
+    passages/s tokenised against MiniLM's 13,000-18,000 passages/s forward). A private copy of
+    the Rust tokenizer, set once to the same truncation and padding, gives the same ids, masks
+    and token types (tested) without that overhead, and releases the GIL while it works, so it
+    can run beside the model in a thread. Tokenizers without a Rust backend or a pad token use
+    the plain call.
+    """
+
+    def __init__(self, tokenizer, max_length: int) -> None:
+        self.tokenizer, self.max_length = tokenizer, max_length
+        self.names = list(getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
+        backend = getattr(tokenizer, "_tokenizer", None)
+        self.rust = None
+        if backend is not None and tokenizer.pad_token is not None and hasattr(backend, "to_str"):
+            from tokenizers import Tokenizer
+
+            rust = Tokenizer.from_str(backend.to_str())
+            rust.enable_truncation(max_length)
+            rust.enable_padding(
+                direction=tokenizer.padding_side,
+                pad_id=tokenizer.pad_token_id,
+                pad_type_id=getattr(tokenizer, "pad_token_type_id", 0),
+                pad_token=tokenizer.pad_token,
+            )
+            self.rust = rust
+
+    def __call__(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        if self.rust is None:
+            return tokenize_texts(self.tokenizer, texts, self.max_length)
+        encode = getattr(self.rust, "encode_batch_fast", self.rust.encode_batch)  # fast: no offsets
+        encs = encode(texts)
+        fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+        return {
+            name: torch.from_numpy(np.array([getattr(e, fields[name]) for e in encs], dtype=np.int64))
+            for name in self.names
+            if name in fields
+        }
+
+
+def embed_batch(model, batch: dict[str, torch.Tensor], pooling: str, normalize: bool) -> torch.Tensor:
+    """Pooled (and optionally unit-length) embeddings of a tokenised batch already on the model's device."""
     out = model(**batch).last_hidden_state
     emb = pool(out, batch["attention_mask"], pooling)
     if normalize:
         emb = torch.nn.functional.normalize(emb, dim=-1)
     return emb
+
+
+def embed(model, tokenizer, texts: list[str], max_length: int, pooling: str, normalize: bool) -> torch.Tensor:
+    """Embed a batch of texts with the model's current grad mode (used in training and encoding)."""
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in tokenize_texts(tokenizer, texts, max_length).items()}
+    return embed_batch(model, batch, pooling, normalize)
 
 
 @torch.no_grad()
@@ -274,21 +325,40 @@ def embed_all(
     normalize: bool,
     progress: bool = False,
 ) -> np.ndarray:
-    """Embed many texts in length-sorted batches; returns float32 rows in the input order."""
+    """Embed many texts in length-sorted batches; returns float32 rows in the input order.
+
+    Why it is not a plain loop over :func:`embed`: on a GPU a small encoder (MiniLM) runs a batch
+    in a few milliseconds, so a loop that tokenises, then waits for each batch's vectors to come
+    back, leaves the GPU idle most of the time (measured on an H100: 0.17 of the raw forward).
+    Here a worker thread tokenises two batches ahead (:class:`BatchTokenizer`, which releases the
+    GIL) and the vectors stay on the device until the end, so the only wait is the last one.
+    (Pinning each batch's inputs cost more than it saved: 6 ms a batch for a 0.5 MB copy.)
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
 
     model.eval()
+    device = next(model.parameters()).device
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    tokenize = BatchTokenizer(tokenizer, max_length)
+
+    def prepare(idx: list[int]) -> dict[str, torch.Tensor]:
+        return tokenize([texts[i] for i in idx])
+
+    parts: list[torch.Tensor] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="tokenize") as pool_:
+        ahead = [pool_.submit(prepare, idx) for idx in batches[:2]]
+        for j in tqdm(range(len(batches)), desc="encode", disable=not progress, mininterval=5):
+            batch = ahead.pop(0).result()
+            if j + 2 < len(batches):
+                ahead.append(pool_.submit(prepare, batches[j + 2]))
+            batch = {k: v.to(device) for k, v in batch.items()}
+            parts.append(embed_batch(model, batch, pooling, normalize))
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-    starts = range(0, len(order), batch_size)
-    for s in tqdm(starts, desc="encode", disable=not progress, mininterval=5):
-        idx = order[s : s + batch_size]
-        out[idx] = (
-            embed(model, tokenizer, [texts[i] for i in idx], max_length, pooling, normalize)
-            .float()
-            .cpu()
-            .numpy()
-        )
+    if parts:
+        out[order] = torch.cat(parts).float().cpu().numpy()
     return out
 
 
