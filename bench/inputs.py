@@ -22,6 +22,15 @@ ARCH = {
         intermediate_size=1536,
         vocab_size=30522,
     ),
+    # the paper's retriever (Contriever is BERT-base): six times MiniLM's work per passage
+    "contriever": dict(
+        model_type="bert",
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        vocab_size=30522,
+    ),
     "smollm2": dict(
         model_type="llama",
         hidden_size=576,
@@ -45,7 +54,7 @@ ARCH = {
     },
 }
 # models.init_model's architecture names
-BASE = {"minilm": "bert", "smollm2": "llama", "gpt2": "gpt2", "falcon-rw-1b": "falcon"}
+BASE = {"minilm": "bert", "contriever": "bert", "smollm2": "llama", "gpt2": "gpt2", "falcon-rw-1b": "falcon"}
 LAYERS = {  # the config key holding the number of blocks
     "bert": "num_hidden_layers",
     "llama": "num_hidden_layers",

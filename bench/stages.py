@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -26,15 +27,16 @@ def _row(section: str, what: str, rate: float, unit: str, peak_mb: float, **extr
 
 
 def bench_encoding(
-    work: Path, device: torch.device, passages: int, batch_sizes: tuple[int, ...]
+    work: Path, device: torch.device, passages: int, batch_sizes: tuple[int, ...], name: str = "minilm"
 ) -> list[dict]:
     """``encode_corpus`` against a raw forward of the same model on the same pre-tokenised batches,
     once per batch size (on a GPU, MiniLM at 64 per batch is bound by launching kernels, not by
     the GPU, so a GPU run also times the larger batch a user would configure there)."""
-    path, label = model_dir("minilm", work)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # as in a workflow job (runner.py)
+    path, label = model_dir(name, work)
     rng = random.Random(0)
     rows = [(f"p{i}", words(rng, rng.randrange(20, 90)), f"Title {i}") for i in range(passages)]
-    corpus = work / "corpus.tsv"
+    corpus = work / f"corpus-{passages}.tsv"
     with open(corpus, "w", encoding="utf-8") as f:
         f.write("id\ttext\ttitle\n")
         f.writelines(f"{pid}\t{text}\t{title}\n" for pid, text, title in rows)
@@ -53,8 +55,10 @@ def bench_encoding(
             "max_length": 128,
             "pooling": "mean",
             "normalize": True,
+            "tokenize_workers": None,  # the default: processes on a GPU, a thread on a CPU
         }
-        shard = {"shard": str(work / "shard.npz")}
+        workers = encode.tokenize_workers(None, device, models.BatchTokenizer(tok, 128))
+        shard = {"shard": str(work / f"shard-{name}.npz")}
         batches = [
             tok(texts[s : s + bs], padding=True, truncation=True, max_length=128, return_tensors="pt").to(
                 device
@@ -87,11 +91,14 @@ def bench_encoding(
                 rate_stage,
                 "passages/s",
                 stage.peak_mb,
+                tokenize_workers=workers,
             ),
-            _row("encoding", f"raw forward, same batches of {bs}", rate_raw, "passages/s", bare.peak_mb),
+            _row(
+                "encoding", f"raw forward, {name}, same batches of {bs}", rate_raw, "passages/s", bare.peak_mb
+            ),
             _row(
                 "encoding",
-                f"stage / raw forward, batch {bs}",
+                f"stage / raw forward, {name}, batch {bs}",
                 rate_stage / rate_raw,
                 "ratio",
                 float("nan"),

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -288,14 +289,28 @@ class BatchTokenizer:
     def __call__(self, texts: list[str]) -> dict[str, torch.Tensor]:
         if self.rust is None:
             return tokenize_texts(self.tokenizer, texts, self.max_length)
-        encode = getattr(self.rust, "encode_batch_fast", self.rust.encode_batch)  # fast: no offsets
-        encs = encode(texts)
-        fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-        return {
-            name: torch.from_numpy(np.array([getattr(e, fields[name]) for e in encs], dtype=np.int64))
-            for name in self.names
-            if name in fields
-        }
+        return {k: torch.from_numpy(v) for k, v in rust_arrays(self.rust, texts, self.names).items()}
+
+    def arrays(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The same batch as int64 arrays."""
+        if self.rust is None:
+            return {k: v.numpy() for k, v in tokenize_texts(self.tokenizer, texts, self.max_length).items()}
+        return rust_arrays(self.rust, texts, self.names)
+
+
+RUST_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+
+
+def rust_arrays(rust, texts: list[str], names: list[str]) -> dict[str, np.ndarray]:
+    """One padded batch from a Rust tokenizer set up by :class:`BatchTokenizer`, as int64 arrays
+    (arrays rather than tensors, so that a tokenising worker process can send them cheaply)."""
+    encode = getattr(rust, "encode_batch_fast", rust.encode_batch)  # fast: no character offsets
+    encs = encode(texts)
+    return {
+        name: np.array([getattr(e, RUST_FIELDS[name]) for e in encs], dtype=np.int64)
+        for name in names
+        if name in RUST_FIELDS
+    }
 
 
 def embed_batch(model, batch: dict[str, torch.Tensor], pooling: str, normalize: bool) -> torch.Tensor:
@@ -339,27 +354,39 @@ def embed_all(
     from tqdm import tqdm
 
     model.eval()
-    device = next(model.parameters()).device
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     tokenize = BatchTokenizer(tokenizer, max_length)
 
-    def prepare(idx: list[int]) -> dict[str, torch.Tensor]:
-        return tokenize([texts[i] for i in idx])
+    def tokenized() -> Iterator[dict[str, torch.Tensor]]:
+        with ThreadPoolExecutor(1, thread_name_prefix="tokenize") as pool_:
+            ahead = [pool_.submit(tokenize, [texts[i] for i in idx]) for idx in batches[:2]]
+            for j in tqdm(range(len(batches)), desc="encode", disable=not progress, mininterval=5):
+                batch = ahead.pop(0).result()
+                if j + 2 < len(batches):
+                    ahead.append(pool_.submit(tokenize, [texts[i] for i in batches[j + 2]]))
+                yield batch
 
-    parts: list[torch.Tensor] = []
-    with ThreadPoolExecutor(1, thread_name_prefix="tokenize") as pool_:
-        ahead = [pool_.submit(prepare, idx) for idx in batches[:2]]
-        for j in tqdm(range(len(batches)), desc="encode", disable=not progress, mininterval=5):
-            batch = ahead.pop(0).result()
-            if j + 2 < len(batches):
-                ahead.append(pool_.submit(prepare, batches[j + 2]))
-            batch = {k: v.to(device) for k, v in batch.items()}
-            parts.append(embed_batch(model, batch, pooling, normalize))
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-    if parts:
-        out[order] = torch.cat(parts).float().cpu().numpy()
+    if batches:
+        out[order] = embed_batches(model, tokenized(), pooling, normalize).float().cpu().numpy()
     return out
+
+
+@torch.no_grad()
+def embed_batches(model, batches: Iterable[dict], pooling: str, normalize: bool) -> torch.Tensor:
+    """Embeddings of tokenised batches (tensors or arrays), concatenated on the model's device.
+
+    Nothing is copied back per batch, so the host never waits for the device inside the loop.
+    """
+    device = next(model.parameters()).device
+    parts = [
+        embed_batch(model, {k: torch.as_tensor(v).to(device) for k, v in b.items()}, pooling, normalize)
+        for b in batches
+    ]
+    if not parts:
+        return torch.zeros((0, model.config.hidden_size), device=device)
+    return torch.cat(parts)
 
 
 def passage_text(title: str, text: str) -> str:

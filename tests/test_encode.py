@@ -55,3 +55,51 @@ def test_embed_all_equals_a_plain_loop_in_input_order(tiny_model_dir):
             want[idx] = models.embed(model, tok, [texts[i] for i in idx], 24, "mean", True).numpy()
     np.testing.assert_array_equal(got, want)
     assert models.embed_all(model, tok, [], 4, 24, "mean", True).shape == (0, model.config.hidden_size)
+
+
+def _corpus(path, n: int) -> list[tuple[str, str, str]]:
+    rows = [(f"p{i}", TEXTS[i % len(TEXTS)] + f" number {i}" * (i % 4), f"Title {i % 5}") for i in range(n)]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("id\ttext\ttitle\n")
+        f.writelines(f"{pid}\t{text}\t{title}\n" for pid, text, title in rows)
+    return rows
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_encode_corpus_stores_the_shards_passages_in_corpus_order(
+    tiny_model_dir, tmp_path, monkeypatch, workers
+):
+    """Several chunks in flight (CHUNK 5), in a thread or in forked tokenising processes: the
+    shard holds its passages in corpus order, each the float32 embedding rounded to float16."""
+    from ragdistill import encode
+
+    monkeypatch.setattr(encode, "CHUNK", 5)
+    path = tiny_model_dir("bert")
+    rows = _corpus(tmp_path / "corpus.tsv", 37)
+    params = {"shard": 1, "n_shards": 2, "batch_size": 2, "max_length": 24, "pooling": "mean"}
+    out = {"shard": str(tmp_path / "shard.npz")}
+    encode.encode_corpus(
+        {"corpus": str(tmp_path / "corpus.tsv"), "model": path},
+        out,
+        {**params, "normalize": True, "tokenize_workers": workers},
+    )
+    mine = rows[1::2]
+    tok, model = models.load_tokenizer(path), models.load_encoder(path)
+    want = models.embed_all(model, tok, [models.passage_text(t, x) for _, x, t in mine], 2, 24, "mean", True)
+    with np.load(out["shard"]) as z:
+        assert z["ids"].tolist() == [pid for pid, _, _ in mine]
+        assert z["emb"].dtype == np.float16
+        np.testing.assert_array_equal(z["emb"], want.astype(np.float16))
+
+
+def test_tokenize_workers_default_to_none_on_a_cpu(tiny_model_dir):
+    from ragdistill import encode
+
+    tokenizer = models.BatchTokenizer(models.load_tokenizer(tiny_model_dir("bert")), 24)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert encode.tokenize_workers(None, cpu, tokenizer) == 0
+    assert encode.tokenize_workers(3, cpu, tokenizer) == 3
+    torch.set_num_threads(2)
+    assert encode.tokenize_workers(None, gpu, tokenizer) == 1
+    tokenizer.rust = None
+    assert encode.tokenize_workers(3, gpu, tokenizer) == 0

@@ -23,6 +23,7 @@ rule encode_corpus:
         entry="encode:encode_corpus",
         shard="{shard}",
         n_shards=config["encode"]["shards"],
+        tokenize_workers=config["encode"]["tokenize_workers"],
     script:
         "../scripts/run_stage.py"
 
