@@ -12,13 +12,17 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from . import models
 from .datasets import iter_corpus
 from .files import atomic_path, read_jsonl, write_json
+
+if TYPE_CHECKING:  # imported where used: build_index and candidate_vectors need no torch
+    import torch
+
+    from . import models
 
 log = logging.getLogger(__name__)
 CHUNK = 4096
@@ -33,6 +37,8 @@ def _init_tokenize_worker(rust_json: str, names: list[str]) -> None:
     global _worker_tokenize
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker; the workers are the parallelism
     from tokenizers import Tokenizer
+
+    from . import models
 
     rust = Tokenizer.from_str(rust_json)
     _worker_tokenize = lambda texts: models.rust_arrays(rust, texts, names)  # noqa: E731
@@ -59,6 +65,8 @@ def tokenize_workers(setting: int | None, device: torch.device, tokenizer: model
     outruns a single tokenizer (measured on an H100 machine: MiniLM 18,000-67,000 passages/s,
     a tokenising thread 8,000-9,000). Without a Rust tokenizer there is nothing to send to a worker.
     """
+    import torch
+
     if tokenizer.rust is None:
         return 0
     if setting is not None:
@@ -126,6 +134,8 @@ class ChunkTokenizer:
 
 def shard_chunks(corpus: Path, shard: int, n_shards: int) -> Iterator[tuple[list[str], list[str]]]:
     """(ids, texts) of this shard's passages, ``CHUNK`` at a time, streamed from the corpus."""
+    from . import models
+
     ids: list[str] = []
     texts: list[str] = []
     for i, p in enumerate(iter_corpus(corpus, "dpr_tsv")):
@@ -141,7 +151,10 @@ def shard_chunks(corpus: Path, shard: int, n_shards: int) -> Iterator[tuple[list
 
 
 def encode_corpus(inp: dict, out: dict, params: dict) -> None:
+    import torch
     from tqdm import tqdm
+
+    from . import models
 
     shard, n_shards = int(params["shard"]), int(params["n_shards"])
     device = models.pick_device()

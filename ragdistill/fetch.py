@@ -14,7 +14,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import models
 from .datasets import iter_corpus, read_questions
 from .files import InputError, write_json, write_jsonl, write_tsv
 from .sources import Source, SourceError, download_url, fetch_wheel_member, hf_snapshot
@@ -26,6 +25,8 @@ _MODEL_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*", 
 
 def _model_from_path(path: Path, out_dir: Path, key: str) -> None:
     """A local file or folder: GGUF file, archive, or Hugging Face folder."""
+    from . import models  # here, not at the top: fetch_data needs no torch (2-3 s per job to import)
+
     if not path.exists():
         raise SourceError(f"{key}: {path} does not exist")
     if path.is_file() and path.suffix == ".gguf":
@@ -49,6 +50,8 @@ def _model_from_path(path: Path, out_dir: Path, key: str) -> None:
 
 def fetch_model(inp: dict, out: dict, params: dict) -> None:
     """Fetch one model named in ``models.<name>`` into ``out["model"]`` (a folder)."""
+    from . import models
+
     spec = params["model"]
     key = f"models.{params['name']}.source"
     src = Source.parse(spec["source"], key)

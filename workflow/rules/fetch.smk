@@ -34,6 +34,8 @@ rule fetch_data:
         "logs/fetch_data/{run}.log",
     benchmark:
         "benchmarks/fetch_data/{run}.tsv"
+    # every model job waits for the questions and the corpus (seconds): first, beside a model fetch
+    priority: 10
     localrule: True
     conda:
         "../../envs/ragdistill.yaml"
