@@ -46,6 +46,7 @@ def bench_encoding(
         model = model.to(torch.bfloat16)
     texts = sorted((models.passage_text(title, text) for _, text, title in rows), key=len)
     repeats = 2 if device.type == "cuda" else 1  # seconds there; on a CPU one pass is minutes
+    workers = encode.tokenize_workers(None, device, models.BatchTokenizer(tok, 128))  # what the stage uses
     out: list[dict] = []
     for bs in batch_sizes:
         params = {
@@ -57,7 +58,6 @@ def bench_encoding(
             "normalize": True,
             "tokenize_workers": None,  # the default: processes on a GPU, a thread on a CPU
         }
-        workers = encode.tokenize_workers(None, device, models.BatchTokenizer(tok, 128))
         shard = {"shard": str(work / f"shard-{name}.npz")}
         batches = [
             tok(texts[s : s + bs], padding=True, truncation=True, max_length=128, return_tensors="pt").to(

@@ -286,16 +286,15 @@ class BatchTokenizer:
             )
             self.rust = rust
 
-    def __call__(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        if self.rust is None:
-            return tokenize_texts(self.tokenizer, texts, self.max_length)
-        return {k: torch.from_numpy(v) for k, v in rust_arrays(self.rust, texts, self.names).items()}
-
     def arrays(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """The same batch as int64 arrays."""
+        """One batch as int64 arrays (what a tokenising worker process sends back)."""
         if self.rust is None:
             return {k: v.numpy() for k, v in tokenize_texts(self.tokenizer, texts, self.max_length).items()}
         return rust_arrays(self.rust, texts, self.names)
+
+    def __call__(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """One batch as tensors (sharing the arrays' memory)."""
+        return {k: torch.from_numpy(v) for k, v in self.arrays(texts).items()}
 
 
 RUST_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
