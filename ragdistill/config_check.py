@@ -18,6 +18,7 @@ def check_config(config: dict, schema_path: str | Path) -> None:
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if not errors:
+        _check_worlds(config)
         return
     lines = []
     for err in errors:
@@ -29,3 +30,17 @@ def check_config(config: dict, schema_path: str | Path) -> None:
             continue
         lines.append(f"config key {path}: {err.message}")
     raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+
+
+def _check_worlds(config: dict) -> None:
+    """Sizes the world generator cannot meet, found at planning time rather than in fetch_data
+    (where too many people for the name pools would otherwise never finish)."""
+    from .world import WorldConfig, size_problems
+
+    lines = []
+    for name, ds in (config.get("datasets") or {}).items():
+        if isinstance(ds, dict) and isinstance(ds.get("world"), dict):
+            for key, why in size_problems(WorldConfig(**ds["world"])):
+                lines.append(f"config key datasets.{name}.world.{key}: {why}")
+    if lines:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines))

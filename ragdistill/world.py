@@ -150,6 +150,41 @@ def _unique_words(rng: random.Random, n: int, syllables: tuple[int, int]) -> lis
     return out
 
 
+# distinct 2-3 syllable words longer than 3 letters is far more than this; the cap keeps the
+# rejection sampling in _unique_words quick
+_MAX_POOL = 20_000
+
+
+def size_problems(cfg: WorldConfig) -> list[tuple[str, str]]:
+    """(key, why) for each size the generator cannot meet. Checked when the config is loaded and
+    again before generating: full names are unique, so ``n_people`` above ``given_names x
+    family_names`` would otherwise loop for ever."""
+    out = []
+    for key in ("given_names", "family_names", "n_cities", "n_orgs", "n_awards"):
+        n = getattr(cfg, key)
+        if not 1 <= n <= _MAX_POOL:
+            out.append((key, f"{n}, must be between 1 and {_MAX_POOL}"))
+    names = cfg.given_names * cfg.family_names
+    if cfg.n_people > names:
+        out.append(
+            (
+                "n_people",
+                f"{cfg.n_people}, but given_names x family_names = {cfg.given_names} x "
+                f"{cfg.family_names} = {names} distinct full names; raise given_names or family_names",
+            )
+        )
+    need, have = cfg.train + cfg.dev + cfg.test, cfg.n_people * len(_ATTRIBUTES)
+    if need > have:
+        out.append(
+            (
+                "train",
+                f"train+dev+test = {need} questions, but {cfg.n_people} people x {len(_ATTRIBUTES)} "
+                f"attributes give only {have}; raise n_people",
+            )
+        )
+    return out
+
+
 def _pronouns(p: str) -> dict[str, str]:
     if p == "he":
         return {"pron": "he", "Pron": "He", "poss": "his", "obj": "him"}
@@ -162,6 +197,9 @@ def generate(cfg: WorldConfig) -> dict:
     Passages: ``{"id", "title", "text"}``; questions: ``{"id", "question", "answers",
     "gold_ids"}``. The same config gives the same world, byte for byte.
     """
+    problems = size_problems(cfg)
+    if problems:
+        raise ValueError("; ".join(f"world.{key}: {why}" for key, why in problems))
     rng = random.Random(cfg.seed)
     givens = _unique_words(rng, cfg.given_names, (2, 3))
     families = _unique_words(rng, cfg.family_names, (2, 3))
@@ -248,12 +286,6 @@ def generate(cfg: WorldConfig) -> dict:
 
     pairs = [(pi, attr) for pi in range(len(people)) for attr in attrs]
     rng.shuffle(pairs)
-    need = cfg.train + cfg.dev + cfg.test
-    if need > len(pairs):
-        raise ValueError(
-            f"world: train+dev+test = {need} questions, but {cfg.n_people} people x {len(attrs)} "
-            f"attributes give only {len(pairs)}; raise n_people"
-        )
     splits: dict[str, list[dict]] = {}
     start = 0
     for split, n in (("train", cfg.train), ("dev", cfg.dev), ("test", cfg.test)):

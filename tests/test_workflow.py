@@ -134,6 +134,10 @@ def test_extra_grid_cells_are_distilled_and_answered_by_their_teacher(tmp_path):
         ("distill:\n  stepz: 3\n", r"config key distill.stepz: unknown key"),
         ("distill:\n  steps: many\n", r"config key distill.steps: .many. is not of type .integer."),
         ("models:\n  tiny-llama:\n    source: 'ftp:x'\n", r"config key models.tiny-llama.source: 'ftp:x'"),
+        (
+            "datasets:\n  smoke:\n    world:\n      n_people: 81\n",
+            r"config key datasets.smoke.world.n_people: 81, but given_names x family_names = 10 x 8 = 80",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, yaml, message):

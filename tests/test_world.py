@@ -53,3 +53,13 @@ def test_questions_are_worded_differently_from_passages():
 def test_too_many_questions_is_a_clear_error():
     with pytest.raises(ValueError, match="raise n_people"):
         generate(WorldConfig(n_people=2, train=10, dev=5, test=5))
+
+
+def test_more_people_than_full_names_is_a_clear_error():
+    # 3 x 2 = 6 distinct full names cannot name 7 people (this used to loop for ever)
+    message = r"world.n_people: 7, but .* = 6 distinct full names; raise given_names or family_names"
+    with pytest.raises(ValueError, match=message):
+        generate(WorldConfig(n_people=7, given_names=3, family_names=2, train=5, dev=1, test=1))
+    with pytest.raises(ValueError, match="world.n_cities: 0, must be"):
+        generate(WorldConfig(n_cities=0))
+    generate(WorldConfig(n_people=6, given_names=3, family_names=2, train=5, dev=1, test=1))
