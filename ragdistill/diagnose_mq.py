@@ -140,6 +140,7 @@ def diagnose_dump(dump: dict, vocab: list[str], emb_unit: np.ndarray, sim_thresh
             zip(GROUPS, np.nanmean([r["attention_share"] for r in rows], 0).tolist(), strict=True)
         ),
         "mq": {k: float(np.nanmean([r["mq"].get(k, np.nan) for r in rows])) for k in mq_keys},
+        "mq_values": [r["mq"]["as defined"] for r in rows],
     }
 
 
@@ -173,6 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     print(" " * (kw + 2) + "".join(f"{r:>{max(width, 8) + 2}s}" for r in results))
     for k in keys:
         print(f"{k:{kw}s}  " + "".join(f"{res['mq'][k]:+{max(width, 8) + 2}.3f}" for res in results.values()))
+    base_name, base = next(iter(results.items()))
+    for r, res in list(results.items())[1:]:
+        a, b = np.array(base["mq_values"]), np.array(res["mq_values"])
+        if len(a) == len(b):
+            ok = np.isfinite(a) & np.isfinite(b)
+            print(f"{r}: MQ below {base_name}'s in {int((b[ok] < a[ok]).sum())} of {int(ok.sum())} examples")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def test_mq_as_defined_equals_the_indicators_stage_and_shares_add_up():
     ]
     assert res["examples"] == 3
     assert res["mq"]["as defined"] == pytest.approx(np.nanmean(mqs))
+    assert res["mq_values"] == pytest.approx(mqs)
     assert sum(res["token_share"].values()) == pytest.approx(1.0)
     assert sum(res["attention_share"].values()) == pytest.approx(1.0)
     # the answer group's attention share, by hand
