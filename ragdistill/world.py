@@ -117,6 +117,9 @@ class WorldConfig:
     relative_mentions: float = 0.5
     decoy_passages: int = 2
     full_name_rate: float = 0.3
+    # paraphrase: questions in other words than the passages; passage: the gold sentence with its
+    # value replaced by "what" ("Ann Lee worked as a what for most of her life?")
+    question_wording: str = "paraphrase"
     min_words: int = 45  # filler sentences pad each passage to at least this many words
     train: int = 400
     dev: int = 100
@@ -155,6 +158,9 @@ def _unique_words(rng: random.Random, n: int, syllables: tuple[int, int]) -> lis
 _MAX_POOL = 20_000
 
 
+_WH = {"person": "whom"}  # the word that stands for the value in a question worded as a passage
+
+
 def size_problems(cfg: WorldConfig) -> list[tuple[str, str]]:
     """(key, why) for each size the generator cannot meet. Checked when the config is loaded and
     again before generating: full names are unique, so ``n_people`` above ``given_names x
@@ -164,6 +170,8 @@ def size_problems(cfg: WorldConfig) -> list[tuple[str, str]]:
         n = getattr(cfg, key)
         if not 1 <= n <= _MAX_POOL:
             out.append((key, f"{n}, must be between 1 and {_MAX_POOL}"))
+    if cfg.question_wording not in ("paraphrase", "passage"):
+        out.append(("question_wording", f"{cfg.question_wording!r}, must be paraphrase or passage"))
     names = cfg.given_names * cfg.family_names
     if cfg.n_people > names:
         out.append(
@@ -229,6 +237,7 @@ def generate(cfg: WorldConfig) -> dict:
 
     passages: list[dict] = []
     gold: dict[tuple[int, str], str] = {}
+    cloze: dict[tuple[int, str], str] = {}  # the gold sentence, its value asked for
     attrs = list(_ATTRIBUTES)
     for pi, person in enumerate(people):
         order = attrs[:]
@@ -252,6 +261,8 @@ def generate(cfg: WorldConfig) -> dict:
                     who = pr["Pron"] if template.startswith("{name}") else pr["pron"]
                 sentences.append(template.format(name=who, v=person.facts[attr], **pr))
                 gold[(pi, attr)] = pid
+                wh = _WH.get(_ATTRIBUTES[attr]["values"], "what")
+                cloze[(pi, attr)] = template.format(name=person.name, v=wh, **pr)
             relatives = [r for r in by_family[person.family] if r is not person]
             if relatives and rng.random() < cfg.relative_mentions:
                 rel = rng.choice(relatives)
@@ -292,11 +303,16 @@ def generate(cfg: WorldConfig) -> dict:
         rows = []
         for qi, (pi, attr) in enumerate(pairs[start : start + n]):
             person = people[pi]
-            template = rng.choice(_ATTRIBUTES[attr]["question"])
+            template = rng.choice(_ATTRIBUTES[attr]["question"])  # drawn either way: same world
+            if cfg.question_wording == "passage":
+                question = cloze[(pi, attr)].rstrip(".") + "?"
+                question = question[0].upper() + question[1:]
+            else:
+                question = template.format(name=person.name)
             rows.append(
                 {
                     "id": f"{split}-{qi}",
-                    "question": template.format(name=person.name),
+                    "question": question,
                     "answers": [person.facts[attr]],
                     "gold_ids": [gold[(pi, attr)]],
                 }

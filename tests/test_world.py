@@ -63,3 +63,22 @@ def test_more_people_than_full_names_is_a_clear_error():
     with pytest.raises(ValueError, match="world.n_cities: 0, must be"):
         generate(WorldConfig(n_cities=0))
     generate(WorldConfig(n_people=6, given_names=3, family_names=2, train=5, dev=1, test=1))
+
+
+def test_questions_worded_as_passages_ask_for_the_gold_sentence_value():
+    para = generate(WorldConfig(seed=2, n_people=40, train=30, dev=10, test=10))
+    cloze = generate(WorldConfig(seed=2, n_people=40, train=30, dev=10, test=10, question_wording="passage"))
+    # the same world: passages, answers and gold passages; only the questions' wording differs
+    assert cloze["passages"] == para["passages"]
+    for a, b in zip(para["train"], cloze["train"], strict=True):
+        assert (a["answers"], a["gold_ids"]) == (b["answers"], b["gold_ids"])
+        assert a["question"] != b["question"]
+    texts = {p["id"]: p["text"] for p in cloze["passages"]}
+    for q in cloze["test"]:
+        words = {w.strip(",.?") for w in q["question"].lower().split()}
+        gold = {w.strip(",.?") for w in texts[q["gold_ids"][0]].lower().split()}
+        # every word but the name and the question word is one of the gold passage's
+        name = {w.lower() for w in q["question"].split() if w[0].isupper()}
+        assert words - name - {"what", "whom"} <= gold, q
+    with pytest.raises(ValueError, match="question_wording"):
+        generate(WorldConfig(question_wording="cloze"))
