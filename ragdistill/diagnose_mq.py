@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 from .dumps import load_dump
-from .indicators import _unit, input_embeddings, spearman
+from .indicators import _unit, input_embeddings, max_cosine, spearman
 
 GROUPS = ("header", "answer", "q-entity", "q-other", "q-similar", "rest")
 _WORD_START = ("Ġ", "▁", " ")  # byte-level BPE, SentencePiece, plain
@@ -126,9 +126,9 @@ def diagnose_dump(dump: dict, vocab: list[str], emb_unit: np.ndarray, sim_thresh
         q = dump["q_ids"][qo[i] : qo[i + 1]]
         q_entity = entity_tokens([vocab[t] for t in q])
         t = emb_unit[ids]
-        q_sim = (t @ emb_unit[q].T).max(1)
+        q_sim = max_cosine(t, emb_unit[q])
         other = q[~q_entity]
-        q_sim_other = (t @ emb_unit[other].T).max(1) if len(other) else None
+        q_sim_other = max_cosine(t, emb_unit[other]) if len(other) else None
         tokens = [vocab[x] for x in ids]
         groups = token_groups(tokens, ids, doc, answer, q, q_entity, q_sim, sim_threshold)
         rows.append(example_diagnostics(dump["tok_profile"][sl], groups, doc, answer, q_sim, q_sim_other))

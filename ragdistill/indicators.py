@@ -40,6 +40,14 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def max_cosine(tokens_unit: np.ndarray, others_unit: np.ndarray) -> np.ndarray:
+    """Each token's highest cosine to ``others``, rounded to 4 decimals. Why rounded: a token's
+    cosine to itself comes out of float32 BLAS as anything from 0.9999995 to 1.0000002, varying
+    with the thread count, and Spearman would rank those repeats by that noise (one example's MQ
+    moved by 0.014 between one and two threads). Rounded, repeats tie exactly."""
+    return np.round((tokens_unit @ others_unit.T).max(1), 4)
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
@@ -52,11 +60,11 @@ def example_indicators(
     profile, tok_ids, answer_mask, q_ids, a_ids, emb_unit, top_n: list[int], sim_threshold: float
 ) -> dict:
     t = emb_unit[tok_ids]
-    a_sim = (t @ emb_unit[a_ids].T).max(1) if len(a_ids) else np.zeros(len(tok_ids))
+    a_sim = max_cosine(t, emb_unit[a_ids]) if len(a_ids) else np.zeros(len(tok_ids))
     related = answer_mask | (a_sim >= sim_threshold)
     order = np.argsort(-profile.astype(np.float64), kind="stable")
     pat = {n: float(related[order[:n]].mean()) for n in top_n if len(order)}
-    q_sim = (t @ emb_unit[q_ids].T).max(1)
+    q_sim = max_cosine(t, emb_unit[q_ids])
     return {"pat": pat, "mq": spearman(profile.astype(np.float64), q_sim)}
 
 

@@ -1,0 +1,30 @@
+"""Indicator maths: question similarity ties exactly on repeated tokens, whatever BLAS does."""
+
+import numpy as np
+import pytest
+
+from ragdistill.indicators import _unit, example_indicators, max_cosine
+
+
+def test_a_token_repeating_a_question_token_has_similarity_exactly_one():
+    rng = np.random.default_rng(0)
+    emb = _unit(rng.normal(size=(500, 384)).astype(np.float32))
+    ids = np.arange(500)
+    # float32 self-cosines land anywhere in about 1 +- 3e-7; unrounded, Spearman ranks repeats
+    # by that noise, and the noise changes with the BLAS thread count
+    raw = (emb[ids] * emb[ids]).sum(1)
+    assert not np.all(raw == 1.0)
+    sims = max_cosine(emb[ids], emb[ids])
+    assert np.all(sims == 1.0)
+
+
+def test_mq_by_hand_with_repeats_tied():
+    # question: token 0; document: 0, 0, 1, 2 with attention 4, 3, 2, 1. Cosines to token 0:
+    # 1, 1, 0.6, 0, so ranks 3.5, 3.5, 2, 1 against 4, 3, 2, 1: Spearman = 4.5 / sqrt(5 * 4.5)
+    emb = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    profile = np.array([4, 3, 2, 1], dtype=np.float32)
+    doc, q, no_answer = np.array([0, 0, 1, 2]), np.array([0]), np.array([], int)
+    r = example_indicators(profile, doc, np.zeros(4, bool), q, no_answer, emb, [2], 0.5)
+    assert r["mq"] == pytest.approx(np.sqrt(0.9))
+    # PAT_T2 by hand: the top 2 tokens (both repeats of token 0) are not answer-related here
+    assert r["pat"] == {2: 0.0}
