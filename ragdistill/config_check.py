@@ -17,9 +17,6 @@ def check_config(config: dict, schema_path: str | Path) -> None:
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
-    if not errors:
-        _check_worlds(config)
-        return
     lines = []
     for err in errors:
         path = ".".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -29,10 +26,13 @@ def check_config(config: dict, schema_path: str | Path) -> None:
                 lines.append(f"config key {path + '.' if err.absolute_path else ''}{key}: unknown key")
             continue
         lines.append(f"config key {path}: {err.message}")
-    raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    if not errors:  # the world's sizes only once its keys and types are known good
+        lines = _world_problems(config)
+    if lines:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
 
 
-def _check_worlds(config: dict) -> None:
+def _world_problems(config: dict) -> list[str]:
     """Sizes the world generator cannot meet, found at planning time rather than in fetch_data
     (where too many people for the name pools would otherwise never finish)."""
     from .world import WorldConfig, size_problems
@@ -42,5 +42,4 @@ def _check_worlds(config: dict) -> None:
         if isinstance(ds, dict) and isinstance(ds.get("world"), dict):
             for key, why in size_problems(WorldConfig(**ds["world"])):
                 lines.append(f"config key datasets.{name}.world.{key}: {why}")
-    if lines:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    return lines

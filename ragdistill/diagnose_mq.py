@@ -27,7 +27,7 @@ import sys
 
 import numpy as np
 
-from .dumps import load_dump
+from .dumps import example, load_dump
 from .indicators import _unit, input_embeddings, max_cosine, spearman
 
 GROUPS = ("header", "answer", "q-entity", "q-other", "q-similar", "rest")
@@ -118,12 +118,10 @@ def example_diagnostics(
 
 def diagnose_dump(dump: dict, vocab: list[str], emb_unit: np.ndarray, sim_threshold: float) -> dict:
     """Means over a dump's examples of :func:`example_diagnostics`."""
-    offs, qo = dump["tok_offsets"], dump["q_offsets"]
     rows = []
     for i in range(len(dump["ids"])):
-        sl = slice(offs[i], offs[i + 1])
-        ids, doc, answer = dump["tok_ids"][sl], dump["tok_doc"][sl], dump["tok_answer"][sl].astype(bool)
-        q = dump["q_ids"][qo[i] : qo[i + 1]]
+        ex = example(dump, i)
+        ids, doc, answer, q = ex["tok_ids"], ex["tok_doc"], ex["tok_answer"].astype(bool), ex["q_ids"]
         q_entity = entity_tokens([vocab[t] for t in q])
         t = emb_unit[ids]
         q_sim = max_cosine(t, emb_unit[q])
@@ -131,7 +129,7 @@ def diagnose_dump(dump: dict, vocab: list[str], emb_unit: np.ndarray, sim_thresh
         q_sim_other = max_cosine(t, emb_unit[other]) if len(other) else None
         tokens = [vocab[x] for x in ids]
         groups = token_groups(tokens, ids, doc, answer, q, q_entity, q_sim, sim_threshold)
-        rows.append(example_diagnostics(dump["tok_profile"][sl], groups, doc, answer, q_sim, q_sim_other))
+        rows.append(example_diagnostics(ex["tok_profile"], groups, doc, answer, q_sim, q_sim_other))
     mq_keys = list(dict.fromkeys(k for r in rows for k in r["mq"]))
     return {
         "examples": len(rows),

@@ -12,3 +12,15 @@ def load_dump(path: str) -> dict[str, np.ndarray]:
     """
     with np.load(path, allow_pickle=False) as z:
         return {name: z[name] for name in z.files}
+
+
+def example(dump: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
+    """Example ``i`` of an attention dump: its per-document-token arrays (``tok_ids``,
+    ``tok_profile``...) and its ``q_ids`` and ``a_ids``, cut out by the offsets arrays."""
+    lo, hi = dump["tok_offsets"][i], dump["tok_offsets"][i + 1]
+    out = {k: v[lo:hi] for k, v in dump.items() if k.startswith("tok_") and k != "tok_offsets"}
+    for span in ("q", "a"):
+        if f"{span}_offsets" in dump:
+            o = dump[f"{span}_offsets"]
+            out[f"{span}_ids"] = dump[f"{span}_ids"][o[i] : o[i + 1]]
+    return out

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dumps import example
 from .files import atomic_path, read_json
 
 log = logging.getLogger(__name__)
@@ -31,18 +32,17 @@ def pick_example(dump: dict, index: int | None) -> int:
         if not 0 <= index < n:
             raise ValueError(f"config figures.example: {index} is outside the {n} dumped examples")
         return index
-    offs = dump["tok_offsets"]
     for i in range(n):
-        if dump["tok_answer"][offs[i] : offs[i + 1]].any():
+        if example(dump, i)["tok_answer"].any():
             return i
     return 0
 
 
 def example_tokens(dump: dict, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per document (retrieval order) of example ``i``: c(t) of its tokens and their answer mask."""
-    sl = slice(dump["tok_offsets"][i], dump["tok_offsets"][i + 1])
-    prof = dump["tok_profile"][sl].astype(np.float32)
-    doc, ans = dump["tok_doc"][sl], dump["tok_answer"][sl]
+    ex = example(dump, i)
+    prof = ex["tok_profile"].astype(np.float32)
+    doc, ans = ex["tok_doc"], ex["tok_answer"]
     k = dump["ctx_ids"].shape[1]
     return [(prof[doc == d], ans[doc == d]) for d in range(k)]
 

@@ -16,7 +16,7 @@ import logging
 
 import numpy as np
 
-from .dumps import load_dump
+from .dumps import example, load_dump
 from .files import write_json
 
 log = logging.getLogger(__name__)
@@ -92,28 +92,20 @@ def compute_indicators(inp: dict, out: dict, params: dict) -> None:
     top_n = [int(n) for n in params["top_n"]]
     sim = float(params["sim_threshold"])
     max_d = int(params["max_distance"])
-    offs, qo, ao = dump["tok_offsets"], dump["q_offsets"], dump["a_offsets"]
     pats = {n: [] for n in top_n}
     mqs = []
     sums = np.zeros(2 * max_d + 1)
     counts = np.zeros(2 * max_d + 1)
     for i in range(len(dump["ids"])):
-        sl = slice(offs[i], offs[i + 1])
-        prof = dump["tok_profile"][sl].astype(np.float32)
+        ex = example(dump, i)
+        prof = ex["tok_profile"].astype(np.float32)
         r = example_indicators(
-            prof,
-            dump["tok_ids"][sl],
-            dump["tok_answer"][sl],
-            dump["q_ids"][qo[i] : qo[i + 1]],
-            dump["a_ids"][ao[i] : ao[i + 1]],
-            emb,
-            top_n,
-            sim,
+            prof, ex["tok_ids"], ex["tok_answer"], ex["q_ids"], ex["a_ids"], emb, top_n, sim
         )
         for n, v in r["pat"].items():
             pats[n].append(v)
         mqs.append(r["mq"])
-        s, c = distance_profile(prof, dump["tok_doc"][sl], dump["tok_answer"][sl], max_d)
+        s, c = distance_profile(prof, ex["tok_doc"], ex["tok_answer"], max_d)
         sums += s
         counts += c
     mq = np.array(mqs, dtype=np.float64)
