@@ -5,7 +5,8 @@ that it does not depend on what else the machine did yesterday. Sections: encodi
 reader, faiss (model and index speed, seconds to minutes on a CPU), corpus (memory of one
 encoding shard job on a generated 1M-passage corpus); ``--dag smoke`` or
 ``--dag default`` also runs that preset from scratch in a fresh folder and times the
-plotting-parameter rerun; ``--rules DIR`` summarises an existing run's ``benchmarks/`` folder.
+plotting-parameter rerun; ``--rules DIR`` summarises an existing run's ``benchmarks/`` folder
+(given alone, it runs no section).
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
+    ap.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated sections of {SECTIONS} (default: all of them; none with --rules alone)",
+    )
     ap.add_argument("--quick", action="store_true", help="smaller inputs (a minute or two on a laptop CPU)")
     ap.add_argument(
         "--faiss-n",
@@ -96,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     device = models.pick_device()
     work = workdir()
     gpu = device.type == "cuda"
-    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if args.only is None:  # --rules alone summarises a finished run; it does not benchmark this machine
+        only = set() if args.rules and not args.dag else set(SECTIONS)
+    else:
+        only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - set(SECTIONS)
     if unknown:
         ap.error(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
