@@ -6,8 +6,8 @@ of claim 4 quotes, so that its numbers come from a command rather than from a no
     python -m ragdistill.diagnose_mq results/world resources/models/smollm2 offtheshelf finetuned-s0
 
 Each document token falls in one group (the first that applies):
-- ``header``: the ``Document [i] (Title: ...)`` line, up to its first token ending in ``)``
-  (a title with a ``)`` in it ends the header early);
+- ``header``: the ``Document [i] (Title: ...)`` line, up to the ``)`` that closes it
+  (parentheses counted; only an unbalanced title ends it early or late);
 - ``answer``: inside a gold-answer span;
 - ``q-entity``: the same token id as a token of a capitalised question word other than the first
   word (names: in the generated world the person asked about);
@@ -49,12 +49,18 @@ def entity_tokens(tokens: list[str]) -> np.ndarray:
 
 
 def header_mask(tokens: list[str], doc: np.ndarray) -> np.ndarray:
-    """True for each document's leading tokens up to and including the first one ending in ``)``."""
+    """True for each document's leading tokens up to the ``)`` that closes ``(Title: ...``.
+
+    Parentheses are counted, so a title such as ``Mercury (planet)`` stays in the header; the
+    header ends at the first token with a ``)`` after which none is left open.
+    """
     mask = np.zeros(len(tokens), bool)
     for d in np.unique(doc):
+        depth = 0
         for j in np.flatnonzero(doc == d):
             mask[j] = True
-            if tokens[j].endswith(")"):
+            depth += tokens[j].count("(") - tokens[j].count(")")
+            if ")" in tokens[j] and depth <= 0:
                 break
     return mask
 

@@ -21,10 +21,16 @@ def test_entity_tokens_are_capitalised_words_after_the_first():
     ]
 
 
-def test_header_ends_at_the_first_closing_parenthesis_of_each_document():
+def test_header_ends_at_the_parenthesis_that_closes_it_in_each_document():
     toks = ["Document", "Ġ[", "1", "](", "Title", ":", "ĠAnn", ")", "ĠAnn", "Ġ)", "Document", "Ġ2", ")", "Ġx"]
     doc = np.array([0] * 10 + [1] * 4)
     assert np.flatnonzero(header_mask(toks, doc)).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12]
+    # a title with parentheses of its own: "Document [1] (Title: Mercury (planet)) It orbits ..."
+    toks = ["Document", "Ġ[", "1", "]", "Ġ(", "Title", ":", "ĠMercury", "Ġ(", "planet", "))", "ĠIt", "Ġ)"]
+    doc = np.zeros(len(toks), int)
+    assert np.flatnonzero(header_mask(toks, doc)).tolist() == list(range(11))
+    toks[10:11] = [")", ")"]
+    assert np.flatnonzero(header_mask(toks, np.zeros(len(toks), int))).tolist() == list(range(12))
 
 
 def test_first_group_that_applies_wins():
