@@ -64,7 +64,9 @@ def resolve() -> list[tuple[str, str]]:
     """(name, version) of every distribution the project installs, resolved without downloading it.
 
     ``pip install --dry-run --report`` reads wheel metadata only, so torch's CUDA dependencies
-    are named but never fetched.
+    are named but never fetched. It resolves with this Python's environment markers: a
+    dependency only the machine's Python needs (a marker such as ``python_version >= "3.12"``)
+    would be missed, and the machine's import check in ``offline_run.sh`` would say so.
     """
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"

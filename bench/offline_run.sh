@@ -54,12 +54,17 @@ fi
 # a run stopped at the time limit can leave its lock behind; nothing else runs Snakemake here
 "$py" -m snakemake --unlock "$@" > /dev/null 2>&1
 log="$out/snakemake.log"
+seen=$(cat "$log" 2>/dev/null | wc -l)
 start=$(date +%s)
 timeout -s INT -k 60 "$secs" "$py" -m snakemake --cores "$(nproc)" "$@" >> "$log" 2>&1
 rc=$?
 echo "snakemake exit $rc after $(( $(date +%s) - start )) s; last progress:"
-grep -E "steps \([0-9]+%\) done|^Error|Exception" "$log" | tail -n 5
+tail -n "+$((seen + 1))" "$log" | grep -E "steps \([0-9]+%\) done|^Error|Exception|^Nothing to be done" | tail -n 5
 [ "$rc" -eq 124 ] && echo "stopped at the time limit: run the same command again to go on"
+# the claims table of each finished report, so the command's own output carries the result
+for report in results/*/report/report.md; do
+  [ -e "$report" ] && [ "$rc" -eq 0 ] && sed -n '/^## Claims check/,/^## Evaluation grid/p' "$report" | head -n -1
+done
 find results benchmarks logs -type f -size -4M \( -name '*.json' -o -name '*.md' -o -name '*.csv' \
   -o -name '*.tsv' -o -name '*.png' -o -name '*.log' -o -name '*.txt' \) 2>/dev/null |
   tar -czf "$out/results.tgz" -T -
