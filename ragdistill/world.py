@@ -68,6 +68,8 @@ _ATTRIBUTES: dict[str, dict] = {
         "question": ["Which prize did {name} win?", "What honour was awarded to {name}?"],
     },
 }
+# the word that stands for the value in a question worded as its passage (question_wording: passage)
+_WH = {"person": "whom"}
 
 # Sentences that name a person next to a value of an attribute type without stating the fact:
 # decoy passages are made of them, so that a retriever must read the relation, not just the name.
@@ -156,9 +158,6 @@ def _unique_words(rng: random.Random, n: int, syllables: tuple[int, int]) -> lis
 # distinct 2-3 syllable words longer than 3 letters is far more than this; the cap keeps the
 # rejection sampling in _unique_words quick
 _MAX_POOL = 20_000
-
-
-_WH = {"person": "whom"}  # the word that stands for the value in a question worded as a passage
 
 
 def size_problems(cfg: WorldConfig) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ragdistill.diagnose_mq import GROUPS, diagnose_dump, entity_tokens, header_mask, token_groups
-from ragdistill.indicators import _unit, example_indicators
+from ragdistill.indicators import example_indicators, unit
 
 
 def test_entity_tokens_are_capitalised_words_after_the_first():
@@ -61,7 +61,7 @@ def _dump(rng, n_examples=3, vocab=40, dim=8):
         q_ids.append(q)
         offs.append(offs[-1] + n)
         qoffs.append(qoffs[-1] + len(q))
-    emb = _unit(rng.normal(size=(vocab, dim)))
+    emb = unit(rng.normal(size=(vocab, dim)))
     dump = {
         "ids": np.arange(n_examples),
         "tok_ids": np.concatenate(tok_ids),
