@@ -1,4 +1,7 @@
-"""``python -m bench``: the benchmark suite. Prints one table; ``--json`` also writes the rows.
+"""``python -m bench``: the benchmark suite. Prints one table and writes it as JSON (``--json``,
+default ``bench-results.json``): the machine, the versions of Python and the libraries that set
+the pace, the date, and every row (each measurement, its ratio where it is one), so that the
+tables in ``bench/RESULTS.md`` can be checked against a file rather than a terminal.
 
 Every ratio compares two measurements taken side by side in this one run on this machine, so
 that it does not depend on what else the machine did yesterday. Sections: encoding, attention,
@@ -17,6 +20,7 @@ import math
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 SECTIONS = ("encoding", "corpus", "attention", "reader", "faiss")
@@ -86,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--rules", type=Path, help="summarise the benchmarks/ folder of an existing run")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    ap.add_argument("--json", type=Path, help="also write the rows and the machine here")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=Path("bench-results.json"),
+        help="where to write the machine, versions and rows as JSON (default: %(default)s)",
+    )
     args = ap.parse_args(argv)
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -136,9 +145,37 @@ def main(argv: list[str] | None = None) -> int:
     machine = _machine(device)
     print(f"machine: {machine}")
     print(table(rows))
-    if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=1, default=str))
+    from ragdistill.files import write_json
+
+    write_json(
+        args.json,
+        json.loads(
+            json.dumps(
+                {
+                    "machine": machine,
+                    "versions": versions(),
+                    "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "rows": rows,
+                },
+                default=str,
+            )
+        ),
+    )
+    print(f"written: {args.json}")
     return 0
+
+
+def versions() -> dict[str, str]:
+    """Versions of what sets the pace: Python, torch, transformers, faiss, numpy."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("torch", "transformers", "faiss-cpu", "numpy", "tokenizers"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
 
 
 if __name__ == "__main__":

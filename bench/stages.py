@@ -5,7 +5,7 @@
 - attention dump: ``token_profiles`` (SDPA plus the answer rows) against a plain SDPA forward of
   the same batch and against the textbook eager ``output_attentions=True`` forward;
 - reader: training examples/s (one optimizer step of ``finetune_reader``'s kind) and answering
-  examples/s (greedy generation as ``evaluate_setting`` runs it).
+  examples/s (greedy generation as ``answer_questions`` runs it).
 """
 
 from __future__ import annotations

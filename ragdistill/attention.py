@@ -36,7 +36,7 @@ import torch
 
 from . import models
 from .files import atomic_path, read_jsonl
-from .prompts import Prompt, build_prompt
+from .prompts import Prompt, build_prompts, reader_context
 from .reader import pad
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     model = load_reader_for_capture(inp["model"]).to(device).eval()
     examples = read_jsonl(inp["retrieved"])[: params.get("max_questions") or None]
     prompt = params["prompt"]
-    prompts = [build_prompt(tok, ex, k, prompt, with_answer=True) for ex in examples]
+    prompts = build_prompts(tok, examples, k, prompt, True, reader_context(model), "dump_attention")
     bs = int(params["batch_size"])
     n = len(examples)
     scores = {v: np.zeros((n, k), dtype=np.float32) for v in ("adist", "attn", "first", "mean", "noq")}
@@ -300,10 +300,10 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
     examples = read_jsonl(inp["retrieved"])[: params.get("max_questions") or None]
     prompt = {**params["prompt"], "shuffle": False}
     scores = np.zeros((len(examples), k), dtype=np.float32)
+    context = reader_context(model)
     for i, ex in enumerate(tqdm(examples, desc="score_perplexity", mininterval=5)):
-        singles = [
-            build_prompt(tok, {**ex, "ctxs": [c]}, 1, prompt, with_answer=True) for c in ex["ctxs"][:k]
-        ]
+        alone = [{**ex, "ctxs": [c]} for c in ex["ctxs"][:k]]
+        singles = build_prompts(tok, alone, 1, prompt, True, context, "score_perplexity")
         batch = {n: t.to(device) for n, t in lm_batch(singles, tok.pad_token_id, with_stop=False).items()}
         nll = answer_nll(model, batch)
         counts = (batch["labels"][:, 1:] != -100).sum(1).tolist()

@@ -2,18 +2,21 @@
 
 Questions become ``{"id", "question", "answers": [...], "gold_ids": [...]}`` JSONL; passages
 become a DPR-style TSV with the columns ``id, text, title``. Rows are checked as they are read:
-a missing field, an empty answer list or a duplicate id stops with the file and line.
+a missing field, an empty answer list, an answer that is not a string or that normalises to
+nothing, or a duplicate id stops with the file and line.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 from .files import InputError, iter_jsonl, iter_tsv, iter_tsv_rows
 
+log = logging.getLogger(__name__)
 QUESTION_FORMATS = ("jsonl", "nq_open", "triviaqa", "dpr_qas")
 CORPUS_FORMATS = ("dpr_tsv", "jsonl")
 
@@ -84,6 +87,42 @@ def _answers(row: dict, fmt: str) -> list[str]:
     return _as_list(row.get("answers"))
 
 
+def _checked_answers(row: dict, fmt: str, where: str) -> list[str]:
+    """The row's answers as non-empty strings. A number or a mapping where answers belong stops
+    with the file and line. So does a question whose only answers normalise to nothing (``"The"``:
+    it could never be found in a passage, and an empty prediction would match it); beside other
+    answers such an alias is dropped, and logged."""
+    from .metrics import normalize_answer
+
+    try:
+        raw = _answers(row, fmt)
+    except TypeError:
+        value = row.get("answers", row.get("answer"))
+        raise InputError(
+            f"{where}: answers must be a string or a list of strings, got {type(value).__name__} {value!r}"
+        ) from None
+    answers = []
+    for a in raw:
+        if not isinstance(a, str):
+            raise InputError(f"{where}: answers must be strings, got {type(a).__name__} {a!r}")
+        if not a.strip():
+            continue
+        answers.append(a)
+    if not answers:
+        raise InputError(f"{where}: empty answer list (field 'answers'/'answer')")
+    kept = [a for a in answers if normalize_answer(a)]
+    if not kept:
+        raise InputError(
+            f"{where}: answer {answers[0]!r} is empty once normalised (lower case, no punctuation or "
+            "articles): it can never be matched"
+        )
+    if len(kept) < len(answers):
+        log.info(
+            "%s: answers %s dropped (empty once normalised)", where, [a for a in answers if a not in kept]
+        )
+    return kept
+
+
 def read_questions(paths: list[Path], fmt: str, split: str) -> list[dict]:
     """Read question files of ``fmt`` into our format, checking every row."""
     if fmt not in QUESTION_FORMATS:
@@ -96,9 +135,7 @@ def read_questions(paths: list[Path], fmt: str, split: str) -> list[dict]:
             question = row.get("question")
             if not isinstance(question, str) or not question.strip():
                 raise InputError(f"{where}: missing or empty 'question' field")
-            answers = [str(a) for a in _answers(row, fmt) if str(a).strip()]
-            if not answers:
-                raise InputError(f"{where}: empty answer list (field 'answers'/'answer')")
+            answers = _checked_answers(row, fmt, where)
             qid = str(row.get("id", row.get("question_id", f"{split}-{len(out)}")))
             if qid in seen:
                 raise InputError(f"{where}: duplicate id {qid!r} (first seen at {seen[qid]})")
@@ -116,13 +153,18 @@ def read_questions(paths: list[Path], fmt: str, split: str) -> list[dict]:
 
 def iter_corpus(path: Path, fmt: str) -> Iterator[dict]:
     """Stream passages ``{"id", "title", "text"}`` from a DPR TSV (optionally .gz) or JSONL."""
+    for _, row in iter_corpus_lines(path, fmt):
+        yield row
+
+
+def iter_corpus_lines(path: Path, fmt: str) -> Iterator[tuple[int, dict]]:
+    """:func:`iter_corpus` with each passage's 1-based line number (for errors that name it)."""
     if fmt == "jsonl":
         for lineno, row in iter_jsonl(path):
             if "id" not in row or "text" not in row:
                 raise InputError(f"{path}:{lineno}: passage needs 'id' and 'text'")
-            yield {"id": str(row["id"]), "title": str(row.get("title", "")), "text": str(row["text"])}
+            yield lineno, {"id": str(row["id"]), "title": str(row.get("title", "")), "text": str(row["text"])}
         return
     if fmt != "dpr_tsv":
         raise InputError(f"corpus format {fmt!r} unknown; expected one of {CORPUS_FORMATS}")
-    for _, row in iter_tsv(path, ("id", "text", "title")):  # plain or .gz
-        yield row
+    yield from iter_tsv(path, ("id", "text", "title"))  # plain or .gz

@@ -17,7 +17,7 @@ Each document token falls in one group (the first that applies):
 
 It prints each group's share of the document tokens and of the attention c(t), and MQ as the
 indicators stage computes it beside variants that leave groups out. The variants are diagnostics:
-the claims check uses MQ as defined in METHOD.md, whatever they show.
+the claims check uses MQ as defined in docs/method.md, whatever they show.
 """
 
 from __future__ import annotations

@@ -1,18 +1,28 @@
-"""Stage ``evaluate``: one grid cell = a retriever's test retrieval + a reader answering from it.
+"""Stage ``evaluate``: answer the test questions with each reader, then score every grid cell.
 
-Writes ``predictions.jsonl`` (``{"id", "question", "answers", "prediction", "em", "f1"}``)
-and ``metrics.json`` (HR@k, gold-passage recall@k where gold ids exist, EM, F1).
+Two steps, so that answering (the expensive part on a CPU) runs once per reader:
+
+- :func:`answer_questions` (one job per reader) builds the prompt of every test question for
+  every retriever that the grid pairs with this reader, answers each *distinct* prompt once
+  (greedy), and writes ``answers.jsonl`` (``{"retriever", "id", "prediction"}``). Prompts depend
+  on the set of top-k documents, not their ranking (``ragdistill/prompts.py``), so retrievers that
+  agree on a question's documents share its prompt; distilled retrievers mostly do.
+- :func:`evaluate_setting` (one cheap job per cell, no model) joins a retriever's test retrieval
+  with its reader's answers and writes ``predictions.jsonl``, one row per test question::
+
+      {"id", "question", "answers", "hr@1", "hr@5", ..., "gold@5", "prediction", "em", "f1"}
+
+  (``hr@k`` 0/1; ``gold@k`` 0/1 only where gold passage ids exist; ``prediction``, ``em``, ``f1``
+  null for questions beyond ``max_questions``), and ``metrics.json`` (their means). The claims'
+  paired intervals are computed from these per-question rows.
 """
 
 from __future__ import annotations
 
 import logging
 
-from . import models
-from .files import read_jsonl, write_json, write_jsonl
+from .files import InputError, read_jsonl, write_json, write_jsonl
 from .metrics import exact_match, f1_score, mean_hits
-from .prompts import build_prompt
-from .reader import answer
 
 log = logging.getLogger(__name__)
 
@@ -29,46 +39,104 @@ def retrieval_metrics(examples: list[dict], ks: list[int]) -> dict[str, float]:
     return out
 
 
-def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
-    """HR@k on every test question (retrieval is cheap); EM/F1 on the first ``max_questions``.
+def question_hits(example: dict, ks: list[int]) -> dict[str, int]:
+    """Per-question HR@k (and gold-passage recall@k where gold ids exist) as 0/1."""
+    row = {f"hr@{k}": int(any(c["has_answer"] for c in example["ctxs"][:k])) for k in ks}
+    if example.get("gold_ids"):
+        gold = {str(g) for g in example["gold_ids"]}
+        row.update({f"gold@{k}": int(any(str(c["id"]) in gold for c in example["ctxs"][:k])) for k in ks})
+    return row
 
-    Answering is the expensive part on a CPU, so only it is capped; ``n_retrieval`` and ``n``
-    (answered) record both sizes.
-    """
-    every = read_jsonl(inp["retrieved"])
-    examples = every[: params.get("max_questions") or None]
+
+def answered(examples: list[dict], max_questions: int | None) -> list[dict]:
+    """The questions answered for EM/F1: the first ``max_questions`` (null: all)."""
+    return examples[: max_questions or None]
+
+
+def answer_questions(inp: dict, out: dict, params: dict) -> None:
+    """Answer every distinct prompt of this reader's grid cells once (greedy, batched)."""
+    from . import models
+    from .prompts import build_prompts, reader_context
+    from .reader import answer
+
+    retrievers = list(params["retrievers"])
+    files = list(inp["retrieved"])
     k = int(params["k"])
-    metrics = retrieval_metrics(every, [int(x) for x in params["hr_k"]])
-    metrics["n_retrieval"] = len(every)
     device = models.pick_device()
     tok = models.load_tokenizer(inp["reader"])
     reader = models.load_causal_lm(inp["reader"]).to(device)
-    prompt = params["prompt"]
-    prompts = [build_prompt(tok, ex, k, prompt, with_answer=False) for ex in examples]
+    keys: list[tuple[str, str, tuple[int, ...]]] = []
+    unique: dict[tuple[int, ...], int] = {}
+    prompts = []
+    context = reader_context(reader)
+    for name, path in zip(retrievers, files, strict=True):
+        examples = answered(read_jsonl(path), params.get("max_questions"))
+        built = build_prompts(
+            tok, examples, k, params["prompt"], False, context, f"answer_questions ({name})"
+        )
+        for ex, p in zip(examples, built, strict=True):
+            key = tuple(p.input_ids)
+            if key not in unique:
+                unique[key] = len(prompts)
+                prompts.append(p)
+            keys.append((name, str(ex["id"]), key))
+    log.info(
+        "%s: %d questions over %d retrievers, %d distinct prompts answered",
+        params["reader"],
+        len(keys),
+        len(retrievers),
+        len(prompts),
+    )
     preds = answer(
         reader, tok, prompts, int(params["max_new_tokens"]), int(params["batch_size"]), progress=True
     )
+    write_jsonl(
+        out["answers"],
+        ({"retriever": name, "id": qid, "prediction": preds[unique[key]]} for name, qid, key in keys),
+    )
+
+
+def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
+    """Score one cell: HR@k on every test question, EM/F1 on the answered ones."""
+    every = read_jsonl(inp["retrieved"])
+    ks = [int(x) for x in params["hr_k"]]
+    retriever = params["retriever"]
+    preds = {r["id"]: r["prediction"] for r in read_jsonl(inp["answers"]) if r["retriever"] == retriever}
+    n_answer = len(answered(every, params.get("max_questions")))
     rows = []
-    for ex, pred in zip(examples, preds, strict=True):
-        rows.append(
+    for i, ex in enumerate(every):
+        row = {"id": ex["id"], "question": ex["question"], "answers": ex["answers"], **question_hits(ex, ks)}
+        pred = preds.get(str(ex["id"])) if i < n_answer else None
+        if i < n_answer and pred is None:
+            raise InputError(
+                f"{inp['answers']}: no answer of retriever {retriever!r} to question {ex['id']!r} "
+                "(answers written for other settings; rerun answer_questions)"
+            )
+        row.update(
             {
-                "id": ex["id"],
-                "question": ex["question"],
-                "answers": ex["answers"],
                 "prediction": pred,
-                "em": exact_match(pred, ex["answers"]),
-                "f1": f1_score(pred, ex["answers"]),
+                "em": None if pred is None else exact_match(pred, ex["answers"]),
+                "f1": None if pred is None else f1_score(pred, ex["answers"]),
             }
         )
-    metrics["em"] = sum(r["em"] for r in rows) / max(1, len(rows))
-    metrics["f1"] = sum(r["f1"] for r in rows) / max(1, len(rows))
-    metrics["n"] = len(rows)
-    metrics.update({"retriever": params["retriever"], "reader": params["reader"]})
+        rows.append(row)
+    scored = [r for r in rows if r["em"] is not None]
+    metrics = retrieval_metrics(every, ks)
+    metrics.update(
+        {
+            "n_retrieval": len(every),
+            "em": sum(r["em"] for r in scored) / max(1, len(scored)),
+            "f1": sum(r["f1"] for r in scored) / max(1, len(scored)),
+            "n": len(scored),
+            "retriever": retriever,
+            "reader": params["reader"],
+        }
+    )
     write_jsonl(out["predictions"], rows)
     write_json(out["metrics"], metrics)
     log.info(
         "%s+%s: %s",
-        params["retriever"],
+        retriever,
         params["reader"],
         {m: round(v, 3) for m, v in metrics.items() if isinstance(v, float)},
     )

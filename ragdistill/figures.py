@@ -17,7 +17,8 @@ from .files import atomic_path, read_json
 log = logging.getLogger(__name__)
 
 
-def _save(fig, out: dict, name: str, dpi: int) -> None:
+def save_figure(fig, out: dict, name: str, dpi: int) -> None:
+    """Write ``fig`` as ``out[name]`` (PNG) and ``out[name_pdf]`` (vector PDF), each atomically."""
     for path in (out[name], out[f"{name}_pdf"]):
         with atomic_path(path, suffix=Path(path).suffix) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip("."))
@@ -93,7 +94,7 @@ def _plot_example(plt, out: dict, inp: dict, params: dict, dpi: int) -> None:
     answers = " / ".join(ex["answers"][:3])
     fig.suptitle(f"Q {qid}: {ex['question']}  (answer: {answers})", fontsize=9)
     fig.tight_layout()
-    _save(fig, out, "example", dpi)
+    save_figure(fig, out, "example", dpi)
     plt.close(fig)
 
 
@@ -116,7 +117,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     ax.set_ylabel("mean attention contribution c(t)")
     ax.set_title("Attention around answer tokens")
     ax.legend()
-    _save(fig, out, "distance", dpi)
+    save_figure(fig, out, "distance", dpi)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -127,7 +128,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     ax.set_ylabel("PAT_TN: share answer-related")
     ax.set_title("Answer-token indicator")
     ax.legend()
-    _save(fig, out, "pat", dpi)
+    save_figure(fig, out, "pat", dpi)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -139,12 +140,12 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     ax.set_ylabel("examples")
     ax.set_title("Question-token indicator (MQ)")
     ax.legend(fontsize=8)
-    _save(fig, out, "mq", dpi)
+    save_figure(fig, out, "mq", dpi)
     plt.close(fig)
 
     cells = params["cells"]
     metrics = [read_json(p) for p in inp["metrics"]]
-    labels = sorted({f"{c['retriever_kind']}\n+{c['reader_kind']}" for c in cells})
+    labels = sorted({f"{c['retriever_kind']} + {c['reader_kind']}" for c in cells})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ["hr@5", "em"], strict=True):
         means, sds = [], []
@@ -152,17 +153,17 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
             vals = [
                 m[metric]
                 for c, m in zip(cells, metrics, strict=True)
-                if f"{c['retriever_kind']}\n+{c['reader_kind']}" == lab
+                if f"{c['retriever_kind']} + {c['reader_kind']}" == lab
             ]
             means.append(np.mean(vals))
             sds.append(np.std(vals, ddof=1) if len(vals) > 1 else 0.0)
         ax.bar(range(len(labels)), means, yerr=sds, capsize=4, color="tab:blue")
-        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=30, ha="right")
         ax.set_ylabel(metric.upper())
         ax.set_ylim(0, 1)
         ax.set_title(f"{metric.upper()} per grid cell (error bars: sd over seeds)")
     fig.tight_layout()
-    _save(fig, out, "grid", dpi)
+    save_figure(fig, out, "grid", dpi)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -182,7 +183,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="best")
-    _save(fig, out, "curves", dpi)
+    save_figure(fig, out, "curves", dpi)
     plt.close(fig)
     _plot_example(plt, out, inp, params, dpi)
     log.info("figures written")

@@ -1,13 +1,17 @@
 """Stage ``indicators``: does a reader's attention look like a good teacher's?
 
-Our operational definitions of the paper's two indicators (METHOD.md), per example, from the
+Our operational definitions of the paper's two indicators (docs/method.md), per example, from the
 stored per-token contribution c(t) on document tokens and the reader's input embeddings:
 - PAT_TN: among the top-N attended document tokens, the share that are answer-related (inside a
   gold-answer span, or with embedding cosine >= ``sim_threshold`` to some answer token);
 - MQ: Spearman correlation over document tokens between c(t) and max cosine similarity of t's
   embedding to the question's tokens; a reader whose mean MQ passes ``mq_threshold`` is judged a
   good teacher.
-Also the mean c(t) by signed distance to the nearest answer-span token in the same document.
+Also the mean c(t) by signed distance to the nearest answer-span token in the same document,
+and per example ``near_far``: the mean share of the example's document attention per token at
+absolute distance ``near`` (default 1-2) from an answer token, minus the same at ``far`` (6-10);
+positive when attention rises towards the answer. Every per-example value is stored (with the
+question ids) so that the claims check can pair two readers example by example.
 """
 
 from __future__ import annotations
@@ -86,14 +90,52 @@ def distance_profile(profile, doc, answer_mask, max_distance: int) -> tuple[np.n
     return sums, counts
 
 
+def band_mean(sums: np.ndarray, counts: np.ndarray, band: tuple[int, int], max_distance: int) -> float | None:
+    """Mean per token over absolute distances ``band`` (inclusive, both signs) of a distance
+    profile's sums and counts; None where the band holds no token."""
+    offsets = np.abs(np.arange(-max_distance, max_distance + 1))
+    sel = (offsets >= band[0]) & (offsets <= band[1])
+    n = counts[sel].sum()
+    return float(sums[sel].sum() / n) if n else None
+
+
+def near_far(profile, doc, answer_mask, near: tuple[int, int], far: tuple[int, int], max_distance: int):
+    """Mean share of the example's document attention per token near an answer token minus far
+    from it (None without answer tokens, or without tokens in either band). Shares, not raw c(t),
+    so that readers whose attention has another overall scale compare on the same footing."""
+    total = float(profile.sum())
+    if total <= 0:
+        return None
+    s, c = distance_profile(profile / total, doc, answer_mask, max_distance)
+    a, b = band_mean(s, c, near, max_distance), band_mean(s, c, far, max_distance)
+    return None if a is None or b is None else a - b
+
+
+def _bands(params: dict) -> tuple[tuple[int, int], tuple[int, int], int]:
+    max_d = int(params["max_distance"])
+    near, far = (tuple(int(x) for x in params[key]) for key in ("near", "far"))
+    for key, (lo, hi) in (("near", near), ("far", far)):
+        if not 1 <= lo <= hi <= max_d:
+            raise ValueError(
+                f"config indicators.{key}: [{lo}, {hi}] must be 1 <= first <= second "
+                f"<= max_distance ({max_d})"
+            )
+    return near, far, max_d
+
+
+def _finite(v: float | None) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
 def compute_indicators(inp: dict, out: dict, params: dict) -> None:
     dump = load_dump(inp["dump"])
     emb = unit(input_embeddings(inp["model"]))
     top_n = [int(n) for n in params["top_n"]]
     sim = float(params["sim_threshold"])
-    max_d = int(params["max_distance"])
+    near, far, max_d = _bands(params)
     pats = {n: [] for n in top_n}
     mqs = []
+    nf = []
     sums = np.zeros(2 * max_d + 1)
     counts = np.zeros(2 * max_d + 1)
     for i in range(len(dump["ids"])):
@@ -102,26 +144,35 @@ def compute_indicators(inp: dict, out: dict, params: dict) -> None:
         r = example_indicators(
             prof, ex["tok_ids"], ex["tok_answer"], ex["q_ids"], ex["a_ids"], emb, top_n, sim
         )
-        for n, v in r["pat"].items():
-            pats[n].append(v)
+        for n in top_n:  # None keeps the per-example lists aligned with the ids
+            pats[n].append(r["pat"].get(n))
         mqs.append(r["mq"])
         s, c = distance_profile(prof, ex["tok_doc"], ex["tok_answer"], max_d)
         sums += s
         counts += c
+        nf.append(near_far(prof, ex["tok_doc"], ex["tok_answer"], near, far, max_d))
     mq = np.array(mqs, dtype=np.float64)
     mq_mean = float(np.nanmean(mq)) if np.isfinite(mq).any() else float("nan")
     result = {
         "reader": params["reader"],
         "examples": len(mqs),
-        "pat": {str(n): float(np.mean(v)) for n, v in pats.items()},
+        "pat": {str(n): float(np.mean([x for x in v if x is not None])) for n, v in pats.items()},
         "mq_mean": mq_mean,
         "mq_median": float(np.nanmedian(mq)) if np.isfinite(mq).any() else float("nan"),
         "mq_threshold": float(params["mq_threshold"]),
         "good_teacher": bool(mq_mean > float(params["mq_threshold"])),
-        "mq_values": [None if not np.isfinite(v) else float(v) for v in mq],
+        "mq_values": [_finite(v) for v in mq],
         "distance": {
             "offsets": list(range(-max_d, max_d + 1)),
             "mean": [float(s / c) if c else None for s, c in zip(sums, counts, strict=True)],
+            "near": list(near),
+            "far": list(far),
+        },
+        "per_example": {
+            "ids": [str(q) for q in dump["ids"]],
+            "pat": {str(n): v for n, v in pats.items()},
+            "mq": [_finite(v) for v in mq],
+            "near_far": nf,
         },
     }
     write_json(out["indicators"], result)

@@ -12,16 +12,28 @@ tokenizer's chat template, and the answer is the assistant's reply (no "Answer:"
     [bos] <template before the user message> [<header>\n] Document [1] ... Question: <question>
     <template after it, opening the assistant's turn><answer>\n
 
-Documents appear in a shuffled order (seeded by the config seed and the question id), because
-decoder-only readers favour recent positions; spans are reported in the retrieval order.
-Each document is truncated to ``max_doc_tokens``; the question and the answer never are.
+Documents appear in a shuffled order, because decoder-only readers favour recent positions. The
+order is a function of the config seed, the question id and the *set* of documents (they are
+sorted by passage id before the seeded shuffle), not of their ranking: two retrievers that put the
+same k documents in a different rank order give the reader the same prompt, so its answer (and
+hence EM) differs between them only where the documents differ, and ``evaluate.answer_questions``
+answers such a prompt once. Spans are reported in the retrieval order.
+Each document is truncated to ``max_doc_tokens``; the answer never is, and the question only
+to ``max_question_tokens`` when that is set (null: never). :func:`build_prompts` builds a
+stage's prompts, stops on one longer than the reader's context (naming the question), and logs
+how many questions were cut.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 from dataclasses import dataclass, field
+
+from .files import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,13 +44,18 @@ class Prompt:
     answer_span: tuple[int, int] | None  # answer tokens (without the stop newline)
     target_end: int  # end of the tokens the LM loss covers (answer + stop newline)
     doc_answer_mask: list[list[bool]] = field(default_factory=list)  # per doc token: inside a gold answer
+    question_cut: bool = False  # the question was cut to prompt.max_question_tokens
 
 
-def _shuffle_order(k: int, seed: int, qid: str, shuffle: bool) -> list[int]:
-    order = list(range(k))
-    if shuffle:
-        h = int(hashlib.sha256(f"{seed}:{qid}".encode()).hexdigest()[:12], 16)
-        random.Random(h).shuffle(order)
+def _shuffle_order(doc_ids: list[str], seed: int, qid: str, shuffle: bool) -> list[int]:
+    """Prompt order of the documents (indices into retrieval order). Shuffled: sorted by passage
+    id, then shuffled by a hash of (seed, question id), so the order depends on which documents
+    there are, not on how a retriever ranked them. Unshuffled: the retrieval order."""
+    if not shuffle:
+        return list(range(len(doc_ids)))
+    order = sorted(range(len(doc_ids)), key=lambda i: doc_ids[i])
+    h = int(hashlib.sha256(f"{seed}:{qid}".encode()).hexdigest()[:12], 16)
+    random.Random(h).shuffle(order)
     return order
 
 
@@ -83,7 +100,10 @@ def build_prompt(
     """Prompt for one example with its first ``k`` ctxs; ``answer`` defaults to the first gold."""
     ctxs = example["ctxs"][:k]
     order = _shuffle_order(
-        len(ctxs), int(params.get("seed", 0)), str(example["id"]), bool(params.get("shuffle", True))
+        [str(c["id"]) for c in ctxs],
+        int(params.get("seed", 0)),
+        str(example["id"]),
+        bool(params.get("shuffle", True)),
     )
     ids: list[int] = []
     if params.get("add_bos", True) and tokenizer.bos_token_id is not None:
@@ -116,7 +136,10 @@ def build_prompt(
     # in every prompt (MQ, the question-similarity indicator, compares document tokens with it)
     ids.extend(_encode(tokenizer, "Question:").input_ids)
     q_start = len(ids)
-    ids.extend(_encode(tokenizer, f" {example['question']}").input_ids)
+    q_ids = _encode(tokenizer, f" {example['question']}").input_ids
+    max_q = params.get("max_question_tokens")
+    cut = bool(max_q) and len(q_ids) > int(max_q)
+    ids.extend(q_ids[: int(max_q)] if cut else q_ids)
     q_span = (q_start, len(ids))
     # the answer cue: "Answer:", or with a chat template the end of the user's turn and the
     # start of the assistant's
@@ -137,7 +160,46 @@ def build_prompt(
         answer_span,
         target_end,
         [masks[i] for i in range(len(ctxs))],
+        cut,
     )
+
+
+def reader_context(model) -> int | None:
+    """The reader's context length in tokens (``max_position_embeddings``, GPT-2's
+    ``n_positions``), or None where the config states none (ALiBi models may have none)."""
+    cfg = model.config
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def build_prompts(
+    tokenizer,
+    examples: list[dict],
+    k: int,
+    params: dict,
+    with_answer: bool,
+    context: int | None,
+    stage: str,
+) -> list[Prompt]:
+    """Every example's prompt (:func:`build_prompt`). A prompt longer than ``context`` stops the
+    stage with the question's id, since positions past it are garbage or an error; questions cut
+    to ``prompt.max_question_tokens`` are counted in the log."""
+    prompts = [build_prompt(tokenizer, ex, k, params, with_answer) for ex in examples]
+    for ex, p in zip(examples, prompts, strict=True):
+        if context is not None and len(p.input_ids) > context:
+            raise InputError(
+                f"{stage}: question {ex['id']!r}: a prompt of {len(p.input_ids)} tokens is longer than "
+                f"the reader's context of {context} (its question alone is "
+                f"{p.question_span[1] - p.question_span[0]} tokens); set prompt.max_question_tokens "
+                "or lower prompt.max_doc_tokens"
+            )
+    cut = sum(p.question_cut for p in prompts)
+    if cut:
+        log.info("%s: %d of %d questions cut to prompt.max_question_tokens", stage, cut, len(prompts))
+    return prompts
 
 
 def stop_token_ids(tokenizer) -> list[int]:

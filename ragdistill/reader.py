@@ -17,7 +17,7 @@ import torch
 from . import models, resume
 from .files import read_jsonl, write_json
 from .metrics import exact_match
-from .prompts import Prompt, build_prompt, stop_token_ids
+from .prompts import Prompt, build_prompts, reader_context, stop_token_ids
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def answer(
 def exact_match_rate(
     model, tokenizer, examples: list[dict], k: int, prompt: dict, max_new_tokens: int, batch_size: int
 ) -> float:
-    prompts = [build_prompt(tokenizer, ex, k, prompt, with_answer=False) for ex in examples]
+    prompts = build_prompts(tokenizer, examples, k, prompt, False, reader_context(model), "dev EM")
     preds = answer(model, tokenizer, prompts, max_new_tokens, batch_size)
     return sum(exact_match(p, ex["answers"]) for p, ex in zip(preds, examples, strict=True)) / max(
         1, len(examples)
@@ -202,7 +202,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     train = read_jsonl(inp["train"])
     if hp["answer_in_context"]:
         train = [with_answer_in_context(ex, k) for ex in train]
-    prompts = [build_prompt(tok, ex, k, prompt, with_answer=True) for ex in train]
+    prompts = build_prompts(tok, train, k, prompt, True, reader_context(model), "finetune_reader")
     dev = read_jsonl(inp["dev"])[: int(hp["dev_questions"])]
     steps, accum, bs = int(hp["steps"]), int(hp["grad_accum"]), int(hp["batch_size"])
     eval_every = int(hp["eval_every"])

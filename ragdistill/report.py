@@ -1,8 +1,9 @@
 """Stage ``report``: the grid table, the claims check and ``report.md``.
 
-The claims check compares our own runs with each other (the paper's tables are not available).
-A claim holds when its comparison holds in every seed; the table shows the per-seed values, their
-mean and standard deviation, and in how many seeds it held.
+The claims check compares our own runs with each other (the paper's tables are not available):
+every comparison is paired per test question or per dumped example, with a bootstrap interval
+(``ragdistill/claims.py`` holds the rules; ``docs/method.md`` writes them out). The grid shows
+each cell's mean and standard deviation over seeds.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import read_json, write_json, write_text
+from . import claims as claims_check
+from .files import read_json, read_jsonl, write_json, write_text
 
 log = logging.getLogger(__name__)
 METRICS = ["hr@1", "hr@5", "hr@10", "hr@20", "gold_recall@5", "em", "f1"]
@@ -49,126 +51,99 @@ def grid_table(rows: list[dict]) -> tuple[str, str]:
     return "\n".join(csv) + "\n", "\n".join(md) + "\n"
 
 
-def _cell(rows: list[dict], retriever_kind: str, reader_kind: str, seed: int | None) -> dict:
-    for r in rows:
-        if (
-            r["retriever_kind"] == retriever_kind
-            and r["reader_kind"] == reader_kind
-            and (seed is None or r["seed"] == seed or retriever_kind == "initial")
-        ):
-            return r
-    raise KeyError(f"grid has no cell {retriever_kind} + {reader_kind} (seed {seed})")
-
-
-def claims(rows: list[dict], indicators: dict[str, dict], seeds: list[int], top_n: list[str]) -> list[dict]:
-    """METHOD.md's claims 1-5, each with per-seed measurements and a verdict (holds in every seed)."""
-    out = []
-
-    def add(name: str, rule: str, per_seed: list[dict]):
-        held = [p["holds"] for p in per_seed]
-        out.append(
-            {
-                "claim": name,
-                "rule": rule,
-                "holds": bool(all(held)),
-                "seeds_held": f"{sum(held)}/{len(held)}",
-                "measured": per_seed,
-            }
-        )
-
-    c1, c2, c3, c4, c5 = [], [], [], [], []
-    for s in seeds:
-        init = _cell(rows, "initial", "offtheshelf", None)
-        ft = _cell(rows, "adist-finetuned", "finetuned", s)
-        ots = _cell(rows, "adist-offtheshelf", "offtheshelf", s)
-        i_ft, i_ots = indicators[f"finetuned-s{s}"], indicators["offtheshelf"]
-        d1 = ft["hr@5"] - init["hr@5"]
-        c1.append(
-            {
-                "seed": s,
-                "hr@5 finetuned-adist": ft["hr@5"],
-                "hr@5 initial": init["hr@5"],
-                "diff": d1,
-                "holds": d1 > 0,
-            }
-        )
-        dh, de = ft["hr@5"] - ots["hr@5"], ft["em"] - ots["em"]
-        c2.append({"seed": s, "hr@5 diff": dh, "em diff": de, "holds": dh > 0 and de > 0})
-        pat = {n: i_ft["pat"][n] - i_ots["pat"][n] for n in top_n}
-        c3.append(
-            {
-                "seed": s,
-                **{f"PAT_T{n} diff": v for n, v in pat.items()},
-                "holds": all(v > 0 for v in pat.values()),
-            }
-        )
-        dm = i_ft["mq_mean"] - i_ots["mq_mean"]
-        c4.append(
-            {
-                "seed": s,
-                "MQ finetuned": i_ft["mq_mean"],
-                "MQ offtheshelf": i_ots["mq_mean"],
-                "threshold": i_ft["mq_threshold"],
-                "holds": bool(dm > 0 and i_ft["good_teacher"] and not i_ots["good_teacher"]),
-            }
-        )
-        gain = (ft["hr@5"] - init["hr@5"]) - (ots["hr@5"] - init["hr@5"])
-        n_mid = top_n[len(top_n) // 2]
-        signs = {np.sign(gain), np.sign(pat[n_mid]), np.sign(dm)}
-        c5.append(
-            {
-                "seed": s,
-                "hr@5 gain ft - ots": gain,
-                f"PAT_T{n_mid} diff": pat[n_mid],
-                "MQ diff": dm,
-                "holds": len(signs) == 1 and 0 not in signs,
-            }
-        )
-    add(
-        "1. Fine-tuned distillation beats the initial retriever on HR@5",
-        "HR@5(adist-finetuned) > HR@5(initial)",
-        c1,
-    )
-    add(
-        "2. Fine-tuned beats off-the-shelf distillation on HR@5 and EM",
-        "HR@5 and EM (each with its paired reader) higher for adist-finetuned than adist-offtheshelf",
-        c2,
-    )
-    add(
-        "3. The fine-tuned reader's PAT_TN is higher",
-        f"PAT_TN(finetuned) > PAT_TN(offtheshelf) for N in {top_n}",
-        c3,
-    )
-    add(
-        "4. The fine-tuned reader's MQ is higher, and only it passes the threshold",
-        "mean MQ(finetuned) > mean MQ(offtheshelf), finetuned > threshold >= offtheshelf",
-        c4,
-    )
-    add(
-        "5. The indicators rank the teachers as their retriever gains do",
-        "sign of (HR@5 gain), (PAT_T diff) and (MQ diff), fine-tuned minus off-the-shelf, agree",
-        c5,
-    )
+def cell_items(cells: list[dict], paths: list[str]) -> dict[tuple[str, str, int], dict[str, dict]]:
+    """(retriever kind, reader kind, seed) -> metric -> {question id: value}, from predictions.jsonl."""
+    out = {}
+    for cell, path in zip(cells, paths, strict=True):
+        rows = read_jsonl(path)
+        metrics = {m for r in rows for m in r if m.startswith(("hr@", "gold@")) or m in ("em", "f1")}
+        out[(cell["retriever_kind"], cell["reader_kind"], int(cell["seed"]))] = {
+            m: {str(r["id"]): r.get(m) for r in rows} for m in metrics
+        }
     return out
 
 
-def _fmt(v) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.3f}"
-    return str(v)
+def reader_items(indicators: dict[str, dict]) -> dict[str, dict[str, dict]]:
+    """reader name -> measure (pat@N, mq, near_far) -> {example id: value}."""
+    out = {}
+    for name, ind in indicators.items():
+        per = ind["per_example"]
+        ids = per["ids"]
+        measures = {f"pat@{n}": v for n, v in per["pat"].items()}
+        measures.update({"mq": per["mq"], "near_far": per["near_far"]})
+        out[name] = {m: dict(zip(ids, vals, strict=True)) for m, vals in measures.items()}
+    return out
+
+
+def make_lookup(cells: dict, readers: dict) -> claims_check.Lookup:
+    """Resolve a claim's source for a seed. The initial retriever's cell with the off-the-shelf
+    reader exists once (neither depends on a seed), so it serves every seed."""
+
+    def lookup(source: tuple[str, ...], seed: int) -> dict:
+        if source[0] == "cell":
+            _, ret, rea, metric = source
+            key = next(
+                (
+                    k
+                    for k in cells
+                    if k[:2] == (ret, rea) and (k[2] == seed or (ret, rea) == ("initial", "offtheshelf"))
+                ),
+                None,
+            )
+            if key is None:
+                raise KeyError(f"grid has no cell {ret} + {rea} (seed {seed})")
+            return cells[key][metric]
+        _, teacher, measure = source
+        name = "offtheshelf" if teacher == "offtheshelf" else f"{teacher}-s{seed}"
+        return readers[name][measure]
+
+    return lookup
 
 
 def claims_table(items: list[dict]) -> str:
-    lines = ["| claim | rule | measured (per seed) | held in seeds | holds |", "|---|---|---|---|---|"]
+    """Markdown: each claim's rule, every comparison per seed as mean [interval] (n), verdict."""
+    lines = [
+        "| claim | rule | measured per seed: mean difference [95% interval] (n) | held in seeds | verdict |",
+        "|---|---|---|---|---|",
+    ]
     for c in items:
-        measured = "; ".join(
-            ", ".join(f"{k} {_fmt(v)}" for k, v in m.items() if k != "holds") for m in c["measured"]
+        parts = []
+        for m in c["measured"]:
+            comps = "; ".join(
+                f"{x['name']} " + claims_check.Interval(x["diff"], x["lo"], x["hi"], x["n"]).text()
+                for x in m["comparisons"]
+            )
+            parts.append(f"seed {m['seed']}: {comps} ({m['status']})")
+        rule = c["rule"] + (f" (EM: {c['reader']})" if c.get("reader") else "")
+        lines.append(
+            f"| {c['claim']} | {rule} | {'<br>'.join(parts)} | {c['seeds_held']} | **{c['verdict']}** |"
         )
-        verdict = "holds" if c["holds"] else "does not hold"
-        lines.append(f"| {c['claim']} | {c['rule']} | {measured} | {c['seeds_held']} | **{verdict}** |")
     return "\n".join(lines) + "\n"
+
+
+def sweep_section(sweep: dict) -> list[str]:
+    """The teacher-quality sweep's table and rank correlations (from sweep.json)."""
+    lines = [
+        "## Teacher-quality sweep",
+        "",
+        "Readers by fine-tuning steps, each the teacher of an ADist retriever; gain: test HR@5 of that "
+        "retriever minus the initial one, paired per question. Spearman: across teachers, per seed.",
+        "",
+        "| seed | teacher | steps | HR@5 gain [95% interval] | " + " | ".join(sweep["indicators"]) + " |",
+        "|---|---|---|---|" + "---|" * len(sweep["indicators"]),
+    ]
+    for r in sweep["rows"]:
+        g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()
+        lines.append(
+            f"| {r['seed']} | {r['teacher']} | {r['steps']} | {g} | "
+            + " | ".join(f"{r[i]:.3f}" if r[i] is not None else "-" for i in sweep["indicators"])
+            + " |"
+        )
+    lines.append("")
+    for name, per_seed in sweep["spearman"].items():
+        vals = ", ".join(f"seed {s}: {'-' if v is None else f'{v:+.2f}'}" for s, v in per_seed.items())
+        lines.append(f"- Spearman({name}, HR@5 gain): {vals}. {sweep['ranks_agree'][name]}")
+    return lines + [""]
 
 
 def make_report(inp: dict, out: dict, params: dict) -> None:
@@ -176,29 +151,24 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     indicators = {read_json(p)["reader"]: read_json(p) for p in inp["indicators"]}
     seeds = [int(s) for s in params["seeds"]]
     top_n = [str(n) for n in params["top_n"]]
-    items = claims(rows, indicators, seeds, top_n)
+    lookup = make_lookup(cell_items(params["cells"], list(inp["predictions"])), reader_items(indicators))
+    thr = float(next(iter(indicators.values()))["mq_threshold"])
+    items = claims_check.check(claims_check.paper_claims(top_n, thr), lookup, seeds, params["bootstrap"])
     csv, md = grid_table(rows)
     write_text(out["grid_csv"], csv)
     write_text(out["grid_md"], md)
-    write_json(
-        out["claims"],
-        [
-            {
-                "claim": c["claim"],
-                "measured": c["measured"],
-                "holds": c["holds"],
-                "rule": c["rule"],
-                "seeds_held": c["seeds_held"],
-            }
-            for c in items
-        ],
-    )
+    write_json(out["claims"], items)
     report_dir = Path(out["report"]).parent
+    boot = params["bootstrap"]
     lines = [
         f"# ragdistill report: run `{params['run']}`",
         "",
         "Attention distillation in retrieval-augmented generation, reproduced on this run's data. "
-        f"Seeds: {seeds}. A claim holds when its comparison holds in every seed.",
+        f"Seeds: {seeds}. Every comparison is paired (per test question or per dumped example) with a "
+        f"{float(boot['level']):.0%} percentile bootstrap interval ({int(boot['resamples']):,} resamples, "
+        f"seed {boot['seed']}). A claim **holds** when, in every seed, its intervals lie on the claimed "
+        "side of zero; **same direction, not significant** when only the means do. The rules are in "
+        "the project's docs/method.md.",
         "",
         "## Claims check",
         "",
@@ -206,9 +176,9 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         "## Evaluation grid",
         "",
         "HR@k: share of test questions with a passage containing a gold answer in the top k. "
-        "EM/F1: the paired reader answering from the top "
+        "EM/F1: the cell's reader answering from the top "
         f"{params['k']} passages. Readers: `offtheshelf` pairs with the initial retriever and with "
-        "off-the-shelf distillation; `finetuned` with the fine-tuned teachers' retrievers.",
+        "off-the-shelf teachers' retrievers; `finetuned` with every retriever.",
         "",
         md,
         "## Indicators",
@@ -222,12 +192,20 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         lines.append(
             f"| {name} | {ind['examples']} | "
             + " | ".join(f"{ind['pat'][n]:.3f}" for n in top_n)
-            + f" | {ind['mq_mean']:.3f} | {ind['mq_median']:.3f} | {'yes' if ind['good_teacher'] else 'no'} |"
+            + f" | {_num(ind['mq_mean'])} | {_num(ind['mq_median'])} | "
+            + f"{'yes' if ind['good_teacher'] else 'no'} |"
         )
-    lines += ["", "## Figures", ""]
+    lines.append("")
+    for path in inp.get("sweep", []):
+        lines += sweep_section(read_json(path))
+    lines += ["## Figures", ""]
     captions = params.get("captions", {})
     for fig in inp["figures"]:
         rel = Path(fig).resolve().relative_to(report_dir.resolve().parent) if report_dir else Path(fig)
         lines += [f"![{Path(fig).stem}](../{rel})", "", captions.get(Path(fig).stem, ""), ""]
     write_text(out["report"], "\n".join(lines) + "\n")
-    log.info("claims: %s", [c["holds"] for c in items])
+    log.info("claims: %s", {c["claim"].split(".")[0]: c["verdict"] for c in items})
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"

@@ -172,7 +172,7 @@ def test_dpr_question_tsv_and_hub_dataset(tmp_path, monkeypatch):
 
     snap = tmp_path / "snap" / "nq_open"
     snap.mkdir(parents=True)
-    (snap / "train-0.jsonl").write_text(json.dumps({"question": "q?", "answer": ["a"]}) + "\n")
+    (snap / "train-0.jsonl").write_text(json.dumps({"question": "q?", "answer": ["ay"]}) + "\n")
     seen = []
 
     def fake(repo, revision, dest, allow_patterns, repo_type="model"):
@@ -182,23 +182,31 @@ def test_dpr_question_tsv_and_hub_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(fetch, "hf_snapshot", fake)
     paths = fetch._resolve_files("hf:google-research-datasets/nq_open:nq_open/train-*.jsonl", "k", tmp_path)
     assert seen == [("google-research-datasets/nq_open", None, ["nq_open/train-*.jsonl"], "dataset")]
-    assert read_questions(paths, "nq_open", "train")[0]["answers"] == ["a"]
+    assert read_questions(paths, "nq_open", "train")[0]["answers"] == ["ay"]
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         (
-            '{"question": "q?", "answers": ["a"]}\n{"question": "q2?", "answers": [\n',
+            '{"question": "q?", "answers": ["ay"]}\n{"question": "q2?", "answers": [\n',
             r"q\.jsonl:2: malformed JSON",
         ),
-        ('{"answers": ["a"]}\n', r"q\.jsonl:1: missing or empty 'question'"),
+        ('{"answers": ["ay"]}\n', r"q\.jsonl:1: missing or empty 'question'"),
         ('{"question": "q?", "answers": []}\n', r"q\.jsonl:1: empty answer list"),
         (
-            '{"id": "x", "question": "q?", "answers": ["a"]}\n'
+            '{"id": "x", "question": "q?", "answers": ["ay"]}\n'
             '{"id": "x", "question": "r?", "answers": ["b"]}\n',
             r"q\.jsonl:2: duplicate id 'x'",
         ),
+        # a number where a list of strings belongs (it used to be a TypeError deep inside)
+        (
+            '{"question": "q?", "answers": 1847}\n',
+            r"q\.jsonl:1: answers must be a string or a list of strings, got int 1847",
+        ),
+        ('{"question": "q?", "answers": ["ay", 7]}\n', r"q\.jsonl:1: answers must be strings, got int 7"),
+        # an answer that normalises to nothing can never be hit, and an empty prediction would match it
+        ('{"question": "q?", "answers": ["The"]}\n', r"q\.jsonl:1: answer 'The' is empty once normalised"),
     ],
 )
 def test_bad_question_files_name_file_and_line(tmp_path, content, message):
@@ -215,15 +223,26 @@ def test_bad_question_files_name_file_and_line(tmp_path, content, message):
     assert not (tmp_path / "out" / "train.jsonl").exists()
 
 
+def test_duplicate_passage_id_names_both_lines(tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"question": "q?", "answers": ["ay"]}\n')
+    c = tmp_path / "c.tsv"
+    c.write_text("id\ttext\ttitle\n1\tx\ty\n2\tz\tw\n1\tv\tu\n")
+    ds = {"questions": {s: f"local:{q}" for s in ("train", "dev", "test")}, "corpus": f"local:{c}"}
+    with pytest.raises(InputError, match=r"c\.tsv:4: duplicate passage id '1' \(first at .*c\.tsv:2\)"):
+        fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    assert not (tmp_path / "out" / "corpus.tsv").exists()
+
+
 def test_non_utf8_and_empty_corpus(tmp_path):
     q = tmp_path / "q.jsonl"
-    q.write_bytes(b'{"question": "q\xff?", "answers": ["a"]}\n')
+    q.write_bytes(b'{"question": "q\xff?", "answers": ["ay"]}\n')
     c = tmp_path / "c.tsv"
     c.write_text("id\ttext\ttitle\n")
     ds = {"questions": {s: f"local:{q}" for s in ("train", "dev", "test")}, "corpus": f"local:{c}"}
     with pytest.raises(InputError, match=r"q\.jsonl:1: not valid UTF-8"):
         fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
-    q.write_text('{"question": "q?", "answers": ["a"]}\n')
+    q.write_text('{"question": "q?", "answers": ["ay"]}\n')
     with pytest.raises(InputError, match="corpus is empty"):
         fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
     assert not (tmp_path / "out" / "corpus.tsv").exists()
@@ -233,3 +252,11 @@ def test_non_utf8_and_empty_corpus(tmp_path):
 def test_sources_module_never_uses_a_shell():
     text = Path(sources.__file__).read_text()
     assert "shell=True" not in text and "os.system" not in text
+
+
+def test_an_alias_empty_once_normalised_is_dropped_beside_others(tmp_path):
+    from ragdistill.datasets import read_questions
+
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"question": "q?", "answers": ["The", "Drossel"]}\n')
+    assert read_questions([q], "jsonl", "train")[0]["answers"] == ["Drossel"]

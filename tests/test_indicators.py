@@ -28,3 +28,33 @@ def test_mq_by_hand_with_repeats_tied():
     assert r["mq"] == pytest.approx(np.sqrt(0.9))
     # PAT_T2 by hand: the top 2 tokens (both repeats of token 0) are not answer-related here
     assert r["pat"] == {2: 0.0}
+
+
+def test_near_far_by_hand():
+    """One document of 12 tokens, answer at position 5. Profile (sums to 20): 2 at distance 1 and
+    2 (4 tokens: positions 3, 4, 6, 7), 1 everywhere else. Shares per token: near 2/20, far
+    (distances 6-10: positions 11 only, distance 6; nothing at 7-10 on the left either) 1/20."""
+    from ragdistill.indicators import band_mean, distance_profile, near_far
+
+    prof = np.ones(12)
+    prof[[3, 4, 6, 7]] = 2.0
+    prof[5] = 0.0  # the answer token itself (distance 0) is in neither band
+    prof *= 20 / prof.sum()
+    doc = np.zeros(12, int)
+    ans = np.zeros(12, bool)
+    ans[5] = True
+    got = near_far(prof, doc, ans, (1, 2), (6, 10), 10)
+    share = prof / prof.sum()
+    assert got == pytest.approx(share[[3, 4, 6, 7]].mean() - share[11])
+    # no answer token, or no token in a band: None, not a number that would count as evidence
+    assert near_far(prof, doc, np.zeros(12, bool), (1, 2), (6, 10), 10) is None
+    assert near_far(prof[:8], doc[:8], ans[:8], (1, 2), (6, 10), 10) is None
+    s, c = distance_profile(share, doc, ans, 10)
+    assert band_mean(s, c, (1, 1), 10) == pytest.approx(share[[4, 6]].mean())
+
+
+def test_bands_are_checked_against_max_distance():
+    from ragdistill.indicators import _bands
+
+    with pytest.raises(ValueError, match=r"config indicators.far: \[6, 12\]"):
+        _bands({"max_distance": 10, "near": [1, 2], "far": [6, 12]})

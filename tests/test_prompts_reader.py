@@ -193,3 +193,44 @@ def test_gradient_checkpointing_changes_nothing_but_memory(tiny_model_dir, tmp_p
     assert used[False] == 0 and used[True] > 0, used
     for name, t in files[False].items():
         torch.testing.assert_close(files[True][name], t)
+
+
+def test_prompt_depends_on_the_set_of_documents_not_their_ranking(tiny_model_dir):
+    """Two retrievers that rank the same k documents differently give the reader one prompt (so
+    EM differs between them only where the documents do); another set gives another prompt."""
+    tok = models.load_tokenizer(tiny_model_dir("llama"))
+    ex = example(k=4)
+    swapped = {**ex, "ctxs": [ex["ctxs"][i] for i in (2, 0, 3, 1)]}
+    a = build_prompt(tok, ex, 4, PROMPT, with_answer=False)
+    b = build_prompt(tok, swapped, 4, PROMPT, with_answer=False)
+    assert a.input_ids == b.input_ids
+    assert b.doc_spans == [a.doc_spans[i] for i in (2, 0, 3, 1)]  # spans follow retrieval order
+    other = {**ex, "ctxs": ex["ctxs"][:3] + [{**ex["ctxs"][3], "id": "p9", "text": "Other."}]}
+    assert build_prompt(tok, other, 4, PROMPT, with_answer=False).input_ids != a.input_ids
+    # unshuffled, the order is the ranking
+    plain = {**PROMPT, "shuffle": False}
+    assert (
+        build_prompt(tok, ex, 4, plain, with_answer=False).input_ids
+        != build_prompt(tok, swapped, 4, plain, with_answer=False).input_ids
+    )
+
+
+def test_a_prompt_past_the_readers_context_stops_naming_the_question(tiny_model_dir, caplog):
+    from ragdistill.files import InputError
+    from ragdistill.prompts import build_prompts, reader_context
+
+    path = tiny_model_dir("llama")
+    tok = models.load_tokenizer(path)
+    context = reader_context(models.load_causal_lm(path))
+    long = {**example(qid="q-long"), "question": "why " * 6000}
+    with pytest.raises(
+        InputError, match=r"answer_questions: question 'q-long': a prompt of \d+ tokens is longer"
+    ):
+        build_prompts(tok, [example(), long], 3, PROMPT, False, context, "answer_questions")
+    with caplog.at_level("INFO"):
+        cut = build_prompts(
+            tok, [example(), long], 3, {**PROMPT, "max_question_tokens": 16}, False, context, "s"
+        )
+    assert [p.question_cut for p in cut] == [False, True]
+    assert cut[1].question_span[1] - cut[1].question_span[0] == 16
+    assert "1 of 2 questions cut to prompt.max_question_tokens" in caplog.text

@@ -212,7 +212,7 @@ def test_killed_runs_resume_and_end_as_an_uninterrupted_run(smoke_run, tmp_path)
     out4 = proc.communicate()[0]
     assert proc.returncode == 0, out4[-4000:]
     name = killed[0].parent.name
-    for log in ("finetune_reader/smoke/s0.log", f"distill_retriever/smoke/{name}.log"):
+    for log in ("finetune_reader/smoke/finetuned-s0.log", f"distill_retriever/smoke/{name}.log"):
         assert "resuming from" in (work / "logs" / log).read_text(), log
     assert not resume_dir.exists() and not killed[0].exists(), "finished jobs' checkpoints are deleted"
 
@@ -233,7 +233,7 @@ def test_killed_runs_resume_and_end_as_an_uninterrupted_run(smoke_run, tmp_path)
 
 # ---- bad input through the command line: one clear error, a non-zero exit, no complete output
 
-GOOD_Q = '{"question": "q?", "answers": ["a"]}\n'
+GOOD_Q = '{"question": "q?", "answers": ["ay"]}\n'
 GOOD_CORPUS = "id\ttext\ttitle\n1\tx\ty\n"
 DATA_CASES = {
     "malformed-jsonl": (
@@ -241,21 +241,31 @@ DATA_CASES = {
         GOOD_CORPUS,
         r"q\.jsonl:2: malformed JSON",
     ),
-    "missing-question": ('{"answers": ["a"]}\n', GOOD_CORPUS, r"q\.jsonl:1: missing or empty 'question'"),
+    "missing-question": ('{"answers": ["ay"]}\n', GOOD_CORPUS, r"q\.jsonl:1: missing or empty 'question'"),
     "missing-answers": ('{"question": "q?"}\n', GOOD_CORPUS, r"q\.jsonl:1: empty answer list"),
     "empty-answers": ('{"question": "q?", "answers": []}\n', GOOD_CORPUS, r"q\.jsonl:1: empty answer list"),
     "duplicate-ids": (
-        '{"id": "x", "question": "q?", "answers": ["a"]}\n{"id": "x", "question": "r?", "answers": ["b"]}\n',
+        '{"id": "x", "question": "q?", "answers": ["ay"]}\n{"id": "x", "question": "r?", "answers": ["b"]}\n',
         GOOD_CORPUS,
         r"q\.jsonl:2: duplicate id 'x' \(first seen at .*q\.jsonl:1\)",
+    ),
+    "numeric-answer": (
+        '{"question": "q?", "answers": 1847}\n',
+        GOOD_CORPUS,
+        r"q\.jsonl:1: answers must be a string or a list of strings, got int 1847",
+    ),
+    "answer-empty-once-normalised": (
+        '{"question": "q?", "answers": ["The"]}\n',
+        GOOD_CORPUS,
+        r"q\.jsonl:1: answer 'The' is empty once normalised",
     ),
     "duplicate-passage-ids": (
         GOOD_Q,
         GOOD_CORPUS + "1\tz\tw\n",
-        r"datasets\.bad\.corpus: duplicate passage id '1'",
+        r"c\.tsv:3: duplicate passage id '1' \(first at .*c\.tsv:2\)",
     ),
     "empty-corpus": (GOOD_Q, "id\ttext\ttitle\n", r"datasets\.bad\.corpus: the corpus is empty"),
-    "non-utf8": (b'{"question": "q\xff?", "answers": ["a"]}\n', GOOD_CORPUS, r"q\.jsonl:1: not valid UTF-8"),
+    "non-utf8": (b'{"question": "q\xff?", "answers": ["ay"]}\n', GOOD_CORPUS, r"q\.jsonl:1: not valid UTF-8"),
 }
 
 

@@ -117,7 +117,7 @@ def test_smoke_preset_through_slurm_equals_local_run(cluster, smoke_run, tmp_pat
         rule = log.relative_to(work / "logs" / "slurm").parts[0].replace("rule_", "")
         by_rule[rule] = by_rule.get(rule, 0) + 1
     assert by_rule.get("encode_corpus") == 2, by_rule  # the smoke preset's 2 shards, 2 jobs
-    for rule in ("finetune_reader", "dump_attention", "distill_retriever", "evaluate_setting"):
+    for rule in ("finetune_reader", "dump_attention", "distill_retriever", "answer_questions"):
         assert by_rule.get(rule), f"{rule} did not run as a SLURM job: {by_rule}\n{out[-3000:]}"
     assert not {"fetch_model", "fetch_data", "all"} & set(by_rule), "download rules must be local"
 

@@ -29,28 +29,37 @@ def test_report_and_every_setting(smoke_run):
     assert (
         report.index("## Claims check") < report.index("## Evaluation grid") < report.index("## Indicators")
     )
-    assert "| claim | rule | measured (per seed) | held in seeds | holds |" in report
+    assert "| claim | rule | measured per seed: mean difference [95% interval] (n) |" in report
     claims = json.loads((run / "report" / "claims.json").read_text())
-    assert len(claims) == 5
+    assert [c["claim"].split(".")[0] for c in claims] == ["1", "2", "2b", "3", "4", "5", "6", "7"]
     for c in claims:
-        assert set(c) >= {"claim", "measured", "holds"} and isinstance(c["holds"], bool)
+        assert set(c) >= {"claim", "rule", "measured", "holds", "verdict"} and isinstance(c["holds"], bool)
+        for comp in c["measured"][0]["comparisons"]:
+            assert {"name", "diff", "lo", "hi", "n"} <= set(comp)
     cells = [
         "initial+offtheshelf",
         "initial+finetuned-s0",
         "adist-offtheshelf-s0+offtheshelf",
+        "adist-offtheshelf-s0+finetuned-s0",
         "adist-finetuned-s0+finetuned-s0",
         "pdist-finetuned-s0+finetuned-s0",
     ]
+    hits = {f"{m}@{k}" for m in ("hr", "gold") for k in (1, 5, 10, 20)}
     for cell in cells:
         metrics = json.loads((run / "evaluate" / cell / "metrics.json").read_text())
         assert {"hr@1", "hr@5", "hr@10", "hr@20", "em", "f1"} <= set(metrics)
-        first = json.loads((run / "evaluate" / cell / "predictions.jsonl").read_text().splitlines()[0])
-        assert set(first) == {"id", "question", "answers", "prediction", "em", "f1"}
+        rows = [
+            json.loads(x) for x in (run / "evaluate" / cell / "predictions.jsonl").read_text().splitlines()
+        ]
+        assert set(rows[0]) == {"id", "question", "answers", "prediction", "em", "f1"} | hits
+        assert len(rows) == metrics["n_retrieval"] == metrics["n"]  # the smoke preset answers every question
+        assert sum(r["em"] for r in rows) / len(rows) == metrics["em"]
     grid = (run / "report" / "grid.md").read_text()
     for kind in (
         "| initial | offtheshelf",
         "| initial | finetuned",
         "| adist-offtheshelf | offtheshelf",
+        "| adist-offtheshelf | finetuned",
         "| adist-finetuned | finetuned",
         "| pdist-finetuned | finetuned",
     ):
@@ -119,13 +128,56 @@ def test_both_encoders_mode_plans_an_index_per_distilled_retriever(tmp_path):
 
 
 def test_extra_grid_cells_are_distilled_and_answered_by_their_teacher(tmp_path):
+    """Each extra retriever with its teacher; an off-the-shelf teacher's also with the fine-tuned
+    reader. Answering stays one job per reader, however many cells share it."""
     extra = tmp_path / "extra.yaml"
     extra.write_text("grid:\n  extra: [attn-finetuned, pdist-offtheshelf]\n")
     out = snakemake(tmp_path, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
     rules = planned_rules(out)
-    assert (rules["distill_retriever"], rules["evaluate_setting"], rules["score_perplexity"]) == (5, 7, 2)
-    assert "results/smoke/evaluate/attn-finetuned-s0+finetuned-s0/metrics.json" in out
-    assert "results/smoke/evaluate/pdist-offtheshelf-s0+offtheshelf/metrics.json" in out
+    assert (rules["distill_retriever"], rules["evaluate_setting"], rules["score_perplexity"]) == (5, 9, 2)
+    assert rules["answer_questions"] == 2
+    for cell in (
+        "attn-finetuned-s0+finetuned-s0",
+        "pdist-offtheshelf-s0+offtheshelf",
+        "pdist-offtheshelf-s0+finetuned-s0",
+    ):
+        assert f"results/smoke/evaluate/{cell}/metrics.json" in out
+
+
+def test_teacher_sweep_plans_a_reader_per_step_count(tmp_path):
+    """grid.teachers [0, 2, 4] on the smoke preset (reader_finetune.steps 4): 0 and 4 are the
+    existing readers, 2 gets its own fine-tuning, dump, indicators and ADist retriever."""
+    extra = tmp_path / "sweep.yaml"
+    extra.write_text("grid:\n  teachers: [0, 2, 4]\n")
+    out = snakemake(tmp_path, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
+    rules = planned_rules(out)
+    assert (rules["finetune_reader"], rules["dump_attention"], rules["distill_retriever"]) == (2, 3, 4)
+    assert rules["teacher_sweep"] == 1 and rules["answer_questions"] == 2  # the sweep answers nothing
+    assert "results/smoke/reader/ft2-s0/model" in out
+    assert "results/smoke/retrieve/adist-ft2-s0/test.jsonl" in out
+
+
+def test_teacher_sweep_runs_and_reports(smoke_run, tmp_path):
+    """The sweep on a copy of the finished smoke run: only the new teacher's jobs, the sweep,
+    the figures and the report run; the report gains the sweep's table."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    extra = tmp_path / "sweep.yaml"
+    extra.write_text("grid:\n  teachers: [0, 2, 4]\n")
+    snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE), str(extra))
+    sweep = json.loads((work / "results/smoke/sweep/sweep.json").read_text())
+    assert [(r["teacher"], r["steps"]) for r in sweep["rows"]] == [
+        ("offtheshelf", 0),
+        ("ft2", 2),
+        ("finetuned", 4),
+    ]
+    assert set(sweep["spearman"]) == set(sweep["indicators"]) == {"PAT_T10", "MQ", "near-far"}
+    assert all(r["n"] == 12 and r["lo"] <= r["gain"] <= r["hi"] for r in sweep["rows"])
+    report = (work / "results/smoke/report/report.md").read_text()
+    assert "## Teacher-quality sweep" in report and "figures/sweep.png" in report
+    assert (work / "results/smoke/figures/sweep.pdf").read_bytes().startswith(b"%PDF")
 
 
 @pytest.mark.parametrize(
@@ -146,3 +198,77 @@ def test_bad_config_names_the_key(tmp_path, yaml, message):
     res = snakemake(tmp_path, "-n", "--configfile", str(SMOKE), str(extra), check=False)
     assert res.returncode != 0
     assert re.search(message, res.stdout + res.stderr), res.stderr[-2000:]
+
+
+def _copy_of_repo_and_run(smoke_run, tmp_path):
+    """A copy of the repository (code files keep their times) and of the finished smoke run, so
+    that a code edit in the copy changes nothing the other tests see."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for part in ("Snakefile", "config.yaml", "config", "workflow", "ragdistill"):
+        src = REPO / part
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, repo / part)
+    work = tmp_path / "work"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    return repo, work
+
+
+@pytest.mark.parametrize(
+    ("module", "planned"),
+    [
+        # indicators.py: its own stage, then the figures and the report that read its output
+        ("indicators", {"compute_indicators", "plot_figures", "make_report", "all"}),
+        # prompts.py: the reader's stages and what follows them; fetching, encoding and the
+        # initial retrieval (which build no prompt) stay done
+        (
+            "prompts",
+            {
+                "finetune_reader", "dump_attention", "score_perplexity", "distill_retriever",
+                "retrieve_distilled", "answer_questions", "evaluate_setting", "compute_indicators",
+                "plot_figures", "make_report", "all",
+            },
+        ),
+        # metrics.py: fetch_data checks answers with its normaliser, so every stage uses it
+        (
+            "metrics",
+            {
+                "fetch_data", "fetch_model", "encode_corpus", "build_index", "retrieve_initial",
+                "candidate_vectors", "finetune_reader", "dump_attention", "score_perplexity",
+                "distill_retriever", "retrieve_distilled", "answer_questions", "evaluate_setting",
+                "compute_indicators", "plot_figures", "make_report", "all",
+            },
+        ),
+    ],
+)
+def test_a_docstring_edit_reruns_the_stages_that_import_the_module(smoke_run, tmp_path, module, planned):
+    repo, work = _copy_of_repo_and_run(smoke_run, tmp_path)
+    # mtime alone: the copy's code files have other paths than the run recorded (the "input set"
+    # trigger would fire on that); what is tested is what an edit to one of them reruns
+    cmd = ["-s", str(repo / "Snakefile"), "all", "-n", "--rerun-triggers", "mtime"]
+    cmd += ["--configfile", str(repo / "config" / "smoke.yaml")]
+    assert "Nothing to be done" in snakemake(work, *cmd).stdout
+    path = repo / "ragdistill" / f"{module}.py"
+    path.write_text(path.read_text().replace('"""', '"""Edited. ', 1))
+    assert set(planned_rules(snakemake(work, *cmd).stdout)) == planned
+
+
+def test_code_inputs_are_the_entry_modules():
+    """Each rule's code inputs are derived from the module its params.entry names."""
+    import pathlib
+
+    from ragdistill.codedeps import code_modules
+    from tests.conftest import REPO
+
+    for smk in pathlib.Path(REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"\nrule ", smk.read_text()):
+            code = re.search(r'code=lib\("(\w+)"\)', block)
+            entry = re.search(r'entry="(\w+):\w+"', block)
+            assert bool(code) == bool(entry), (smk.name, block[:40])
+            if code:
+                assert code.group(1) == entry.group(1), (smk.name, block[:40])
+    assert "metrics" in code_modules("evaluate") and "files" not in code_modules("evaluate")
+    assert code_modules("report") == ["claims", "report", "stats"]

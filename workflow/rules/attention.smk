@@ -2,7 +2,7 @@ rule dump_attention:
     input:
         model=get_reader_model,
         retrieved="results/{run}/retrieve/initial/{split}.jsonl",
-        code=lib("attention", "models", "prompts", "reader"),
+        code=lib("attention"),
     output:
         dump="results/{run}/attention/{reader}/{split}.npz",
     log:
@@ -32,7 +32,7 @@ rule score_perplexity:
     input:
         model=get_reader_model,
         retrieved="results/{run}/retrieve/initial/{split}.jsonl",
-        code=lib("attention", "models", "prompts", "reader"),
+        code=lib("attention"),
     output:
         scores="results/{run}/perplexity/{reader}/{split}.npz",
     log:

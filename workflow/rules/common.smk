@@ -3,6 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from ragdistill.codedeps import code_modules
 from ragdistill.config_check import check_config
 
 # our check first, for messages with dotted key paths; then Snakemake's, which fills in defaults
@@ -33,8 +34,37 @@ MODEL_THREADS = config["model_jobs"]["threads"]
 MODEL_GPU = config["model_jobs"]["gpu"]
 # distill.mode both: distilled retrievers bring their own passage encoder, hence their own index
 BOTH_ENCODERS = config["distill"]["mode"] == "both"
+# Teachers: offtheshelf, finetuned (reader_finetune.steps) and, for the teacher-quality sweep
+# (grid.teachers), ft<N>: the reader fine-tuned for N steps. Reader of a teacher at seed s:
+# offtheshelf, finetuned-s<s>, ft<N>-s<s>.
+TEACHER = r"offtheshelf|finetuned|ft\d+"
+READER = r"offtheshelf|finetuned-s\d+|ft\d+-s\d+"
 # a distilled retriever's name: <objective>-<teacher>-s<seed>
-DISTILLED = r"(" + "|".join(OBJECTIVES) + r")-(offtheshelf|finetuned)-s\d+"
+DISTILLED = r"(" + "|".join(OBJECTIVES) + r")-(" + TEACHER + r")-s\d+"
+FINETUNE_STEPS = int(config["reader_finetune"]["steps"])
+
+
+def sweep_teacher(steps):
+    """grid.teachers lists readers by fine-tuning steps: 0 is the off-the-shelf reader, the
+    default's steps its fine-tuned reader, any other N a reader of its own (ft<N>)."""
+    steps = int(steps)
+    if steps == 0:
+        return "offtheshelf"
+    return "finetuned" if steps == FINETUNE_STEPS else f"ft{steps}"
+
+
+SWEEP = [sweep_teacher(n) for n in config["grid"]["teachers"]]
+
+
+def teacher_reader(teacher, seed):
+    """The reader that is ``teacher`` at ``seed``."""
+    return "offtheshelf" if teacher == "offtheshelf" else f"{teacher}-s{seed}"
+
+
+def finetune_steps(reader):
+    """Fine-tuning steps of a fine-tuned reader's name (finetuned-s<s> or ft<N>-s<s>)."""
+    head = reader.split("-s")[0]
+    return FINETUNE_STEPS if head == "finetuned" else int(head[2:])
 
 
 wildcard_constraints:
@@ -44,15 +74,17 @@ wildcard_constraints:
     shard=r"\d+",
     seed=r"\d+",
     objective="|".join(OBJECTIVES),
-    teacher="offtheshelf|finetuned",
-    reader=r"offtheshelf|finetuned-s\d+",
+    teacher=TEACHER,
+    reader=READER,
     retriever=f"initial|{DISTILLED}",
     index=f"initial|{DISTILLED}",
 
 
-def lib(*modules):
-    """Library files a job imports, declared as inputs: editing one reruns the job (Snakemake does not see imports)."""
-    return [str(LIB / f"{m}.py") for m in ("__init__", "files", "runner", *modules)]
+def lib(entry):
+    """Library files a job's entry module imports (transitively, read from the source), declared
+    as inputs: editing one reruns the job, since Snakemake does not follow imports
+    (ragdistill/codedeps.py says what is left out and why)."""
+    return [str(LIB / f"{m}.py") for m in code_modules(entry)]
 
 
 def maybe_temp(path):
@@ -102,11 +134,7 @@ def get_reader_model(wildcards):
 
 
 def get_teacher_reader(wildcards):
-    return (
-        "offtheshelf"
-        if wildcards.teacher == "offtheshelf"
-        else f"finetuned-s{wildcards.seed}"
-    )
+    return teacher_reader(wildcards.teacher, wildcards.seed)
 
 
 def get_targets(wildcards):
@@ -126,53 +154,68 @@ def retriever_params(max_length_key):
     }
 
 
+def _cell(retriever, kind, reader, seed):
+    return {
+        "retriever": retriever,
+        "reader": reader,
+        "retriever_kind": kind,
+        "reader_kind": "offtheshelf" if reader == "offtheshelf" else "finetuned",
+        "seed": seed,
+    }
+
+
 def grid_cells():
-    """The evaluation grid: (retriever, reader) pairs; each distilled retriever pairs with its
-    teacher. The paper's four settings, then grid.extra (<objective>-<teacher>), per seed.
+    """The evaluation grid: (retriever, reader) pairs, per seed. The initial retriever with both
+    readers; each distilled retriever (the paper's three settings, then grid.extra's
+    <objective>-<teacher>) with its teacher; and the off-the-shelf teacher's retrievers also with
+    the fine-tuned reader, so that retrievers are compared under one reader.
     """
-    cells = [
-        {
-            "retriever": "initial",
-            "reader": "offtheshelf",
-            "retriever_kind": "initial",
-            "reader_kind": "offtheshelf",
-            "seed": SEEDS[0],
-        }
-    ]
+    cells = [_cell("initial", "initial", "offtheshelf", SEEDS[0])]
     kinds = ["adist-offtheshelf", "adist-finetuned", "pdist-finetuned"]
     kinds += [x for x in config["grid"]["extra"] if x not in kinds]
     for s in SEEDS:
-        cells.append(
-            {
-                "retriever": "initial",
-                "reader": f"finetuned-s{s}",
-                "retriever_kind": "initial",
-                "reader_kind": "finetuned",
-                "seed": s,
-            }
-        )
+        cells.append(_cell("initial", "initial", f"finetuned-s{s}", s))
         for kind in kinds:
             teacher = kind.split("-")[1]
-            cells.append(
-                {
-                    "retriever": f"{kind}-s{s}",
-                    "reader": (
-                        "offtheshelf" if teacher == "offtheshelf" else f"finetuned-s{s}"
-                    ),
-                    "retriever_kind": kind,
-                    "reader_kind": teacher,
-                    "seed": s,
-                }
-            )
+            cells.append(_cell(f"{kind}-s{s}", kind, teacher_reader(teacher, s), s))
+            if teacher == "offtheshelf":
+                cells.append(_cell(f"{kind}-s{s}", kind, f"finetuned-s{s}", s))
     return cells
 
 
 def readers():
-    return ["offtheshelf"] + [f"finetuned-s{s}" for s in SEEDS]
+    """Every reader whose attention is dumped and whose indicators are computed."""
+    sweep = [teacher_reader(t, s) for s in SEEDS for t in SWEEP]
+    main = ["offtheshelf"] + [f"finetuned-s{s}" for s in SEEDS]
+    return main + [r for r in dict.fromkeys(sweep) if r not in main]
+
+
+def sweep_retrievers():
+    """The teacher sweep's ADist retrievers, per seed and teacher (empty without grid.teachers)."""
+    return [f"adist-{t}-s{s}" for s in SEEDS for t in SWEEP]
 
 
 def distilled_retrievers():
-    return sorted({c["retriever"] for c in grid_cells() if c["retriever"] != "initial"})
+    cells = {c["retriever"] for c in grid_cells() if c["retriever"] != "initial"}
+    return sorted(cells | set(sweep_retrievers()))
+
+
+def cell_retrievers(reader):
+    """Retrievers the grid pairs with ``reader``, in grid order (answer_questions answers them all)."""
+    return list(
+        dict.fromkeys(c["retriever"] for c in grid_cells() if c["reader"] == reader)
+    )
+
+
+def grid_readers():
+    return list(dict.fromkeys(c["reader"] for c in grid_cells()))
+
+
+def get_answer_inputs(wildcards):
+    return [
+        f"results/{wildcards.run}/retrieve/{r}/test.jsonl"
+        for r in cell_retrievers(wildcards.reader)
+    ]
 
 
 def get_cell_metrics(wildcards):
@@ -188,6 +231,34 @@ def get_indicator_files(wildcards):
     ]
 
 
+def get_cell_predictions(wildcards):
+    return [
+        f"results/{wildcards.run}/evaluate/{c['retriever']}+{c['reader']}/predictions.jsonl"
+        for c in grid_cells()
+    ]
+
+
+def get_sweep_inputs(wildcards):
+    """What the teacher sweep compares: each sweep retriever's and the initial test retrieval."""
+    run = wildcards.run
+    return {
+        "initial": f"results/{run}/retrieve/initial/test.jsonl",
+        "retrieved": [
+            f"results/{run}/retrieve/{r}/test.jsonl" for r in sweep_retrievers()
+        ],
+        "indicators": [
+            f"results/{run}/indicators/{teacher_reader(t, s)}/indicators.json"
+            for s in SEEDS
+            for t in SWEEP
+        ],
+    }
+
+
+def get_sweep_files(wildcards):
+    """The sweep's table for the report, when grid.teachers is set."""
+    return [f"results/{wildcards.run}/sweep/sweep.json"] if SWEEP else []
+
+
 def get_curves(wildcards):
     return [
         f"results/{wildcards.run}/distill/{r}/curve.tsv" for r in distilled_retrievers()
@@ -200,7 +271,7 @@ FIGURES = ["distance", "pat", "mq", "grid", "curves", "example"]
 # one caption per figure, shared by snakemake --report and report.md
 FIGURE_CAPTIONS = {
     f: (Path(workflow.basedir) / "workflow" / "report" / f"{f}.rst").read_text().strip()
-    for f in FIGURES
+    for f in FIGURES + ["sweep"]
 }
 
 
@@ -213,7 +284,8 @@ def get_example_dumps(wildcards):
 
 
 def get_figure_files(wildcards):
-    return [f"results/{wildcards.run}/figures/{f}.png" for f in FIGURES]
+    sweep = ["sweep"] if SWEEP else []
+    return [f"results/{wildcards.run}/figures/{f}.png" for f in FIGURES + sweep]
 
 
 # ---- target lists for the aggregate rules (one per stage)
@@ -232,7 +304,12 @@ def get_retrieve_targets():
 
 
 def get_finetune_targets():
-    return [f"results/{r}/reader/finetuned-s{s}/model" for r in RUNS for s in SEEDS]
+    return [
+        f"results/{r}/reader/{reader}/model"
+        for r in RUNS
+        for reader in readers()
+        if reader != "offtheshelf"
+    ]
 
 
 def get_attention_targets():
@@ -268,7 +345,8 @@ def get_indicator_targets():
 
 
 def get_figure_targets():
-    return [f"results/{r}/figures/{f}.png" for r in RUNS for f in FIGURES]
+    sweep = ["sweep"] if SWEEP else []
+    return [f"results/{r}/figures/{f}.png" for r in RUNS for f in FIGURES + sweep]
 
 
 def get_report_targets():

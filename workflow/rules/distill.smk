@@ -10,7 +10,7 @@ rule distill_retriever:
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
         targets=get_targets,
-        code=lib("distill", "models", "attention", "resume", "encode"),
+        code=lib("distill"),
     output:
         **(
             {

@@ -4,7 +4,7 @@ rule encode_corpus:
     input:
         model=get_passage_encoder,
         corpus="resources/data/{run}/corpus.tsv",
-        code=lib("encode", "models", "datasets"),
+        code=lib("encode"),
     output:
         shard=maybe_temp("results/{run}/encode/{index}/shard{shard}.npz"),
     log:
@@ -66,7 +66,7 @@ rule candidate_vectors:
         ),
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
-        code=lib("encode", "models", "datasets"),
+        code=lib("encode"),
     output:
         vectors="results/{run}/encode/initial/candidates.npz",
     log:

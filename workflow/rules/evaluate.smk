@@ -1,15 +1,18 @@
-rule evaluate_setting:
+# One answering job per reader: every test question of every retriever the grid pairs with it,
+# each distinct prompt answered once (cells that share a reader mostly share prompts).
+rule answer_questions:
     input:
-        retrieved="results/{run}/retrieve/{retriever}/test.jsonl",
+        retrieved=get_answer_inputs,
         reader=get_reader_model,
-        code=lib("evaluate", "models", "prompts", "reader", "metrics"),
+        code=lib("evaluate"),
     output:
-        predictions="results/{run}/evaluate/{retriever}+{reader}/predictions.jsonl",
-        metrics="results/{run}/evaluate/{retriever}+{reader}/metrics.json",
+        answers="results/{run}/answers/{reader}.jsonl",
     log:
-        "logs/evaluate_setting/{run}/{retriever}+{reader}.log",
+        "logs/answer_questions/{run}/{reader}.log",
     benchmark:
-        "benchmarks/evaluate_setting/{run}/{retriever}+{reader}.tsv"
+        "benchmarks/answer_questions/{run}/{reader}.tsv"
+    # on the way from the fine-tuned reader to the grid (see finetune_reader)
+    priority: 5
     conda:
         "../../envs/ragdistill.yaml"
     threads: MODEL_THREADS
@@ -18,12 +21,39 @@ rule evaluate_setting:
         mem_mb=8000,
         runtime=240,
     params:
-        **config["evaluate"],
+        entry="evaluate:answer_questions",
+        reader="{reader}",
+        retrievers=lambda w: cell_retrievers(w.reader),
+        k=config["k"],
+        prompt=config["prompt"],
+        max_questions=config["evaluate"]["max_questions"],
+        max_new_tokens=config["evaluate"]["max_new_tokens"],
+        batch_size=config["evaluate"]["batch_size"],
+    script:
+        "../scripts/run_stage.py"
+
+
+# A grid cell: its retriever's test retrieval joined with its reader's answers (no model).
+rule evaluate_setting:
+    input:
+        retrieved="results/{run}/retrieve/{retriever}/test.jsonl",
+        answers="results/{run}/answers/{reader}.jsonl",
+        code=lib("evaluate"),
+    output:
+        predictions="results/{run}/evaluate/{retriever}+{reader}/predictions.jsonl",
+        metrics="results/{run}/evaluate/{retriever}+{reader}/metrics.json",
+    log:
+        "logs/evaluate_setting/{run}/{retriever}+{reader}.log",
+    localrule: True
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    params:
         entry="evaluate:evaluate_setting",
         retriever="{retriever}",
         reader="{reader}",
-        k=config["k"],
-        prompt=config["prompt"],
+        hr_k=config["evaluate"]["hr_k"],
+        max_questions=config["evaluate"]["max_questions"],
     script:
         "../scripts/run_stage.py"
 

@@ -1,6 +1,6 @@
 rule fetch_model:
     input:
-        code=lib("fetch", "sources", "models", "world"),
+        code=lib("fetch"),
     output:
         model=directory("resources/models/{model}"),
     log:
@@ -24,7 +24,7 @@ rule fetch_model:
 
 rule fetch_data:
     input:
-        code=lib("fetch", "sources", "datasets", "world"),
+        code=lib("fetch"),
     output:
         train="resources/data/{run}/train.jsonl",
         dev="resources/data/{run}/dev.jsonl",

@@ -5,7 +5,7 @@ rule plot_figures:
         curves=get_curves,
         dumps=get_example_dumps,
         retrieved="results/{run}/retrieve/initial/train.jsonl",
-        code=lib("figures", "dumps"),
+        code=lib("figures"),
     output:
         **{f"{f}_pdf": f"results/{{run}}/figures/{f}.pdf" for f in FIGURES},
         distance=report(

@@ -2,7 +2,7 @@ rule compute_indicators:
     input:
         dump="results/{run}/attention/{reader}/train.npz",
         model=get_reader_model,
-        code=lib("indicators", "attention"),
+        code=lib("indicators"),
     output:
         indicators="results/{run}/indicators/{reader}/indicators.json",
     log:

@@ -3,14 +3,17 @@ rule finetune_reader:
         model=get_reader_base(),
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
-        code=lib("reader", "models", "prompts", "metrics", "resume"),
+        code=lib("reader"),
     output:
-        model=directory("results/{run}/reader/finetuned-s{seed}/model"),
-        metrics="results/{run}/reader/finetuned-s{seed}/train_metrics.json",
+        model=directory("results/{run}/reader/{reader}/model"),
+        metrics="results/{run}/reader/{reader}/train_metrics.json",
     log:
-        "logs/finetune_reader/{run}/s{seed}.log",
+        "logs/finetune_reader/{run}/{reader}.log",
     benchmark:
-        "benchmarks/finetune_reader/{run}/s{seed}.tsv"
+        "benchmarks/finetune_reader/{run}/{reader}.tsv"
+    # finetuned-s<seed> (reader_finetune.steps) or a teacher sweep's ft<N>-s<seed> (N steps)
+    wildcard_constraints:
+        reader=r"(finetuned|ft\d+)-s\d+",
     # most of the DAG waits for the fine-tuned reader: start it before the off-the-shelf jobs that
     # become ready at the same time
     priority: 10
@@ -23,12 +26,12 @@ rule finetune_reader:
         runtime=720,
     params:
         entry="reader:finetune_reader",
-        seed="{seed}",
+        seed=lambda w: w.reader.split("-s")[-1],
         k=config["k"],
-        train=config["reader_finetune"],
+        train=lambda w: {**config["reader_finetune"], "steps": finetune_steps(w.reader)},
         prompt=config["prompt"],
         max_new_tokens=config["evaluate"]["max_new_tokens"],
-        resume_dir="results/{run}/reader/finetuned-s{seed}/resume",
+        resume_dir="results/{run}/reader/{reader}/resume",
     script:
         "../scripts/run_stage.py"
 

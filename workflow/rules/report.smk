@@ -1,8 +1,10 @@
 rule make_report:
     input:
         metrics=get_cell_metrics,
+        predictions=get_cell_predictions,
         indicators=get_indicator_files,
         figures=get_figure_files,
+        sweep=get_sweep_files,
         code=lib("report"),
     output:
         report=report(
@@ -32,6 +34,7 @@ rule make_report:
         seeds=SEEDS,
         k=config["k"],
         top_n=config["indicators"]["top_n"],
+        bootstrap=config["report"],
         captions=FIGURE_CAPTIONS,
     script:
         "../scripts/run_stage.py"

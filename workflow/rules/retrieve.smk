@@ -5,7 +5,7 @@ rule retrieve_initial:
         corpus="resources/data/{run}/corpus.tsv",
         questions=expand("resources/data/{{run}}/{split}.jsonl", split=SPLITS),
         query_encoder=get_retriever_model(),
-        code=lib("retrieve", "models", "datasets", "metrics"),
+        code=lib("retrieve"),
     output:
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
@@ -39,7 +39,7 @@ rule retrieve_distilled:
         corpus="resources/data/{run}/corpus.tsv",
         questions=["resources/data/{run}/test.jsonl"],
         query_encoder="results/{run}/distill/{retriever}/query_encoder",
-        code=lib("retrieve", "models", "datasets", "metrics"),
+        code=lib("retrieve"),
     output:
         test="results/{run}/retrieve/{retriever}/test.jsonl",
     log:

@@ -1,0 +1,249 @@
+"""The claims check: the paper's findings as comparisons between our own runs, with intervals.
+
+Each claim is a list of paired comparisons, each "setting A minus setting B" of one per-item
+measure, and a rule that turns their 95% paired bootstrap intervals (:mod:`ragdistill.stats`)
+into a verdict. Per seed, a comparison is *significant* when its interval lies on the claimed
+side of zero and *in the same direction* when only its mean does. A claim:
+
+- **holds** when, in every seed, every comparison is significant (and any extra condition of the
+  claim is met);
+- is **same direction, not significant** when, in every seed, every mean is on the claimed side
+  but some interval crosses zero;
+- **does not hold** otherwise.
+
+The failure-signature claim (6) is about the *absence* of a gain, so its rule is one-sided the
+other way: it holds when, in every seed, the interval includes zero or lies below it. The rules
+are written out, with their measures, in ``docs/method.md``; a claim's rule is fixed before a
+run and never tuned to one.
+
+A *source* names one per-item measure: ``("cell", retriever_kind, reader_kind, metric)`` reads a
+grid cell's ``predictions.jsonl`` (metric ``hr@5``, ``em``, ``f1``...), ``("reader", teacher,
+measure)`` a reader's per-example indicators (``pat@N``, ``mq``, ``near_far``); teacher is
+``offtheshelf`` or ``finetuned``, resolved per seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .stats import Interval, bootstrap_mean, paired
+
+Source = tuple[str, ...]
+Items = dict[str, float | None]
+# (source, seed) -> per-item values by item id
+Lookup = Callable[[Source, int], Items]
+
+HOLDS, SAME, FAILS = "holds", "same direction, not significant", "does not hold"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    a: Source
+    b: Source
+
+
+@dataclass(frozen=True)
+class Claim:
+    number: str
+    text: str
+    rule: str
+    comparisons: tuple[Comparison, ...]
+    kind: str = "positive"  # positive | agree | not_above | threshold
+    reader: str = ""  # which reader answered the EM comparisons, for the report
+    extra: dict = field(default_factory=dict)
+
+
+def _cell(retriever: str, reader: str, metric: str) -> Source:
+    return ("cell", retriever, reader, metric)
+
+
+def _reader(teacher: str, measure: str) -> Source:
+    return ("reader", teacher, measure)
+
+
+def paper_claims(top_n: list[str], mq_threshold: float) -> list[Claim]:
+    """The claims of the report's first table (docs/method.md, "The claims check")."""
+    hr = "hr@5"
+    ft_vs_ots_hr = Comparison(
+        "HR@5 adist-finetuned - adist-offtheshelf",
+        _cell("adist-finetuned", "finetuned", hr),
+        _cell("adist-offtheshelf", "finetuned", hr),
+    )
+    pat = [
+        Comparison(
+            f"PAT_T{n} finetuned - offtheshelf",
+            _reader("finetuned", f"pat@{n}"),
+            _reader("offtheshelf", f"pat@{n}"),
+        )
+        for n in top_n
+    ]
+    mq = Comparison("MQ finetuned - offtheshelf", _reader("finetuned", "mq"), _reader("offtheshelf", "mq"))
+    n_mid = top_n[len(top_n) // 2]
+    return [
+        Claim(
+            "1",
+            "Fine-tuned distillation beats the initial retriever on HR@5",
+            "per test question: HR@5(adist-finetuned) - HR@5(initial); interval above 0",
+            (
+                Comparison(
+                    "HR@5 adist-finetuned - initial",
+                    _cell("adist-finetuned", "finetuned", hr),
+                    _cell("initial", "finetuned", hr),
+                ),
+            ),
+        ),
+        Claim(
+            "2",
+            "Fine-tuned beats off-the-shelf distillation on HR@5 and EM (one reader)",
+            "per test question, both answered by the fine-tuned reader: HR@5 and EM of "
+            "adist-finetuned minus adist-offtheshelf; both intervals above 0",
+            (
+                ft_vs_ots_hr,
+                Comparison(
+                    "EM adist-finetuned - adist-offtheshelf",
+                    _cell("adist-finetuned", "finetuned", "em"),
+                    _cell("adist-offtheshelf", "finetuned", "em"),
+                ),
+            ),
+            reader="fine-tuned reader for both retrievers",
+        ),
+        Claim(
+            "2b",
+            "Fine-tuned beats off-the-shelf distillation on EM, each with its own reader "
+            "(the paper's pairing)",
+            "per test question: EM(adist-finetuned + fine-tuned reader) - EM(adist-offtheshelf + "
+            "off-the-shelf reader); interval above 0 (measures reader and retriever together)",
+            (
+                Comparison(
+                    "EM adist-finetuned+finetuned - adist-offtheshelf+offtheshelf",
+                    _cell("adist-finetuned", "finetuned", "em"),
+                    _cell("adist-offtheshelf", "offtheshelf", "em"),
+                ),
+            ),
+            reader="each retriever with its teacher",
+        ),
+        Claim(
+            "3",
+            "The fine-tuned reader's PAT_TN is higher",
+            f"per dumped example: PAT_TN(finetuned) - PAT_TN(offtheshelf) for N in {top_n}; "
+            "every interval above 0",
+            tuple(pat),
+        ),
+        Claim(
+            "4",
+            "The fine-tuned reader's MQ is higher, and only it passes the threshold",
+            f"per dumped example: MQ(finetuned) - MQ(offtheshelf) interval above 0, the interval of "
+            f"mean MQ(finetuned) above the threshold {mq_threshold:g}, and mean MQ(offtheshelf) "
+            "at or below it",
+            (mq,),
+            kind="threshold",
+            extra={"threshold": mq_threshold},
+        ),
+        Claim(
+            "5",
+            "The indicators rank the teachers as their retriever gains do",
+            f"fine-tuned minus off-the-shelf teacher: HR@5 of their ADist retrievers (per test question, "
+            f"fine-tuned reader), PAT_T{n_mid} and MQ (per dumped example); all intervals on the side "
+            "of the HR@5 difference's sign",
+            (ft_vs_ots_hr, pat[len(top_n) // 2], mq),
+            kind="agree",
+        ),
+        Claim(
+            "6",
+            "Off-the-shelf distillation leaves the retriever no better than the initial one",
+            "per test question: HR@5(adist-offtheshelf) - HR@5(initial); interval includes 0 "
+            "or lies below it",
+            (
+                Comparison(
+                    "HR@5 adist-offtheshelf - initial",
+                    _cell("adist-offtheshelf", "finetuned", hr),
+                    _cell("initial", "finetuned", hr),
+                ),
+            ),
+            kind="not_above",
+        ),
+        Claim(
+            "7",
+            "In the fine-tuned reader, attention rises towards the answer",
+            "per dumped example: (share of attention per token near an answer token minus far from it), "
+            "finetuned - offtheshelf; interval above 0",
+            (
+                Comparison(
+                    "near-far finetuned - offtheshelf",
+                    _reader("finetuned", "near_far"),
+                    _reader("offtheshelf", "near_far"),
+                ),
+            ),
+        ),
+    ]
+
+
+def _status(claim: Claim, ivs: list[Interval], extra: dict) -> str:
+    """One seed's verdict from its comparisons' intervals."""
+    if claim.kind == "not_above":
+        return HOLDS if all(iv.n and iv.side() <= 0 for iv in ivs) else FAILS
+    if claim.kind == "agree":
+        want = ivs[0].sign()
+        if want and all(iv.side() == want for iv in ivs):
+            return HOLDS
+        return SAME if want and all(iv.sign() == want for iv in ivs) else FAILS
+    side_ok = all(iv.side() == 1 for iv in ivs)
+    sign_ok = all(iv.sign() == 1 for iv in ivs)
+    if claim.kind == "threshold":
+        thr = claim.extra["threshold"]
+        ft, ots = extra["mq finetuned"], extra["mq offtheshelf"]
+        below = ots.diff is not None and ots.diff <= thr
+        side_ok = side_ok and below and ft.lo is not None and ft.lo > thr
+        sign_ok = sign_ok and below and ft.diff is not None and ft.diff > thr
+    return HOLDS if side_ok else SAME if sign_ok else FAILS
+
+
+def verdict(statuses: list[str]) -> str:
+    """A claim holds when it holds in every seed; same direction when every seed is at least that."""
+    if statuses and all(s == HOLDS for s in statuses):
+        return HOLDS
+    if statuses and all(s in (HOLDS, SAME) for s in statuses):
+        return SAME
+    return FAILS
+
+
+def check(claims: list[Claim], lookup: Lookup, seeds: list[int], boot: dict) -> list[dict]:
+    """Every claim, per seed: each comparison's paired interval, the seed's status, the verdict."""
+    opts = {"resamples": int(boot["resamples"]), "level": float(boot["level"]), "seed": int(boot["seed"])}
+    out = []
+    for claim in claims:
+        per_seed = []
+        for s in seeds:
+            ivs = [paired(lookup(c.a, s), lookup(c.b, s), **opts) for c in claim.comparisons]
+            extra: dict[str, Interval] = {}
+            if claim.kind == "threshold":
+                extra = {
+                    f"mq {t}": bootstrap_mean(list(lookup(_reader(t, "mq"), s).values()), **opts)
+                    for t in ("finetuned", "offtheshelf")
+                }
+            status = _status(claim, ivs, extra)
+            per_seed.append(
+                {
+                    "seed": s,
+                    "comparisons": [
+                        {"name": c.name, **iv.as_dict()} for c, iv in zip(claim.comparisons, ivs, strict=True)
+                    ]
+                    + [{"name": f"mean {k}", **iv.as_dict()} for k, iv in extra.items()],
+                    "status": status,
+                }
+            )
+        v = verdict([p["status"] for p in per_seed])
+        out.append(
+            {
+                "claim": f"{claim.number}. {claim.text}",
+                "rule": claim.rule,
+                "reader": claim.reader,
+                "verdict": v,
+                "holds": v == HOLDS,
+                "seeds_held": f"{sum(p['status'] == HOLDS for p in per_seed)}/{len(per_seed)}",
+                "measured": per_seed,
+            }
+        )
+    return out

@@ -1,0 +1,60 @@
+"""Typed settings: each stage turns its rule's ``params`` into a frozen dataclass once, at entry.
+
+A stage used to read ``params["..."]`` wherever it needed a value, converting it there; a typo
+then failed deep inside, late, and the same conversion was repeated. Now each stage declares a
+dataclass of what it reads (the field names are the params keys), and :func:`from_params` builds
+it: every field present, each value converted to the field's type (``int``, ``float``, ``bool``,
+``str``, ``dict``, ``list``, or ``X | None``), or a ``ValueError`` naming the config key. Keys the
+dataclass does not name are ignored: Snakemake passes params it needs itself (``resume_dir``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _convert(value: Any, kind: Any, key: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, options[0], key)
+    if value is None:
+        raise ValueError(f"config key {key}: null is not allowed here")
+    base = origin or kind
+    if base is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"config key {key}: {value!r} is not true or false")
+        return value
+    if base in (int, float, str):
+        try:
+            out = base(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"config key {key}: {value!r} is not of type {base.__name__}") from None
+        if base is int and isinstance(value, float) and value != out:
+            raise ValueError(f"config key {key}: {value!r} is not a whole number")
+        return out
+    if base in (dict, list, tuple):
+        if not isinstance(value, dict if base is dict else (list, tuple)):
+            raise ValueError(f"config key {key}: {value!r} is not a {base.__name__}")
+        return base(value)
+    return value
+
+
+def from_params(cls: type[T], params: dict, prefix: str = "") -> T:
+    """``cls`` (a dataclass) from a rule's params; ``prefix`` names the config section in errors."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        if f.name in params:
+            values[f.name] = _convert(params[f.name], hints[f.name], key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ValueError(f"config key {key}: missing (the rule's params lack it)")
+    return cls(**values)

@@ -1,0 +1,126 @@
+"""Stage ``sweep``: does each indicator rank teachers of varying quality as their gains do?
+
+``grid.teachers`` lists readers by fine-tuning steps (0: off the shelf). Each is dumped, its
+indicators computed and an ADist retriever distilled from it (the usual rules). This stage
+compares, per seed, each teacher's indicators (PAT_TN at the middle N, mean MQ, mean near-far
+distance measure) with the test HR@5 gain of its retriever over the initial one (paired per
+question, with a bootstrap interval), and gives the Spearman correlation across teachers. It
+writes ``sweep.json`` (``{"rows": [...], "indicators": [...], "spearman": {indicator: {seed:
+rho}}, "ranks_agree": {indicator: sentence}}``) and the figure ``sweep.png``/``.pdf``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .evaluate import question_hits
+from .figures import save_figure
+from .files import read_json, read_jsonl, write_json
+from .stats import paired, spearman
+
+log = logging.getLogger(__name__)
+
+
+def hr5(path: str) -> dict[str, int]:
+    return {str(ex["id"]): question_hits(ex, [5])["hr@5"] for ex in read_jsonl(path)}
+
+
+def indicator_values(ind: dict, top_n: list[str]) -> dict[str, float | None]:
+    """The indicators the sweep ranks teachers by, from a reader's indicators.json."""
+    n_mid = top_n[len(top_n) // 2]
+    nf = [v for v in ind["per_example"]["near_far"] if v is not None]
+    return {
+        f"PAT_T{n_mid}": ind["pat"][n_mid],
+        "MQ": ind["mq_mean"],
+        "near-far": float(np.mean(nf)) if nf else None,
+    }
+
+
+def agreement(rhos: dict[int, float | None]) -> str:
+    """In words: in how many seeds the indicator orders the teachers exactly as the gains do."""
+    vals = [v for v in rhos.values() if v is not None]
+    same = sum(v >= 1 - 1e-9 for v in vals)
+    pos = sum(v > 0 for v in vals)
+    return (
+        f"Same order as the gains in {same} of {len(rhos)} seeds; positive correlation in {pos} of "
+        f"{len(rhos)}."
+    )
+
+
+def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
+    boot = params["bootstrap"]
+    opts = {"resamples": int(boot["resamples"]), "level": float(boot["level"]), "seed": int(boot["seed"])}
+    top_n = [str(n) for n in params["top_n"]]
+    initial = hr5(inp["initial"])
+    rows = []
+    for spec, retrieved, ind_path in zip(params["rows"], inp["retrieved"], inp["indicators"], strict=True):
+        gain = paired(hr5(retrieved), initial, **opts)
+        rows.append(
+            {
+                **spec,
+                "gain": gain.diff,
+                "lo": gain.lo,
+                "hi": gain.hi,
+                "n": gain.n,
+                **indicator_values(read_json(ind_path), top_n),
+            }
+        )
+    names = list(indicator_values(read_json(inp["indicators"][0]), top_n))
+    seeds = sorted({r["seed"] for r in rows})
+    rho = {
+        name: {
+            s: spearman(
+                [r["gain"] for r in rows if r["seed"] == s and r[name] is not None],
+                [r[name] for r in rows if r["seed"] == s and r[name] is not None],
+            )
+            for s in seeds
+        }
+        for name in names
+    }
+    write_json(
+        out["sweep"],
+        {
+            "rows": rows,
+            "indicators": names,
+            "spearman": {k: {str(s): v for s, v in d.items()} for k, d in rho.items()},
+            "ranks_agree": {k: agreement(d) for k, d in rho.items()},
+        },
+    )
+    _plot(rows, names, rho, out, int(params["dpi"]))
+    log.info("sweep: %d teachers x %d seeds; Spearman %s", len(rows) // len(seeds), len(seeds), rho)
+
+
+def _plot(rows: list[dict], names: list[str], rho: dict, out: dict, dpi: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for s in sorted({r["seed"] for r in rows}):
+            pts = [r for r in rows if r["seed"] == s and r[name] is not None]
+            x = [r[name] for r in pts]
+            y = [r["gain"] for r in pts]
+            err = [[r["gain"] - r["lo"] for r in pts], [r["hi"] - r["gain"] for r in pts]]
+            ax.errorbar(x, y, yerr=err, fmt="o", capsize=3, label=f"seed {s}")
+            for r in pts:
+                ax.annotate(
+                    str(r["steps"]),
+                    (r[name], r["gain"]),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+        ax.axhline(0, color="grey", lw=0.5)
+        vals = ", ".join("-" if v is None else f"{v:+.2f}" for v in rho[name].values())
+        ax.set_title(f"{name} (Spearman per seed: {vals})", fontsize=8)
+        ax.set_xlabel(name)
+        ax.set_ylabel("test HR@5 gain over the initial retriever")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Teacher-quality sweep (labels: fine-tuning steps)", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, {"sweep": out["png"], "sweep_pdf": out["sweep_pdf"]}, "sweep", dpi)
+    plt.close(fig)

@@ -1,0 +1,33 @@
+# The teacher-quality sweep (grid.teachers): each teacher's indicators against the test HR@5
+# gain of the ADist retriever it taught; included only when grid.teachers is set.
+rule teacher_sweep:
+    input:
+        unpack(get_sweep_inputs),
+        code=lib("sweep"),
+    output:
+        sweep="results/{run}/sweep/sweep.json",
+        sweep_pdf="results/{run}/figures/sweep.pdf",
+        png=report(
+            "results/{run}/figures/sweep.png",
+            caption="../report/sweep.rst",
+            category="Indicators",
+            labels={"run": "{run}", "figure": "teacher-quality sweep"},
+        ),
+    log:
+        "logs/teacher_sweep/{run}.log",
+    localrule: True
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    params:
+        entry="sweep:teacher_sweep",
+        rows=[
+            {"seed": s, "teacher": t, "steps": n}
+            for s in SEEDS
+            for t, n in zip(SWEEP, config["grid"]["teachers"])
+        ],
+        top_n=config["indicators"]["top_n"],
+        bootstrap=config["report"],
+        dpi=config["figures"]["dpi"],
+    script:
+        "../scripts/run_stage.py"
