@@ -36,8 +36,10 @@ import torch
 
 from . import models
 from .files import atomic_path, read_jsonl
+from .names import ATTENTION_OBJECTIVES
 from .prompts import Prompt, build_prompts, reader_context
 from .reader import pad
+from .settings import from_params
 
 log = logging.getLogger(__name__)
 CAPTURE = "ragdistill_capture"
@@ -219,19 +221,30 @@ def load_reader_for_capture(path: str):
     return model
 
 
+@dataclass(frozen=True)
+class DumpSettings:
+    """A teacher's signal: its prompts (``k``, ``prompt``), which questions, the batch size."""
+
+    k: int
+    prompt: dict
+    max_questions: int | None = None
+    batch_size: int = 1
+
+
 def dump_attention(inp: dict, out: dict, params: dict) -> None:
+    """The ADist scores (every variant) and per-token profiles of the teacher's training prompts."""
     from tqdm import tqdm
 
-    k = int(params["k"])
+    s = from_params(DumpSettings, params, "attention.")
+    k = s.k
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
     model = load_reader_for_capture(inp["model"]).to(device).eval()
-    examples = read_jsonl(inp["retrieved"])[: params.get("max_questions") or None]
-    prompt = params["prompt"]
-    prompts = build_prompts(tok, examples, k, prompt, True, reader_context(model), "dump_attention")
-    bs = int(params["batch_size"])
+    examples = read_jsonl(inp["retrieved"])[: s.max_questions or None]
+    prompts = build_prompts(tok, examples, k, s.prompt, True, reader_context(model), "dump_attention")
+    bs = s.batch_size
     n = len(examples)
-    scores = {v: np.zeros((n, k), dtype=np.float32) for v in ("adist", "attn", "first", "mean", "noq")}
+    scores = {v: np.zeros((n, k), dtype=np.float32) for v in ATTENTION_OBJECTIVES}
     profiles: list[np.ndarray | None] = [None] * n  # per example: c(t) on its prompt positions
     answer_len = np.zeros(n, dtype=np.int32)
     layers = 0
@@ -253,6 +266,24 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
             scores["mean"][i] = doc_scores(prof["vnorm"][j], p.doc_spans, "mean") / const
             scores["noq"][i] = doc_scores(without_question_tokens(prof["vnorm"][j], p), p.doc_spans) / const
             profiles[i] = prof["vnorm"][j]
+    arrays = {
+        "ids": np.array([str(ex["id"]) for ex in examples]),
+        "ctx_ids": np.array([[c["id"] for c in ex["ctxs"][:k]] for ex in examples]),
+        **{f"scores_{v}": a for v, a in scores.items()},
+        **token_arrays(prompts, profiles),
+        "layers": np.int32(layers),
+        "answer_len": answer_len,
+    }
+    with atomic_path(out["dump"], suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+    size = os.path.getsize(out["dump"])
+    log.info("dumped %d examples (%d layers): %d bytes, %.0f per example", n, layers, size, size / max(n, 1))
+
+
+def token_arrays(prompts: list[Prompt], profiles: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The dump's per-document-token arrays (``tok_*`` with ``tok_offsets``), and the question's
+    and answer's token ids with their offsets, concatenated over examples (the module docstring
+    gives the layout)."""
     toks: dict[str, list] = {n_: [] for n_ in ("ids", "doc", "pos", "profile", "answer")}
     tok_offsets = [0]
     for p, profile in zip(prompts, profiles, strict=True):
@@ -267,23 +298,14 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
         np.asarray(p.input_ids[p.question_span[0] : p.question_span[1]], dtype=np.int32) for p in prompts
     ]
     a_ids = [np.asarray(p.input_ids[p.answer_span[0] : p.answer_span[1]], dtype=np.int32) for p in prompts]
-    arrays = {
-        "ids": np.array([str(ex["id"]) for ex in examples]),
-        "ctx_ids": np.array([[c["id"] for c in ex["ctxs"][:k]] for ex in examples]),
-        **{f"scores_{v}": a for v, a in scores.items()},
+    return {
         "tok_offsets": np.asarray(tok_offsets, dtype=np.int64),
         **{f"tok_{n_}": np.concatenate(v) if v else np.zeros(0) for n_, v in toks.items()},
         "q_ids": np.concatenate(q_ids),
         "q_offsets": np.cumsum([0] + [len(x) for x in q_ids]),
         "a_ids": np.concatenate(a_ids),
         "a_offsets": np.cumsum([0] + [len(x) for x in a_ids]),
-        "layers": np.int32(layers),
-        "answer_len": answer_len,
     }
-    with atomic_path(out["dump"], suffix=".npz") as tmp:
-        np.savez_compressed(tmp, **arrays)
-    size = os.path.getsize(out["dump"])
-    log.info("dumped %d examples (%d layers): %d bytes, %.0f per example", n, layers, size, size / max(n, 1))
 
 
 @torch.no_grad()
@@ -293,12 +315,13 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
 
     from .reader import answer_nll, lm_batch
 
-    k = int(params["k"])
+    s = from_params(DumpSettings, params, "attention.")
+    k = s.k
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
     model = models.load_causal_lm(inp["model"]).to(device).eval()
-    examples = read_jsonl(inp["retrieved"])[: params.get("max_questions") or None]
-    prompt = {**params["prompt"], "shuffle": False}
+    examples = read_jsonl(inp["retrieved"])[: s.max_questions or None]
+    prompt = {**s.prompt, "shuffle": False}
     scores = np.zeros((len(examples), k), dtype=np.float32)
     context = reader_context(model)
     for i, ex in enumerate(tqdm(examples, desc="score_perplexity", mininterval=5)):

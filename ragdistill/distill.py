@@ -22,6 +22,7 @@ import copy
 import logging
 import math
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from .encode import StoredVectors
 from .files import read_jsonl, write_json, write_tsv
 from .metrics import answer_table
 from .resume import Best, trainable_weights
+from .settings import from_params
 
 log = logging.getLogger(__name__)
 
@@ -67,30 +69,24 @@ def _targets(dump: dict[str, np.ndarray], path: str, key: str, examples: list[di
     return out
 
 
-def _passage_embeddings(encoder, tok, texts: list[str], params: dict) -> np.ndarray:
+def _passage_embeddings(encoder, tok, texts: list[str], s: DistillSettings) -> np.ndarray:
     """Passage vectors as the index has them (passage length, pooling, normalisation)."""
     return models.embed_all(
-        encoder,
-        tok,
-        texts,
-        int(params["encode_batch_size"]),
-        int(params["passage_max_length"]),
-        params["pooling"],
-        bool(params["normalize"]),
+        encoder, tok, texts, s.encode_batch_size, s.passage_max_length, s.pooling, s.normalize
     )
 
 
 def _passage_vectors(
-    encoder, tok, ids: list[str], texts: list[str], params: dict, stored: StoredVectors | None
+    encoder, tok, ids: list[str], texts: list[str], s: DistillSettings, stored: StoredVectors | None
 ) -> np.ndarray:
     """Vectors of distinct passages: the index's stored vectors when given, else encoded."""
     if stored is not None:
         return stored.rows(ids)
-    return _passage_embeddings(encoder, tok, texts, params)
+    return _passage_embeddings(encoder, tok, texts, s)
 
 
 def _doc_embeddings(
-    encoder, tok, examples: list[dict], k: int, params: dict, stored: StoredVectors | None = None
+    encoder, tok, examples: list[dict], k: int, s: DistillSettings, stored: StoredVectors | None = None
 ) -> torch.Tensor:
     """(questions, k, hidden) passage vectors; each distinct passage is looked up once.
 
@@ -105,7 +101,7 @@ def _doc_embeddings(
         if pid not in unique:
             unique[pid] = len(texts)
             texts.append(models.passage_text(c["title"], c["text"]))
-    emb = _passage_vectors(encoder, tok, list(unique), texts, params, stored)
+    emb = _passage_vectors(encoder, tok, list(unique), texts, s, stored)
     rows = torch.tensor([unique[pid] for pid in slot_ids], dtype=torch.long)
     return torch.from_numpy(emb)[rows].view(len(examples), k, -1)
 
@@ -157,185 +153,213 @@ def teacher_summary(p_teacher: torch.Tensor, train: list[dict], k: int) -> dict[
     }
 
 
-def make_optimizer(trainable: list[torch.nn.Parameter], params: dict) -> torch.optim.Optimizer:
+@dataclass(frozen=True)
+class DistillSettings:
+    """``distill`` and the retriever's encoding settings, as the rule passes them."""
+
+    mode: str
+    refresh_every: int
+    tau_gold: float
+    tau_score: float
+    optimizer: str
+    momentum: float
+    lr: float
+    weight_decay: float
+    steps: int
+    batch_size: int
+    eval_every: int
+    select: str
+    checkpoint_every: int
+    seed: int
+    k: int
+    score_key: str
+    pooling: str
+    normalize: bool
+    max_length: int
+    passage_max_length: int
+    encode_batch_size: int
+
+    def __post_init__(self) -> None:
+        if self.select not in ("best", "last"):
+            raise ValueError(f"distill.select: {self.select!r}; use 'best' or 'last'")
+        if self.mode not in ("query", "both"):
+            raise ValueError(f"distill.mode: {self.mode!r}; use 'query' or 'both'")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"distill.optimizer: {self.optimizer!r}; use 'adamw' or 'sgd'")
+
+    @property
+    def both(self) -> bool:
+        return self.mode == "both"
+
+
+def make_optimizer(trainable: list[torch.nn.Parameter], s: DistillSettings) -> torch.optim.Optimizer:
     """``distill.optimizer``: adamw (ATLAS's), or sgd with ``distill.momentum``."""
-    name = params["optimizer"]
-    lr, wd = float(params["lr"]), float(params["weight_decay"])
-    if name == "adamw":
-        return torch.optim.AdamW(trainable, lr=lr, weight_decay=wd)
-    if name == "sgd":
-        return torch.optim.SGD(trainable, lr=lr, weight_decay=wd, momentum=float(params["momentum"]))
-    raise ValueError(f"distill.optimizer: {name!r}; use 'adamw' or 'sgd'")
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(trainable, lr=s.lr, weight_decay=s.weight_decay)
+    return torch.optim.SGD(trainable, lr=s.lr, weight_decay=s.weight_decay, momentum=s.momentum)
 
 
-def _check(params: dict) -> None:
-    if params["select"] not in ("best", "last"):
-        raise ValueError(f"distill.select: {params['select']!r}; use 'best' or 'last'")
-    if params["mode"] not in ("query", "both"):
-        raise ValueError(f"distill.mode: {params['mode']!r}; use 'query' or 'both'")
-
-
-def _batch_doc_embeddings(encoder, tok, examples: list[dict], k: int, params: dict) -> torch.Tensor:
+def _batch_doc_embeddings(encoder, tok, examples: list[dict], k: int, s: DistillSettings) -> torch.Tensor:
     """(B, k, hidden) candidate vectors with the encoder's grad mode: ``both`` mode trains on them."""
     texts = [models.passage_text(c["title"], c["text"]) for ex in examples for c in ex["ctxs"][:k]]
-    emb = models.embed(
-        encoder, tok, texts, int(params["passage_max_length"]), params["pooling"], bool(params["normalize"])
-    )
+    emb = models.embed(encoder, tok, texts, s.passage_max_length, s.pooling, s.normalize)
     return emb.view(len(examples), k, -1)
 
 
 POOL = "_dev_pool"  # key of the refreshed dev-pool vectors among a checkpoint's extra tensors
 
 
-def distill_retriever(inp: dict, out: dict, params: dict) -> None:
-    from tqdm import tqdm
+class Encoders(torch.nn.ModuleDict):
+    """The query encoder (trained) and the passage encoder (a frozen copy in query mode, trained
+    too in both mode), as one module so that checkpoints and ``Best`` see both."""
 
-    _check(params)
-    hp = params
-    both = hp["mode"] == "both"
-    k = int(hp["k"])
-    seed = int(hp["seed"])
-    refresh = int(hp["refresh_every"]) if both else 0
-    models.set_seed(seed)
-    device = models.pick_device()
-    tok = models.load_tokenizer(inp["retriever"])
-    passage_encoder = models.load_encoder(inp["retriever"]).to(device).eval()
-    query_encoder = copy.deepcopy(passage_encoder)
-    encoders = torch.nn.ModuleDict({"query": query_encoder, "passage": passage_encoder})
-    for p in query_encoder.parameters():
-        p.requires_grad_(True)
-    for p in passage_encoder.parameters():
-        p.requires_grad_(both)
+    def __init__(self, retriever: str, both: bool, device) -> None:
+        passage = models.load_encoder(retriever).to(device).eval()
+        query = copy.deepcopy(passage)
+        super().__init__({"query": query, "passage": passage})
+        self.both = both
+        for p in query.parameters():
+            p.requires_grad_(True)
+        for p in passage.parameters():
+            p.requires_grad_(both)
 
-    def train_mode() -> None:
-        encoders.train()
-        if not both:
-            passage_encoder.eval()
+    def train_mode(self) -> None:
+        """Training mode, but a frozen passage encoder stays in eval mode (no dropout)."""
+        self.train()
+        if not self.both:
+            self["passage"].eval()
 
-    # the questions the teacher scored (attention.max_questions may cap them)
+
+class DevProbe:
+    """Dev HR@5: every dev question searches the pool of all dev questions' candidates
+    (:func:`dev_pool`), with passage vectors refreshed when the passage encoder trains."""
+
+    def __init__(self, dev: list[dict], enc: Encoders, tok, s: DistillSettings, stored, device) -> None:
+        self.dev, self.enc, self.tok, self.s, self.stored, self.device = dev, enc, tok, s, stored, device
+        self.pool_ids, self.pool_texts, flags = dev_pool(dev)
+        self.flags = torch.from_numpy(flags).to(device)
+        log.info("dev HR@5 against %d pooled candidates of %d dev questions", len(self.pool_texts), len(dev))
+
+    def encode_pool(self) -> torch.Tensor:
+        vectors = _passage_vectors(
+            self.enc["passage"], self.tok, self.pool_ids, self.pool_texts, self.s, self.stored
+        )
+        return torch.from_numpy(vectors).to(self.device)
+
+    def hr5(self, d_pool: torch.Tensor) -> float:
+        s = self.s
+        questions = [ex["question"] for ex in self.dev]
+        q = models.embed_all(self.enc["query"], self.tok, questions, 64, s.max_length, s.pooling, s.normalize)
+        self.enc.train_mode()
+        return pool_hits(torch.from_numpy(q).to(self.device), d_pool, self.flags, 5)
+
+
+def _teacher(inp: dict, s: DistillSettings) -> tuple[list[dict], torch.Tensor, dict]:
+    """The questions the teacher scored (``attention.max_questions`` may cap them), its
+    distribution over their k documents, and how sharp and right it is."""
     dump = load_dump(inp["targets"])
     scored = set(dump["ids"].tolist())
-    train = [ex for ex in read_jsonl(inp["train"]) if len(ex["ctxs"]) >= k and str(ex["id"]) in scored]
-    scores = torch.from_numpy(_targets(dump, inp["targets"], hp["score_key"], train, k))
-    p_teacher = teacher_distribution(scores, float(hp["tau_gold"]))
-    teacher = teacher_summary(p_teacher, train, k)
+    train = [ex for ex in read_jsonl(inp["train"]) if len(ex["ctxs"]) >= s.k and str(ex["id"]) in scored]
+    scores = torch.from_numpy(_targets(dump, inp["targets"], s.score_key, train, s.k))
+    p_teacher = teacher_distribution(scores, s.tau_gold)
+    teacher = teacher_summary(p_teacher, train, s.k)
     log.info("teacher: %s", teacher)
+    return train, p_teacher, teacher
+
+
+def distill_retriever(inp: dict, out: dict, params: dict) -> None:
+    """Distil the teacher's distribution into the query encoder (and, in both mode, the passage
+    encoder): KL loss, dev HR@5 every ``eval_every`` steps, the best or the last step kept."""
+    from tqdm import tqdm
+
+    s = from_params(DistillSettings, params, "distill.")
+    refresh = s.refresh_every if s.both else 0
+    models.set_seed(s.seed)
+    device = models.pick_device()
+    tok = models.load_tokenizer(inp["retriever"])
+    enc = Encoders(inp["retriever"], s.both, device)
+    train, p_teacher, teacher = _teacher(inp, s)
     # query mode: the passage side is the initial index's, whose stored vectors the workflow passes
-    stored = StoredVectors(inp["vectors"]) if not both and inp.get("vectors") else None
-    d_train = None if both else _doc_embeddings(passage_encoder, tok, train, k, hp, stored).to(device)
-    dev = read_jsonl(inp["dev"])
-    pool_ids, pool_texts, pool_flags = dev_pool(dev)
-    dev_flags = torch.from_numpy(pool_flags).to(device)
-    log.info("dev HR@5 against %d pooled candidates of %d dev questions", len(pool_texts), len(dev))
-
-    def encode_pool() -> torch.Tensor:
-        vectors = _passage_vectors(passage_encoder, tok, pool_ids, pool_texts, hp, stored)
-        return torch.from_numpy(vectors).to(device)
-
-    def dev_hr5(d_pool: torch.Tensor) -> float:
-        q = torch.from_numpy(
-            models.embed_all(
-                query_encoder,
-                tok,
-                [ex["question"] for ex in dev],
-                64,
-                int(hp["max_length"]),
-                hp["pooling"],
-                bool(hp["normalize"]),
-            )
-        )
-        train_mode()
-        return pool_hits(q.to(device), d_pool, dev_flags, 5)
-
-    opt = make_optimizer([p for p in encoders.parameters() if p.requires_grad], hp)
-    steps, bs = int(hp["steps"]), int(hp["batch_size"])
-    rng = random.Random(seed)
-    ckpt = resume.Checkpointer.for_job("distill_retriever", inp, params, hp["checkpoint_every"])
+    stored = StoredVectors(inp["vectors"]) if not s.both and inp.get("vectors") else None
+    d_train = None if s.both else _doc_embeddings(enc["passage"], tok, train, s.k, s, stored).to(device)
+    probe = DevProbe(read_jsonl(inp["dev"]), enc, tok, s, stored, device)
+    opt = make_optimizer([p for p in enc.parameters() if p.requires_grad], s)
+    rng = random.Random(s.seed)
+    ckpt = resume.Checkpointer.for_job("distill_retriever", inp, params, s.checkpoint_every)
     start, loop, extra = ckpt.restore(
-        encoders, opt, None, rng, {"order": [], "curve": None, "best_step": 0, "index_step": 0}
+        enc, opt, None, rng, {"order": [], "curve": None, "best_step": 0, "index_step": 0}
     )
     # the passage vectors retrieval searches: restored as they were (stale since the last refresh)
-    d_pool = extra.pop(POOL).to(device) if POOL in extra else encode_pool()
+    d_pool = extra.pop(POOL).to(device) if POOL in extra else probe.encode_pool()
     order: list[int] = loop["order"]
     index_step: int = loop["index_step"]
     curve: list[dict] = loop["curve"] or [
-        {"step": 0, "loss": float("nan"), "dev_hr5": dev_hr5(d_pool), "index_step": 0}
+        {"step": 0, "loss": math.nan, "dev_hr5": probe.hr5(d_pool), "index_step": 0}
     ]
-    best = Best(loop["best_step"], curve[loop["best_step"]]["dev_hr5"], extra or trainable_weights(encoders))
-    train_mode()
+    best = Best(loop["best_step"], curve[loop["best_step"]]["dev_hr5"], extra or trainable_weights(enc))
+    enc.train_mode()
     bar = tqdm(
-        range(start + 1, steps + 1), desc="distill_retriever", initial=start, total=steps, mininterval=5
+        range(start + 1, s.steps + 1), desc="distill_retriever", initial=start, total=s.steps, mininterval=5
     )
     for step in bar:
-        if len(order) < bs:
-            more = list(range(len(train)))
-            rng.shuffle(more)
-            order.extend(more)
-        idx, order = order[:bs], order[bs:]
+        idx = resume.next_batch(order, rng, len(train), s.batch_size)
         q = models.embed(
-            query_encoder,
-            tok,
-            [train[i]["question"] for i in idx],
-            int(hp["max_length"]),
-            hp["pooling"],
-            bool(hp["normalize"]),
+            enc["query"], tok, [train[i]["question"] for i in idx], s.max_length, s.pooling, s.normalize
         )
-        if both:
-            d = _batch_doc_embeddings(passage_encoder, tok, [train[i] for i in idx], k, hp)
-        else:
-            d = d_train[idx]
-        loss = kl_loss(p_teacher[idx].to(device), retriever_log_probs(q, d, float(hp["tau_score"])))
+        d = (
+            _batch_doc_embeddings(enc["passage"], tok, [train[i] for i in idx], s.k, s)
+            if s.both
+            else d_train[idx]
+        )
+        loss = kl_loss(p_teacher[idx].to(device), retriever_log_probs(q, d, s.tau_score))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if refresh and step % refresh == 0:
-            d_pool, index_step = encode_pool(), step  # index refresh
-            train_mode()
-        row = {"step": step, "loss": loss.item(), "dev_hr5": float("nan"), "index_step": index_step}
-        if step % int(hp["eval_every"]) == 0 or step == steps:
-            row["dev_hr5"] = dev_hr5(d_pool)
-            best.offer(step, row["dev_hr5"], encoders)
+            d_pool, index_step = probe.encode_pool(), step  # index refresh
+            enc.train_mode()
+        row = {"step": step, "loss": loss.item(), "dev_hr5": math.nan, "index_step": index_step}
+        if step % s.eval_every == 0 or step == s.steps:
+            row["dev_hr5"] = probe.hr5(d_pool)
+            best.offer(step, row["dev_hr5"], enc)
         curve.append(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}")
-        ckpt.after_step(
-            step,
-            steps,
-            encoders,
-            opt,
-            None,
-            rng,
-            {"order": order, "curve": curve, "best_step": best.step, "index_step": index_step},
-            {**best.weights, POOL: d_pool},
-        )
-    selected = steps
-    if hp["select"] == "best":
-        encoders.load_state_dict(best.weights, strict=False)
+        state = {"order": order, "curve": curve, "best_step": best.step, "index_step": index_step}
+        ckpt.after_step(step, s.steps, enc, opt, None, rng, state, {**best.weights, POOL: d_pool})
+    _save_distilled(enc, tok, inp, out, s, refresh, best, curve, teacher)
+    ckpt.done()
+
+
+def _save_distilled(enc: Encoders, tok, inp, out, s: DistillSettings, refresh, best, curve, teacher) -> None:
+    """The kept encoders, ``ragdistill_retriever.json`` and the curve (``curve.tsv``)."""
+    selected = s.steps
+    if s.select == "best":
+        enc.load_state_dict(best.weights, strict=False)
         selected = best.step
-    encoders.eval()
+    enc.eval()
     out_dir = Path(out["query_encoder"])
-    models.save_trained(query_encoder, tok, out_dir, inp["retriever"])
-    if both:
-        models.save_trained(passage_encoder, tok, out["passage_encoder"], inp["retriever"])
+    models.save_trained(enc["query"], tok, out_dir, inp["retriever"])
+    if s.both:
+        models.save_trained(enc["passage"], tok, out["passage_encoder"], inp["retriever"])
     write_json(
         out_dir / "ragdistill_retriever.json",
         {
-            "passage_encoder": str(out["passage_encoder"] if both else inp["retriever"]),
-            "mode": hp["mode"],
+            "passage_encoder": str(out["passage_encoder"] if s.both else inp["retriever"]),
+            "mode": s.mode,
             "refresh_every": refresh,
             "teacher": str(inp["targets"]),
-            "select": hp["select"],
+            "select": s.select,
             "selected_step": selected,
             "dev_hr5_selected": curve[selected]["dev_hr5"],
             **teacher,
         },
     )
     write_tsv(out["curve"], ["step", "loss", "dev_hr5", "index_step"], curve)
-    ckpt.done()
     log.info(
         "dev HR@5 (pool): %.3f at step 0, %.3f at step %d (kept: step %d, %.3f)",
         curve[0]["dev_hr5"],
         curve[-1]["dev_hr5"],
-        steps,
+        s.steps,
         selected,
         curve[selected]["dev_hr5"],
     )

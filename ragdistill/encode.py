@@ -11,6 +11,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from .datasets import iter_corpus
 from .files import atomic_path, read_jsonl, write_json
+from .settings import from_params
 
 if TYPE_CHECKING:  # imported where used: build_index and candidate_vectors need no torch
     import torch
@@ -150,20 +152,45 @@ def shard_chunks(corpus: Path, shard: int, n_shards: int) -> Iterator[tuple[list
         yield ids, texts
 
 
+@dataclass(frozen=True)
+class ShardSettings:
+    """One encoding shard job: which shard, and how passages are encoded (``retriever``, ``encode``)."""
+
+    shard: int
+    n_shards: int
+    max_length: int
+    pooling: str
+    normalize: bool
+    batch_size: int
+    tokenize_workers: int | None = None
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """``index``: the FAISS index type and its sizes."""
+
+    type: str
+    nlist: int = 1024
+    hnsw_m: int = 32
+    pq_m: int = 16
+
+
 def encode_corpus(inp: dict, out: dict, params: dict) -> None:
+    """Embed every ``n_shards``-th passage of the corpus (this job's shard), float16 with ids."""
     import torch
     from tqdm import tqdm
 
     from . import models
 
-    shard, n_shards = int(params["shard"]), int(params["n_shards"])
+    s = from_params(ShardSettings, params, "encode.")
+    shard, n_shards = s.shard, s.n_shards
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
-    tokenizer = models.BatchTokenizer(tok, int(params["max_length"]))
-    workers = tokenize_workers(params.get("tokenize_workers"), device, tokenizer)
+    tokenizer = models.BatchTokenizer(tok, s.max_length)
+    workers = tokenize_workers(s.tokenize_workers, device, tokenizer)
     ids: list[str] = []
     embs: list[np.ndarray] = []
-    with ChunkTokenizer(tokenizer, int(params["batch_size"]), workers) as chunker:  # before the model
+    with ChunkTokenizer(tokenizer, s.batch_size, workers) as chunker:  # before the model
         model = models.load_encoder(inp["model"]).to(device).eval()
         if device.type == "cuda":
             model = model.to(torch.bfloat16)
@@ -171,7 +198,7 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
         bar = tqdm(desc=f"encode shard {shard}/{n_shards}", unit="passage", mininterval=5)
         on_device: list[torch.Tensor] = []  # copied back every COPY_EVERY chunks: fewer waits on a GPU
         for chunk_ids, order, batches in chunker.map(shard_chunks(Path(inp["corpus"]), shard, n_shards)):
-            emb = models.embed_batches(model, batches, params["pooling"], bool(params["normalize"]))
+            emb = models.embed_batches(model, batches, s.pooling, s.normalize)
             unsorted = torch.empty_like(emb)
             unsorted[torch.as_tensor(order, device=emb.device)] = emb
             # float32 first: the stored values are the float32 embeddings rounded once to float16
@@ -190,22 +217,25 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
     log.info("shard %d/%d: %d passages", shard, n_shards, len(ids))
 
 
-def index_factory(params: dict) -> str:
-    kind = params["type"]
-    if kind == "flat":
+def index_factory(params: dict | IndexSettings) -> str:
+    """FAISS's factory string for ``index`` settings (a dict of them, or :class:`IndexSettings`)."""
+    s = params if isinstance(params, IndexSettings) else from_params(IndexSettings, params, "index.")
+    if s.type == "flat":
         return "Flat"
-    if kind == "ivf":
-        return f"IVF{params['nlist']},Flat"
-    if kind == "hnsw":
-        return f"HNSW{params['hnsw_m']}"
-    if kind == "ivfpq":
-        return f"IVF{params['nlist']},PQ{params['pq_m']}"
-    raise ValueError(f"index.type: unknown {kind!r}; use flat, ivf, hnsw or ivfpq")
+    if s.type == "ivf":
+        return f"IVF{s.nlist},Flat"
+    if s.type == "hnsw":
+        return f"HNSW{s.hnsw_m}"
+    if s.type == "ivfpq":
+        return f"IVF{s.nlist},PQ{s.pq_m}"
+    raise ValueError(f"index.type: unknown {s.type!r}; use flat, ivf, hnsw or ivfpq")
 
 
 def build_index(inp: dict, out: dict, params: dict) -> None:
+    """One FAISS inner-product index over every shard's vectors, with the passage id per row."""
     import faiss
 
+    factory = index_factory(from_params(IndexSettings, params, "index."))
     ids, embs = [], []
     for path in inp["shards"]:
         with np.load(path, allow_pickle=False) as z:
@@ -213,7 +243,7 @@ def build_index(inp: dict, out: dict, params: dict) -> None:
             embs.append(z["emb"].astype(np.float32))
     all_ids = np.concatenate(ids)
     emb = np.concatenate(embs)
-    index = faiss.index_factory(emb.shape[1], index_factory(params), faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(emb.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
         index.train(emb)
     index.add(emb)
@@ -224,9 +254,14 @@ def build_index(inp: dict, out: dict, params: dict) -> None:
         np.save(tmp, all_ids)
     write_json(
         out["meta"],
-        {"passages": int(len(all_ids)), "dim": int(emb.shape[1]), "factory": index_factory(params)},
+        {"passages": int(len(all_ids)), "dim": int(emb.shape[1]), "factory": factory},
     )
-    log.info("index %s over %d passages", index_factory(params), len(all_ids))
+    log.info("index %s over %d passages", factory, len(all_ids))
+
+
+@dataclass(frozen=True)
+class CandidateSettings:
+    k: int
 
 
 def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
@@ -238,7 +273,7 @@ def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
     here once also makes distillation score exactly the vectors retrieval searches (float16 as
     stored, as ATLAS scores against its index).
     """
-    k = int(params["k"])
+    k = from_params(CandidateSettings, params).k
     need: set[str] = set()
     for ex in read_jsonl(inp["train"]):
         need.update(str(c["id"]) for c in ex["ctxs"][:k])

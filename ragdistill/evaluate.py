@@ -20,9 +20,11 @@ Two steps, so that answering (the expensive part on a CPU) runs once per reader:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from .files import InputError, read_jsonl, write_json, write_jsonl
 from .metrics import exact_match, f1_score, mean_hits
+from .settings import from_params
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +55,39 @@ def answered(examples: list[dict], max_questions: int | None) -> list[dict]:
     return examples[: max_questions or None]
 
 
+@dataclass(frozen=True)
+class AnswerSettings:
+    """One reader's answering job: its grid cells' retrievers, the prompt, ``evaluate``'s caps."""
+
+    reader: str
+    retrievers: list
+    k: int
+    prompt: dict
+    max_new_tokens: int
+    batch_size: int
+    max_questions: int | None = None
+
+
+@dataclass(frozen=True)
+class CellSettings:
+    """One grid cell: its retriever and reader, HR@k's k values, the answered questions' cap."""
+
+    retriever: str
+    reader: str
+    hr_k: list
+    max_questions: int | None = None
+
+
 def answer_questions(inp: dict, out: dict, params: dict) -> None:
     """Answer every distinct prompt of this reader's grid cells once (greedy, batched)."""
     from . import models
     from .prompts import build_prompts, reader_context
     from .reader import answer
 
-    retrievers = list(params["retrievers"])
+    s = from_params(AnswerSettings, params, "evaluate.")
+    retrievers = list(s.retrievers)
     files = list(inp["retrieved"])
-    k = int(params["k"])
+    k = s.k
     device = models.pick_device()
     tok = models.load_tokenizer(inp["reader"])
     reader = models.load_causal_lm(inp["reader"]).to(device)
@@ -70,10 +96,8 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
     prompts = []
     context = reader_context(reader)
     for name, path in zip(retrievers, files, strict=True):
-        examples = answered(read_jsonl(path), params.get("max_questions"))
-        built = build_prompts(
-            tok, examples, k, params["prompt"], False, context, f"answer_questions ({name})"
-        )
+        examples = answered(read_jsonl(path), s.max_questions)
+        built = build_prompts(tok, examples, k, s.prompt, False, context, f"answer_questions ({name})")
         for ex, p in zip(examples, built, strict=True):
             key = tuple(p.input_ids)
             if key not in unique:
@@ -82,14 +106,12 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
             keys.append((name, str(ex["id"]), key))
     log.info(
         "%s: %d questions over %d retrievers, %d distinct prompts answered",
-        params["reader"],
+        s.reader,
         len(keys),
         len(retrievers),
         len(prompts),
     )
-    preds = answer(
-        reader, tok, prompts, int(params["max_new_tokens"]), int(params["batch_size"]), progress=True
-    )
+    preds = answer(reader, tok, prompts, s.max_new_tokens, s.batch_size, progress=True)
     write_jsonl(
         out["answers"],
         ({"retriever": name, "id": qid, "prediction": preds[unique[key]]} for name, qid, key in keys),
@@ -98,11 +120,12 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
 
 def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
     """Score one cell: HR@k on every test question, EM/F1 on the answered ones."""
+    s = from_params(CellSettings, params, "evaluate.")
     every = read_jsonl(inp["retrieved"])
-    ks = [int(x) for x in params["hr_k"]]
-    retriever = params["retriever"]
+    ks = [int(x) for x in s.hr_k]
+    retriever = s.retriever
     preds = {r["id"]: r["prediction"] for r in read_jsonl(inp["answers"]) if r["retriever"] == retriever}
-    n_answer = len(answered(every, params.get("max_questions")))
+    n_answer = len(answered(every, s.max_questions))
     rows = []
     for i, ex in enumerate(every):
         row = {"id": ex["id"], "question": ex["question"], "answers": ex["answers"], **question_hits(ex, ks)}
@@ -129,7 +152,7 @@ def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
             "f1": sum(r["f1"] for r in scored) / max(1, len(scored)),
             "n": len(scored),
             "retriever": retriever,
-            "reader": params["reader"],
+            "reader": s.reader,
         }
     )
     write_jsonl(out["predictions"], rows)
@@ -137,6 +160,6 @@ def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
     log.info(
         "%s+%s: %s",
         retriever,
-        params["reader"],
+        s.reader,
         {m: round(v, 3) for m, v in metrics.items() if isinstance(v, float)},
     )

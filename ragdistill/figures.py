@@ -7,12 +7,14 @@ and a PDF (vector, for papers). Output keys are the figure names and ``<name>_pd
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .dumps import example
 from .files import atomic_path, read_json
+from .settings import from_params
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +50,13 @@ def example_tokens(dump: dict, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(prof[doc == d], ans[doc == d]) for d in range(k)]
 
 
-def _plot_example(plt, out: dict, inp: dict, params: dict, dpi: int) -> None:
+def _plot_example(plt, out: dict, inp: dict, index: int | None, dpi: int) -> None:
     from .dumps import load_dump
     from .files import read_jsonl
 
     dumps = {Path(p).parent.name: load_dump(p) for p in inp["dumps"]}
     first = next(iter(dumps.values()))
-    i = pick_example(first, params.get("example"))
+    i = pick_example(first, index)
     qid = str(first["ids"][i])
     ex = next((e for e in read_jsonl(inp["retrieved"]) if str(e["id"]) == qid), None)
     if ex is None:
@@ -98,15 +100,17 @@ def _plot_example(plt, out: dict, inp: dict, params: dict, dpi: int) -> None:
     plt.close(fig)
 
 
-def plot_figures(inp: dict, out: dict, params: dict) -> None:
-    import matplotlib
+@dataclass(frozen=True)
+class FigureSettings:
+    """``figures`` and what the figures need from the rest of the config."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    dpi: int
+    example: int | None
+    cells: list
+    mq_threshold: float
 
-    dpi = int(params["dpi"])
-    inds = [read_json(p) for p in inp["indicators"]]
 
+def _plot_distance(plt, inds: list[dict], out: dict, dpi: int) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for ind in inds:
         xs = ind["distance"]["offsets"]
@@ -120,6 +124,8 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     save_figure(fig, out, "distance", dpi)
     plt.close(fig)
 
+
+def _plot_pat(plt, inds: list[dict], out: dict, dpi: int) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for ind in inds:
         ns = sorted(int(n) for n in ind["pat"])
@@ -131,11 +137,14 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     save_figure(fig, out, "pat", dpi)
     plt.close(fig)
 
+
+def _plot_mq(plt, inds: list[dict], out: dict, dpi: int, threshold: float) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for ind in inds:
         vals = [v for v in ind["mq_values"] if v is not None]
-        ax.hist(vals, bins=30, range=(-1, 1), alpha=0.5, label=f"{ind['reader']} (mean {ind['mq_mean']:.2f})")
-    ax.axvline(float(params["mq_threshold"]), color="black", ls="--", label="threshold")
+        mean = "-" if ind["mq_mean"] is None else f"{ind['mq_mean']:.2f}"
+        ax.hist(vals, bins=30, range=(-1, 1), alpha=0.5, label=f"{ind['reader']} (mean {mean})")
+    ax.axvline(threshold, color="black", ls="--", label="threshold")
     ax.set_xlabel("Spearman(attention, question similarity) per example")
     ax.set_ylabel("examples")
     ax.set_title("Question-token indicator (MQ)")
@@ -143,8 +152,8 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     save_figure(fig, out, "mq", dpi)
     plt.close(fig)
 
-    cells = params["cells"]
-    metrics = [read_json(p) for p in inp["metrics"]]
+
+def _plot_grid(plt, cells: list[dict], metrics: list[dict], out: dict, dpi: int) -> None:
     labels = sorted({f"{c['retriever_kind']} + {c['reader_kind']}" for c in cells})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric in zip(axes, ["hr@5", "em"], strict=True):
@@ -166,11 +175,13 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     save_figure(fig, out, "grid", dpi)
     plt.close(fig)
 
+
+def _plot_curves(plt, paths: list[str], out: dict, dpi: int) -> None:
+    import pandas as pd
+
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax2 = ax.twinx()
-    for path in inp["curves"]:
-        import pandas as pd
-
+    for path in paths:
         df = pd.read_csv(path, sep="\t")
         name = Path(path).parent.name
         ax.plot(df["step"], df["loss"], lw=0.8, label=f"{name} loss")
@@ -185,5 +196,20 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="best")
     save_figure(fig, out, "curves", dpi)
     plt.close(fig)
-    _plot_example(plt, out, inp, params, dpi)
+
+
+def plot_figures(inp: dict, out: dict, params: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = from_params(FigureSettings, params, "figures.")
+    inds = [read_json(p) for p in inp["indicators"]]
+    _plot_distance(plt, inds, out, s.dpi)
+    _plot_pat(plt, inds, out, s.dpi)
+    _plot_mq(plt, inds, out, s.dpi, s.mq_threshold)
+    _plot_grid(plt, s.cells, [read_json(p) for p in inp["metrics"]], out, s.dpi)
+    _plot_curves(plt, list(inp["curves"]), out, s.dpi)
+    _plot_example(plt, out, inp, s.example, s.dpi)
     log.info("figures written")

@@ -17,11 +17,13 @@ question ids) so that the claims check can pair two readers example by example.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
 from .dumps import example, load_dump
 from .files import write_json
+from .settings import from_params
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +113,26 @@ def near_far(profile, doc, answer_mask, near: tuple[int, int], far: tuple[int, i
     return None if a is None or b is None else a - b
 
 
-def _bands(params: dict) -> tuple[tuple[int, int], tuple[int, int], int]:
-    max_d = int(params["max_distance"])
-    near, far = (tuple(int(x) for x in params[key]) for key in ("near", "far"))
-    for key, (lo, hi) in (("near", near), ("far", far)):
-        if not 1 <= lo <= hi <= max_d:
-            raise ValueError(
-                f"config indicators.{key}: [{lo}, {hi}] must be 1 <= first <= second "
-                f"<= max_distance ({max_d})"
-            )
-    return near, far, max_d
+@dataclass(frozen=True)
+class IndicatorSettings:
+    """``indicators``, and which reader this job measures."""
+
+    reader: str
+    top_n: list
+    sim_threshold: float
+    mq_threshold: float
+    max_distance: int
+    near: list
+    far: list
+
+    def __post_init__(self) -> None:
+        for key in ("near", "far"):
+            lo, hi = (int(x) for x in getattr(self, key))
+            if not 1 <= lo <= hi <= self.max_distance:
+                raise ValueError(
+                    f"config indicators.{key}: [{lo}, {hi}] must be 1 <= first <= second "
+                    f"<= max_distance ({self.max_distance})"
+                )
 
 
 def _finite(v: float | None) -> float | None:
@@ -128,11 +140,13 @@ def _finite(v: float | None) -> float | None:
 
 
 def compute_indicators(inp: dict, out: dict, params: dict) -> None:
+    """PAT_TN, MQ, the distance profile and near-far of one reader's dump, per example and mean."""
+    cfg = from_params(IndicatorSettings, params, "indicators.")
     dump = load_dump(inp["dump"])
     emb = unit(input_embeddings(inp["model"]))
-    top_n = [int(n) for n in params["top_n"]]
-    sim = float(params["sim_threshold"])
-    near, far, max_d = _bands(params)
+    top_n = [int(n) for n in cfg.top_n]
+    sim = cfg.sim_threshold
+    near, far, max_d = tuple(cfg.near), tuple(cfg.far), cfg.max_distance
     pats = {n: [] for n in top_n}
     mqs = []
     nf = []
@@ -154,13 +168,13 @@ def compute_indicators(inp: dict, out: dict, params: dict) -> None:
     mq = np.array(mqs, dtype=np.float64)
     mq_mean = float(np.nanmean(mq)) if np.isfinite(mq).any() else float("nan")
     result = {
-        "reader": params["reader"],
+        "reader": cfg.reader,
         "examples": len(mqs),
         "pat": {str(n): float(np.mean([x for x in v if x is not None])) for n, v in pats.items()},
         "mq_mean": mq_mean,
         "mq_median": float(np.nanmedian(mq)) if np.isfinite(mq).any() else float("nan"),
-        "mq_threshold": float(params["mq_threshold"]),
-        "good_teacher": bool(mq_mean > float(params["mq_threshold"])),
+        "mq_threshold": cfg.mq_threshold,
+        "good_teacher": bool(mq_mean > cfg.mq_threshold),
         "mq_values": [_finite(v) for v in mq],
         "distance": {
             "offsets": list(range(-max_d, max_d + 1)),
@@ -176,4 +190,4 @@ def compute_indicators(inp: dict, out: dict, params: dict) -> None:
         },
     }
     write_json(out["indicators"], result)
-    log.info("%s: PAT %s, MQ mean %.3f", params["reader"], result["pat"], mq_mean)
+    log.info("%s: PAT %s, MQ mean %.3f", cfg.reader, result["pat"], mq_mean)

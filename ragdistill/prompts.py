@@ -32,6 +32,7 @@ import random
 from dataclasses import dataclass, field
 
 from .files import InputError
+from .settings import from_params
 
 log = logging.getLogger(__name__)
 
@@ -94,37 +95,38 @@ def chat_turns(tokenizer) -> tuple[list[int], list[int]]:
     return _encode(tokenizer, before).input_ids, _encode(tokenizer, after).input_ids
 
 
-def build_prompt(
-    tokenizer, example: dict, k: int, params: dict, with_answer: bool, answer: str | None = None
-) -> Prompt:
-    """Prompt for one example with its first ``k`` ctxs; ``answer`` defaults to the first gold."""
-    ctxs = example["ctxs"][:k]
-    order = _shuffle_order(
-        [str(c["id"]) for c in ctxs],
-        int(params.get("seed", 0)),
-        str(example["id"]),
-        bool(params.get("shuffle", True)),
-    )
-    ids: list[int] = []
-    if params.get("add_bos", True) and tokenizer.bos_token_id is not None:
-        ids.append(tokenizer.bos_token_id)
-    chat = chat_turns(tokenizer) if params.get("chat_template") else None
-    if chat:
-        ids.extend(chat[0])
-    # A header before the documents takes the "attention sink" of the first positions, which
-    # would otherwise land on the first document and decide its attention score.
-    if params.get("header"):
-        ids.extend(_encode(tokenizer, str(params["header"]).rstrip("\n") + "\n").input_ids)
+@dataclass(frozen=True)
+class PromptSettings:
+    """``prompt`` (the config schema describes each key)."""
+
+    seed: int = 0
+    shuffle: bool = True
+    max_doc_tokens: int = 128
+    add_bos: bool = True
+    header: str | None = None
+    chat_template: bool = False
+    max_question_tokens: int | None = None
+
+    @classmethod
+    def of(cls, params: dict | PromptSettings) -> PromptSettings:
+        """Settings from the ``prompt`` section (a dict), or as given."""
+        return params if isinstance(params, PromptSettings) else from_params(cls, params, "prompt.")
+
+
+def _documents(
+    tokenizer, ctxs: list[dict], order: list[int], answers: list[str], max_doc: int, ids: list[int]
+):
+    """Append each document (in prompt ``order``) to ``ids``; per document (retrieval order) its
+    span and its tokens' gold-answer mask."""
     spans: dict[int, tuple[int, int]] = {}
     masks: dict[int, list[bool]] = {}
-    max_doc = int(params.get("max_doc_tokens", 128))
     for slot, ci in enumerate(order):
         c = ctxs[ci]
         head = _encode(tokenizer, f"Document [{slot + 1}] (Title: {c['title']})").input_ids
         body_text = " " + c["text"]
         body = _encode(tokenizer, body_text, offsets=True)
         body_ids = body.input_ids[:max_doc]
-        char_spans = _answer_char_spans(body_text, example.get("answers", []))
+        char_spans = _answer_char_spans(body_text, answers)
         mask = [any(s < e2 and s2 < e for s2, e2 in char_spans) for s, e in body.offset_mapping[:max_doc]]
         start = len(ids)
         ids.extend(head)
@@ -132,14 +134,39 @@ def build_prompt(
         ids.extend(body_ids)
         spans[ci] = (start, len(ids))
         ids.extend(_encode(tokenizer, "\n").input_ids)
+    return [spans[i] for i in range(len(ctxs))], [masks[i] for i in range(len(ctxs))]
+
+
+def build_prompt(
+    tokenizer,
+    example: dict,
+    k: int,
+    params: dict | PromptSettings,
+    with_answer: bool,
+    answer: str | None = None,
+) -> Prompt:
+    """Prompt for one example with its first ``k`` ctxs; ``answer`` defaults to the first gold."""
+    ps = PromptSettings.of(params)
+    ctxs = example["ctxs"][:k]
+    order = _shuffle_order([str(c["id"]) for c in ctxs], ps.seed, str(example["id"]), ps.shuffle)
+    ids: list[int] = []
+    if ps.add_bos and tokenizer.bos_token_id is not None:
+        ids.append(tokenizer.bos_token_id)
+    chat = chat_turns(tokenizer) if ps.chat_template else None
+    if chat:
+        ids.extend(chat[0])
+    # A header before the documents takes the "attention sink" of the first positions, which
+    # would otherwise land on the first document and decide its attention score.
+    if ps.header:
+        ids.extend(_encode(tokenizer, str(ps.header).rstrip("\n") + "\n").input_ids)
+    spans, masks = _documents(tokenizer, ctxs, order, example.get("answers", []), ps.max_doc_tokens, ids)
     # the question span is the question's own tokens, not the "Question:" cue, which is the same
     # in every prompt (MQ, the question-similarity indicator, compares document tokens with it)
     ids.extend(_encode(tokenizer, "Question:").input_ids)
     q_start = len(ids)
     q_ids = _encode(tokenizer, f" {example['question']}").input_ids
-    max_q = params.get("max_question_tokens")
-    cut = bool(max_q) and len(q_ids) > int(max_q)
-    ids.extend(q_ids[: int(max_q)] if cut else q_ids)
+    cut = ps.max_question_tokens is not None and len(q_ids) > ps.max_question_tokens
+    ids.extend(q_ids[: ps.max_question_tokens] if cut else q_ids)
     q_span = (q_start, len(ids))
     # the answer cue: "Answer:", or with a chat template the end of the user's turn and the
     # start of the assistant's
@@ -153,15 +180,7 @@ def build_prompt(
         ids.extend(a_ids)
         ids.extend(_encode(tokenizer, "\n").input_ids)
         target_end = len(ids)
-    return Prompt(
-        ids,
-        [spans[i] for i in range(len(ctxs))],
-        q_span,
-        answer_span,
-        target_end,
-        [masks[i] for i in range(len(ctxs))],
-        cut,
-    )
+    return Prompt(ids, spans, q_span, answer_span, target_end, masks, cut)
 
 
 def reader_context(model) -> int | None:

@@ -8,8 +8,8 @@ batched greedy decoding that stops at the newline.
 from __future__ import annotations
 
 import logging
-import math
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,6 +18,7 @@ from . import models, resume
 from .files import read_jsonl, write_json
 from .metrics import exact_match
 from .prompts import Prompt, build_prompts, reader_context, stop_token_ids
+from .settings import from_params
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +157,55 @@ def exact_match_rate(
 LAST_WEIGHTS = "last_step_trainable.safetensors"
 
 
-def _check(hp: dict) -> None:
-    if hp["select"] not in ("best", "last"):
-        raise ValueError(f"reader_finetune.select: {hp['select']!r}; use 'best' or 'last'")
-    if hp["select"] == "best" and not int(hp["dev_questions"]):
-        raise ValueError(
-            "reader_finetune.select: 'best' needs dev questions (reader_finetune.dev_questions > 0)"
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """``reader_finetune`` (docs/method.md and the config schema say what each does)."""
+
+    steps: int
+    batch_size: int
+    grad_accum: int
+    lr: float
+    weight_decay: float
+    warmup_steps: int
+    max_grad_norm: float
+    train_layers: int | None
+    answer_in_context: bool
+    dev_questions: int
+    eval_batch_size: int
+    eval_every: int
+    select: str
+    gradient_checkpointing: bool
+    lora: dict | None
+    checkpoint_every: int
+
+    def __post_init__(self) -> None:
+        if self.select not in ("best", "last"):
+            raise ValueError(f"reader_finetune.select: {self.select!r}; use 'best' or 'last'")
+        if self.select == "best" and not self.dev_questions:
+            raise ValueError(
+                "reader_finetune.select: 'best' needs dev questions (reader_finetune.dev_questions > 0)"
+            )
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """What ``finetune_reader`` reads from its rule: the training settings and the prompt."""
+
+    train: FinetuneSettings
+    seed: int
+    k: int
+    prompt: dict
+    max_new_tokens: int
+
+    @classmethod
+    def from_params(cls, params: dict) -> FinetuneJob:
+        train = from_params(FinetuneSettings, params["train"], "reader_finetune.")
+        return cls(
+            train,
+            int(params["seed"]),
+            int(params["k"]),
+            dict(params["prompt"]),
+            int(params["max_new_tokens"]),
         )
 
 
@@ -185,103 +229,114 @@ def add_lora(model, lora: dict, train_layers: int | None):
     return get_peft_model(model, config)
 
 
+def _trainable_reader(model, s: FinetuneSettings):
+    """Freeze what ``train_layers`` spares (or add LoRA adapters), set up gradient checkpointing;
+    returns the peft wrapper or None."""
+    lora = add_lora(model, s.lora, s.train_layers) if s.lora else None
+    trainable = freeze_below(model, s.train_layers) if lora is None else lora.get_nb_trainable_parameters()[0]
+    log.info("training %d of %d parameters", trainable, sum(p.numel() for p in model.parameters()))
+    if s.gradient_checkpointing:
+        model.activation_checkpointing_enable({"use_reentrant": False})
+        # non-reentrant checkpoints need no gradient at the embeddings; with one, backward would
+        # run through the frozen blocks that train_layers spares
+        model.disable_input_require_grads()
+    return lora
+
+
+def _warmup_then_decay(s: FinetuneSettings):
+    """Learning-rate factor per step: linear warm-up over ``warmup_steps``, then linear decay to 0."""
+
+    def lr_at(step: int) -> float:
+        if step < s.warmup_steps:
+            return (step + 1) / max(1, s.warmup_steps)
+        return max(0.0, (s.steps - step) / max(1, s.steps - s.warmup_steps))
+
+    return lr_at
+
+
+def _train_step(
+    model, tok, prompts: list[Prompt], order: list[int], rng, s: FinetuneSettings, device
+) -> float:
+    """One optimizer step's forward and backward passes (``grad_accum`` micro-batches); its loss."""
+    total = 0.0
+    for _ in range(s.grad_accum):
+        batch = lm_batch(
+            [prompts[i] for i in resume.next_batch(order, rng, len(prompts), s.batch_size)], tok.pad_token_id
+        )
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = answer_nll(model, {n: t.to(device) for n, t in batch.items()}).mean() / s.grad_accum
+        loss.backward()
+        total += loss.item()
+    return total
+
+
 def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     """Fine-tune with AdamW, linear warm-up then linear decay, gradient accumulation; dev EM
     every ``eval_every`` steps and after the last, and the best or the last weights kept."""
     from tqdm import tqdm
 
-    hp = params["train"]
-    _check(hp)
-    prompt = params["prompt"]
-    k = int(params["k"])
-    seed = int(params["seed"])
-    models.set_seed(seed)
+    job = FinetuneJob.from_params(params)
+    s = job.train
+    models.set_seed(job.seed)
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
     model = models.load_causal_lm(inp["model"]).to(device)
     train = read_jsonl(inp["train"])
-    if hp["answer_in_context"]:
-        train = [with_answer_in_context(ex, k) for ex in train]
-    prompts = build_prompts(tok, train, k, prompt, True, reader_context(model), "finetune_reader")
-    dev = read_jsonl(inp["dev"])[: int(hp["dev_questions"])]
-    steps, accum, bs = int(hp["steps"]), int(hp["grad_accum"]), int(hp["batch_size"])
-    eval_every = int(hp["eval_every"])
-    lora = add_lora(model, hp["lora"], hp["train_layers"]) if hp.get("lora") else None
-    trainable = (
-        freeze_below(model, hp["train_layers"]) if lora is None else lora.get_nb_trainable_parameters()[0]
-    )
-    log.info("training %d of %d parameters", trainable, sum(p.numel() for p in model.parameters()))
-    if hp["gradient_checkpointing"]:
-        model.activation_checkpointing_enable({"use_reentrant": False})
-        # non-reentrant checkpoints need no gradient at the embeddings; with one, backward would
-        # run through the frozen blocks that train_layers spares
-        model.disable_input_require_grads()
+    if s.answer_in_context:
+        train = [with_answer_in_context(ex, job.k) for ex in train]
+    prompts = build_prompts(tok, train, job.k, job.prompt, True, reader_context(model), "finetune_reader")
+    dev = read_jsonl(inp["dev"])[: s.dev_questions]
+    lora = _trainable_reader(model, s)
     opt = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=float(hp["lr"]),
-        weight_decay=float(hp["weight_decay"]),
+        [p for p in model.parameters() if p.requires_grad], lr=s.lr, weight_decay=s.weight_decay
     )
-    warm = int(hp["warmup_steps"])
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return (step + 1) / max(1, warm)
-        return max(0.0, (steps - step) / max(1, steps - warm))
-
-    def dev_em() -> float:
-        em = exact_match_rate(
-            model, tok, dev, k, prompt, int(params["max_new_tokens"]), int(hp["eval_batch_size"])
-        )
-        model.train()
-        return em
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    rng = random.Random(seed)
-    ckpt = resume.Checkpointer.for_job("finetune_reader", inp, params, hp["checkpoint_every"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_then_decay(s))
+    rng = random.Random(job.seed)
+    ckpt = resume.Checkpointer.for_job("finetune_reader", inp, params, s.checkpoint_every)
     fresh = {"order": [], "history": [], "best_step": 0, "best_em": -1.0}
     start, loop, extra = ckpt.restore(model, opt, sched, rng, fresh)
     order: list[int] = loop["order"]
     history: list[dict] = loop["history"]
     best = resume.Best(loop["best_step"], loop["best_em"], extra)
-    use_amp = device.type == "cuda"
     model.train()
-    bar = tqdm(range(start, steps), desc="finetune_reader", initial=start, total=steps, mininterval=5)
+    bar = tqdm(range(start, s.steps), desc="finetune_reader", initial=start, total=s.steps, mininterval=5)
     for step in bar:
-        total = 0.0
-        for _ in range(accum):
-            if len(order) < bs:
-                more = list(range(len(prompts)))
-                rng.shuffle(more)
-                order.extend(more)
-            batch = lm_batch([prompts[i] for i in order[:bs]], tok.pad_token_id)
-            del order[:bs]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = answer_nll(model, {n: t.to(device) for n, t in batch.items()}).mean() / accum
-            loss.backward()
-            total += loss.item()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["max_grad_norm"]))
+        total = _train_step(model, tok, prompts, order, rng, s, device)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), s.max_grad_norm)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
         row = {"step": step + 1, "loss": total, "lr": sched.get_last_lr()[0]}
-        if dev and (step + 1 == steps or (eval_every and (step + 1) % eval_every == 0)):
-            row["dev_em"] = dev_em()
+        if dev and (step + 1 == s.steps or (s.eval_every and (step + 1) % s.eval_every == 0)):
+            row["dev_em"] = exact_match_rate(
+                model, tok, dev, job.k, job.prompt, job.max_new_tokens, s.eval_batch_size
+            )
+            model.train()
             log.info("dev EM after %d steps: %.3f", step + 1, row["dev_em"])
-            if hp["select"] == "best":
+            if s.select == "best":
                 best.offer(step + 1, row["dev_em"], model)
         history.append(row)
         bar.set_postfix(loss=f"{total:.3f}")
         state = {"order": order, "history": history, "best_step": best.step, "best_em": best.score}
-        ckpt.after_step(step + 1, steps, model, opt, sched, rng, state, best.weights or None)
+        ckpt.after_step(step + 1, s.steps, model, opt, sched, rng, state, best.weights or None)
+    _save_reader(model, lora, tok, inp, out, s, history, best)
+    ckpt.done()
+
+
+def _save_reader(
+    model, lora, tok, inp: dict, out: dict, s: FinetuneSettings, history: list[dict], best
+) -> None:
+    """The kept weights (best or last; LoRA merged in), the last step's beside a kept best, and
+    ``train_metrics.json`` (dev EM null where it was not measured)."""
     out_dir = Path(out["model"])
-    selected, last = steps, None
-    if hp["select"] == "best" and best.step != steps:
+    selected, last = s.steps, None
+    if s.select == "best" and best.step != s.steps:
         last = resume.trainable_weights(model)
         model.load_state_dict(best.weights, strict=False)
         selected = best.step
     if lora is not None:
         model = lora.merge_and_unload()
-    if hp["gradient_checkpointing"]:
+    if s.gradient_checkpointing:
         model.activation_checkpointing_disable()
     models.save_trained(model, tok, out_dir, inp["model"])
     if last is not None:  # the last step's trainable weights, beside the kept best ones
@@ -289,17 +344,16 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
 
         save_file(last, str(out_dir / LAST_WEIGHTS))
     ems = {r["step"]: r["dev_em"] for r in history if "dev_em" in r}
-    log.info("kept the weights after step %d of %d (select: %s)", selected, steps, hp["select"])
+    log.info("kept the weights after step %d of %d (select: %s)", selected, s.steps, s.select)
     write_json(
         out["metrics"],
         {
-            "steps": steps,
-            "select": hp["select"],
+            "steps": s.steps,
+            "select": s.select,
             "selected_step": selected,
-            "dev_em": ems.get(selected, math.nan),
-            "dev_em_last": ems.get(steps, math.nan),
-            "dev_questions": len(dev),
+            "dev_em": ems.get(selected),
+            "dev_em_last": ems.get(s.steps),
+            "dev_questions": s.dev_questions,
             "history": history,
         },
     )
-    ckpt.done()

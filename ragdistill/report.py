@@ -9,12 +9,15 @@ each cell's mean and standard deviation over seeds.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import claims as claims_check
 from .files import read_json, read_jsonl, write_json, write_text
+from .settings import from_params
+from .stats import Bootstrap
 
 log = logging.getLogger(__name__)
 METRICS = ["hr@1", "hr@5", "hr@10", "hr@20", "gold_recall@5", "em", "f1"]
@@ -146,27 +149,42 @@ def sweep_section(sweep: dict) -> list[str]:
     return lines + [""]
 
 
+@dataclass(frozen=True)
+class ReportSettings:
+    """The run, its grid cells and seeds, ``k``, ``indicators.top_n``, ``report``, the captions."""
+
+    run: str
+    cells: list
+    seeds: list
+    k: int
+    top_n: list
+    bootstrap: Bootstrap
+    captions: dict = field(default_factory=dict)
+
+
 def make_report(inp: dict, out: dict, params: dict) -> None:
-    rows = load_grid(params["cells"], list(inp["metrics"]))
+    """``report.md`` (claims check, grid, indicators, sweep, figures), ``claims.json``, the grid."""
+    s = from_params(ReportSettings, params, "report.")
+    rows = load_grid(s.cells, list(inp["metrics"]))
     indicators = {read_json(p)["reader"]: read_json(p) for p in inp["indicators"]}
-    seeds = [int(s) for s in params["seeds"]]
-    top_n = [str(n) for n in params["top_n"]]
-    lookup = make_lookup(cell_items(params["cells"], list(inp["predictions"])), reader_items(indicators))
+    seeds = [int(x) for x in s.seeds]
+    top_n = [str(n) for n in s.top_n]
+    lookup = make_lookup(cell_items(s.cells, list(inp["predictions"])), reader_items(indicators))
     thr = float(next(iter(indicators.values()))["mq_threshold"])
-    items = claims_check.check(claims_check.paper_claims(top_n, thr), lookup, seeds, params["bootstrap"])
+    items = claims_check.check(claims_check.paper_claims(top_n, thr), lookup, seeds, s.bootstrap)
     csv, md = grid_table(rows)
     write_text(out["grid_csv"], csv)
     write_text(out["grid_md"], md)
     write_json(out["claims"], items)
     report_dir = Path(out["report"]).parent
-    boot = params["bootstrap"]
+    boot = s.bootstrap
     lines = [
-        f"# ragdistill report: run `{params['run']}`",
+        f"# ragdistill report: run `{s.run}`",
         "",
         "Attention distillation in retrieval-augmented generation, reproduced on this run's data. "
         f"Seeds: {seeds}. Every comparison is paired (per test question or per dumped example) with a "
-        f"{float(boot['level']):.0%} percentile bootstrap interval ({int(boot['resamples']):,} resamples, "
-        f"seed {boot['seed']}). A claim **holds** when, in every seed, its intervals lie on the claimed "
+        f"{boot.level:.0%} percentile bootstrap interval ({boot.resamples:,} resamples, "
+        f"seed {boot.seed}). A claim **holds** when, in every seed, its intervals lie on the claimed "
         "side of zero; **same direction, not significant** when only the means do. The rules are in "
         "the project's docs/method.md.",
         "",
@@ -177,7 +195,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         "",
         "HR@k: share of test questions with a passage containing a gold answer in the top k. "
         "EM/F1: the cell's reader answering from the top "
-        f"{params['k']} passages. Readers: `offtheshelf` pairs with the initial retriever and with "
+        f"{s.k} passages. Readers: `offtheshelf` pairs with the initial retriever and with "
         "off-the-shelf teachers' retrievers; `finetuned` with every retriever.",
         "",
         md,
@@ -199,7 +217,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     for path in inp.get("sweep", []):
         lines += sweep_section(read_json(path))
     lines += ["## Figures", ""]
-    captions = params.get("captions", {})
+    captions = s.captions
     for fig in inp["figures"]:
         rel = Path(fig).resolve().relative_to(report_dir.resolve().parent) if report_dir else Path(fig)
         lines += [f"![{Path(fig).stem}](../{rel})", "", captions.get(Path(fig).stem, ""), ""]

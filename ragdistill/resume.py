@@ -56,6 +56,22 @@ class Best:
             self.step, self.score, self.weights = step, score, trainable_weights(model)
 
 
+def next_batch(order: list[int], rng: random.Random, n: int, size: int) -> list[int]:
+    """The next ``size`` item indices of a training loop's data order (shared by both loops).
+
+    ``order`` is the loop's remaining order, kept in its checkpoints: when fewer than ``size``
+    remain, a fresh seeded shuffle of all ``n`` items is appended (epochs run into each other,
+    as the seeded shuffle decides). The batch is taken off its front, in place.
+    """
+    if len(order) < size:
+        more = list(range(n))
+        rng.shuffle(more)
+        order.extend(more)
+    batch = order[:size]
+    del order[:size]
+    return batch
+
+
 def fingerprint(inp: dict, params: dict) -> str:
     """Hash of the params and of every input file's name, size and modification time."""
     h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())

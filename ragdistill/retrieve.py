@@ -8,6 +8,7 @@ streaming pass over the corpus, for the retrieved ids only.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from . import models
 from .datasets import iter_corpus
 from .files import read_jsonl, write_jsonl
 from .metrics import has_answer
+from .settings import from_params
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +45,27 @@ def passages_by_id(corpus: str, wanted: set[str]) -> dict[str, dict]:
     return found
 
 
+@dataclass(frozen=True)
+class RetrieveSettings:
+    """The query side of ``retriever`` and ``retrieve.top_k``, and which splits this job searches."""
+
+    splits: list
+    batch_size: int
+    max_length: int
+    pooling: str
+    normalize: bool
+    top_k: int
+
+
 def retrieve(inp: dict, out: dict, params: dict) -> None:
+    """Search the index with every question of the job's splits; the top ``top_k`` passages."""
     import faiss
 
+    s = from_params(RetrieveSettings, params, "retriever.")
     index = faiss.read_index(inp["index"])
     ids = np.load(inp["ids"], allow_pickle=False)
     tok, model = load_query_encoder(inp["query_encoder"])
-    splits = list(params["splits"])
+    splits = list(s.splits)
     per_split = [read_jsonl(p) for p in inp["questions"]]
     questions = [q for qs in per_split for q in qs]
     with torch.no_grad():
@@ -57,13 +73,13 @@ def retrieve(inp: dict, out: dict, params: dict) -> None:
             model,
             tok,
             [q["question"] for q in questions],
-            int(params["batch_size"]),
-            int(params["max_length"]),
-            params["pooling"],
-            bool(params["normalize"]),
+            s.batch_size,
+            s.max_length,
+            s.pooling,
+            s.normalize,
             progress=True,
         )
-    top_k = min(int(params["top_k"]), len(ids))
+    top_k = min(s.top_k, len(ids))
     scores, rows = search(index, q_emb, top_k)
     wanted = {str(ids[r]) for r in rows.ravel() if r >= 0}
     texts = passages_by_id(inp["corpus"], wanted)

@@ -4,7 +4,8 @@ A stage used to read ``params["..."]`` wherever it needed a value, converting it
 then failed deep inside, late, and the same conversion was repeated. Now each stage declares a
 dataclass of what it reads (the field names are the params keys), and :func:`from_params` builds
 it: every field present, each value converted to the field's type (``int``, ``float``, ``bool``,
-``str``, ``dict``, ``list``, or ``X | None``), or a ``ValueError`` naming the config key. Keys the
+``str``, ``dict``, ``list``, ``X | None``, or another such dataclass for a nested section), or a
+``ValueError`` naming the config key. Keys the
 dataclass does not name are ignored: Snakemake passes params it needs itself (``resume_dir``).
 """
 
@@ -28,6 +29,10 @@ def _convert(value: Any, kind: Any, key: str) -> Any:
     if value is None:
         raise ValueError(f"config key {key}: null is not allowed here")
     base = origin or kind
+    if dataclasses.is_dataclass(base):
+        if not isinstance(value, dict):
+            raise ValueError(f"config key {key}: {value!r} is not a mapping")
+        return from_params(base, value, f"{key}.")
     if base is bool:
         if not isinstance(value, bool):
             raise ValueError(f"config key {key}: {value!r} is not true or false")

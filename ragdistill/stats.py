@@ -19,6 +19,18 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Bootstrap:
+    """``report``: resamples per comparison, the interval's coverage, the generator's seed."""
+
+    resamples: int = 10_000
+    level: float = 0.95
+    seed: int = 0
+
+    def options(self) -> dict:
+        return {"resamples": self.resamples, "level": self.level, "seed": self.seed}
+
+
+@dataclass(frozen=True)
 class Interval:
     """Mean of a (paired) difference, its bootstrap interval and the number of items."""
 

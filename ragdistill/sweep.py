@@ -12,13 +12,15 @@ rho}}, "ranks_agree": {indicator: sentence}}``) and the figure ``sweep.png``/``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
 from .evaluate import question_hits
 from .figures import save_figure
 from .files import read_json, read_jsonl, write_json
-from .stats import paired, spearman
+from .settings import from_params
+from .stats import Bootstrap, paired, spearman
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +51,24 @@ def agreement(rhos: dict[int, float | None]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class SweepSettings:
+    """The sweep's teachers (``rows``: seed, teacher, steps), ``indicators.top_n``, ``report``."""
+
+    rows: list
+    top_n: list
+    bootstrap: Bootstrap
+    dpi: int
+
+
 def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
-    boot = params["bootstrap"]
-    opts = {"resamples": int(boot["resamples"]), "level": float(boot["level"]), "seed": int(boot["seed"])}
-    top_n = [str(n) for n in params["top_n"]]
+    """Each teacher's indicators against its ADist retriever's HR@5 gain; Spearman per seed."""
+    s = from_params(SweepSettings, params, "grid.")
+    opts = s.bootstrap.options()
+    top_n = [str(n) for n in s.top_n]
     initial = hr5(inp["initial"])
     rows = []
-    for spec, retrieved, ind_path in zip(params["rows"], inp["retrieved"], inp["indicators"], strict=True):
+    for spec, retrieved, ind_path in zip(s.rows, inp["retrieved"], inp["indicators"], strict=True):
         gain = paired(hr5(retrieved), initial, **opts)
         rows.append(
             {
@@ -88,7 +101,7 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
             "ranks_agree": {k: agreement(d) for k, d in rho.items()},
         },
     )
-    _plot(rows, names, rho, out, int(params["dpi"]))
+    _plot(rows, names, rho, out, s.dpi)
     log.info("sweep: %d teachers x %d seeds; Spearman %s", len(rows) // len(seeds), len(seeds), rho)
 
 

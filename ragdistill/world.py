@@ -198,16 +198,8 @@ def _pronouns(p: str) -> dict[str, str]:
     return {"pron": "she", "Pron": "She", "poss": "her", "obj": "her"}
 
 
-def generate(cfg: WorldConfig) -> dict:
-    """Make the world: ``{"passages": [...], "train"|"dev"|"test": [questions]}``.
-
-    Passages: ``{"id", "title", "text"}``; questions: ``{"id", "question", "answers",
-    "gold_ids"}``. The same config gives the same world, byte for byte.
-    """
-    problems = size_problems(cfg)
-    if problems:
-        raise ValueError("; ".join(f"world.{key}: {why}" for key, why in problems))
-    rng = random.Random(cfg.seed)
+def _name_pools(rng: random.Random, cfg: WorldConfig) -> tuple[list[str], list[str], dict[str, list[str]]]:
+    """Given names, family names and the value pools of every attribute kind."""
     givens = _unique_words(rng, cfg.given_names, (2, 3))
     families = _unique_words(rng, cfg.family_names, (2, 3))
     pools = dict(_POOLS)
@@ -215,7 +207,11 @@ def generate(cfg: WorldConfig) -> dict:
     pools["org"] = [f"{w} {rng.choice(_ORG_KINDS)}" for w in _unique_words(rng, cfg.n_orgs, (2, 3))]
     pools["award"] = [f"{w} {rng.choice(_AWARD_KINDS)}" for w in _unique_words(rng, cfg.n_awards, (2, 3))]
     pools["year"] = [str(y) for y in range(1780, 1920)]
+    return givens, families, pools
 
+
+def _people(rng: random.Random, cfg: WorldConfig, givens, families, pools) -> list[Person]:
+    """``n_people`` people with unique full names, then each one's facts."""
     people: list[Person] = []
     names: set[str] = set()
     while len(people) < cfg.n_people:
@@ -230,71 +226,87 @@ def generate(cfg: WorldConfig) -> dict:
                 person.facts[attr] = f"{rng.choice(givens)} {rng.choice(families)}"
             else:
                 person.facts[attr] = rng.choice(pools[spec["values"]])
-    by_family: dict[str, list[Person]] = {}
-    for person in people:
-        by_family.setdefault(person.family, []).append(person)
+    return people
 
-    passages: list[dict] = []
-    gold: dict[tuple[int, str], str] = {}
-    cloze: dict[tuple[int, str], str] = {}  # the gold sentence, its value asked for
+
+def _naming(rng: random.Random, cfg: WorldConfig, person: Person) -> tuple[str, str]:
+    """How a passage names its person, and its title: in full only sometimes, else as "R. Family"
+    (then the family name is all the retriever can match, shared with the person's relatives)."""
+    full = rng.random() < cfg.full_name_rate
+    named = person.name if full else f"{person.given[0]}. {person.family}"
+    return named, person.name if full else person.family
+
+
+def _pad(rng: random.Random, cfg: WorldConfig, sentences: list[str], person: Person, pr: dict) -> str:
+    """The sentences, padded with filler to at least ``min_words`` words."""
+    fillers = rng.sample(_FILLER, len(_FILLER))
+    while len(" ".join(sentences).split()) < cfg.min_words and fillers:
+        sentences.append(fillers.pop().format(name=person.family, **pr))
+    return " ".join(sentences)
+
+
+def _fact_passages(
+    rng, cfg: WorldConfig, pi: int, person: Person, relatives: list[Person], gold, cloze
+) -> list[dict]:
+    """The person's facts spread over ``passages_per_person`` passages; records each fact's gold
+    passage and its cloze sentence (the sentence with its value asked for)."""
     attrs = list(_ATTRIBUTES)
-    for pi, person in enumerate(people):
-        order = attrs[:]
-        rng.shuffle(order)
-        chunks = [order[i :: cfg.passages_per_person] for i in range(cfg.passages_per_person)]
-        pr = _pronouns(person.pronoun)
-        for ci, chunk in enumerate(chunks):
-            pid = f"p{pi}-{ci}"
-            sentences = []
-            # a passage names its person in full only sometimes, else as "R. Family": then the
-            # family name is all the retriever can match, shared with the person's relatives
-            full = rng.random() < cfg.full_name_rate
-            named = person.name if full else f"{person.given[0]}. {person.family}"
-            title = person.name if full else person.family
-            for j, attr in enumerate(chunk):
-                template = rng.choice(_ATTRIBUTES[attr]["passage"])
-                # the first sentence names the person; later ones use the family name or a
-                # pronoun, so a fact's sentence need not repeat the name the question uses
-                who = named if j == 0 else rng.choice([person.family, named, "PRONOUN"])
-                if who == "PRONOUN":
-                    who = pr["Pron"] if template.startswith("{name}") else pr["pron"]
-                sentences.append(template.format(name=who, v=person.facts[attr], **pr))
-                gold[(pi, attr)] = pid
-                wh = _WH.get(_ATTRIBUTES[attr]["values"], "what")
-                cloze[(pi, attr)] = template.format(name=person.name, v=wh, **pr)
-            relatives = [r for r in by_family[person.family] if r is not person]
-            if relatives and rng.random() < cfg.relative_mentions:
-                rel = rng.choice(relatives)
-                rattr = rng.choice(attrs)
-                rv = rel.facts[rattr]
-                sentences.append(
-                    f"{pr['Pron']} was related to {rel.name}, whose {rattr.replace('_', ' ')} was {rv}."
-                )
-            fillers = rng.sample(_FILLER, len(_FILLER))
-            while len(" ".join(sentences).split()) < cfg.min_words and fillers:
-                sentences.append(fillers.pop().format(name=person.family, **pr))
-            text = " ".join(sentences)
-            passages.append({"id": pid, "title": title, "text": text})
-        for di in range(cfg.decoy_passages):
-            kinds = rng.sample(list(_DECOYS), 3)
-            sentences = []
-            full = rng.random() < cfg.full_name_rate
-            named = person.name if full else f"{person.given[0]}. {person.family}"
-            title = person.name if full else person.family
-            for j, kind in enumerate(kinds):
-                v = (
-                    f"{rng.choice(givens)} {rng.choice(families)}"
-                    if kind == "person"
-                    else rng.choice(pools[kind])
-                )
-                who = named if j == 0 else rng.choice([person.family, named])
-                sentences.append(_DECOYS[kind].format(name=who, v=v))
-            fillers = rng.sample(_FILLER, len(_FILLER))
-            while len(" ".join(sentences).split()) < cfg.min_words and fillers:
-                sentences.append(fillers.pop().format(name=person.family, **pr))
-            passages.append({"id": f"p{pi}-d{di}", "title": title, "text": " ".join(sentences)})
+    order = attrs[:]
+    rng.shuffle(order)
+    chunks = [order[i :: cfg.passages_per_person] for i in range(cfg.passages_per_person)]
+    pr = _pronouns(person.pronoun)
+    out = []
+    for ci, chunk in enumerate(chunks):
+        pid = f"p{pi}-{ci}"
+        sentences = []
+        named, title = _naming(rng, cfg, person)
+        for j, attr in enumerate(chunk):
+            template = rng.choice(_ATTRIBUTES[attr]["passage"])
+            # the first sentence names the person; later ones use the family name or a
+            # pronoun, so a fact's sentence need not repeat the name the question uses
+            who = named if j == 0 else rng.choice([person.family, named, "PRONOUN"])
+            if who == "PRONOUN":
+                who = pr["Pron"] if template.startswith("{name}") else pr["pron"]
+            sentences.append(template.format(name=who, v=person.facts[attr], **pr))
+            gold[(pi, attr)] = pid
+            wh = _WH.get(_ATTRIBUTES[attr]["values"], "what")
+            cloze[(pi, attr)] = template.format(name=person.name, v=wh, **pr)
+        if relatives and rng.random() < cfg.relative_mentions:
+            rel = rng.choice(relatives)
+            rattr = rng.choice(attrs)
+            rv = rel.facts[rattr]
+            sentences.append(
+                f"{pr['Pron']} was related to {rel.name}, whose {rattr.replace('_', ' ')} was {rv}."
+            )
+        out.append({"id": pid, "title": title, "text": _pad(rng, cfg, sentences, person, pr)})
+    return out
 
-    pairs = [(pi, attr) for pi in range(len(people)) for attr in attrs]
+
+def _decoy_passages(rng, cfg: WorldConfig, pi: int, person: Person, givens, families, pools) -> list[dict]:
+    """Passages naming the person beside values that are not theirs."""
+    pr = _pronouns(person.pronoun)
+    out = []
+    for di in range(cfg.decoy_passages):
+        kinds = rng.sample(list(_DECOYS), 3)
+        sentences = []
+        named, title = _naming(rng, cfg, person)
+        for j, kind in enumerate(kinds):
+            v = (
+                f"{rng.choice(givens)} {rng.choice(families)}"
+                if kind == "person"
+                else rng.choice(pools[kind])
+            )
+            who = named if j == 0 else rng.choice([person.family, named])
+            sentences.append(_DECOYS[kind].format(name=who, v=v))
+        out.append({"id": f"p{pi}-d{di}", "title": title, "text": _pad(rng, cfg, sentences, person, pr)})
+    return out
+
+
+def _questions(
+    rng: random.Random, cfg: WorldConfig, people: list[Person], gold, cloze
+) -> dict[str, list[dict]]:
+    """Train, dev and test questions over disjoint (person, attribute) pairs."""
+    pairs = [(pi, attr) for pi in range(len(people)) for attr in _ATTRIBUTES]
     rng.shuffle(pairs)
     splits: dict[str, list[dict]] = {}
     start = 0
@@ -318,4 +330,30 @@ def generate(cfg: WorldConfig) -> dict:
             )
         splits[split] = rows
         start += n
-    return {"passages": passages, **splits}
+    return splits
+
+
+def generate(cfg: WorldConfig) -> dict:
+    """Make the world: ``{"passages": [...], "train"|"dev"|"test": [questions]}``.
+
+    Passages: ``{"id", "title", "text"}``; questions: ``{"id", "question", "answers",
+    "gold_ids"}``. The same config gives the same world, byte for byte: one generator, drawn
+    from in a fixed order by the helpers below.
+    """
+    problems = size_problems(cfg)
+    if problems:
+        raise ValueError("; ".join(f"world.{key}: {why}" for key, why in problems))
+    rng = random.Random(cfg.seed)
+    givens, families, pools = _name_pools(rng, cfg)
+    people = _people(rng, cfg, givens, families, pools)
+    by_family: dict[str, list[Person]] = {}
+    for person in people:
+        by_family.setdefault(person.family, []).append(person)
+    passages: list[dict] = []
+    gold: dict[tuple[int, str], str] = {}
+    cloze: dict[tuple[int, str], str] = {}
+    for pi, person in enumerate(people):
+        relatives = [r for r in by_family[person.family] if r is not person]
+        passages += _fact_passages(rng, cfg, pi, person, relatives, gold, cloze)
+        passages += _decoy_passages(rng, cfg, pi, person, givens, families, pools)
+    return {"passages": passages, **_questions(rng, cfg, people, gold, cloze)}

@@ -7,8 +7,9 @@ import pytest
 
 from ragdistill import claims as cc
 from ragdistill.report import make_lookup
+from ragdistill.stats import Bootstrap
 
-BOOT = {"resamples": 2000, "level": 0.95, "seed": 0}
+BOOT = Bootstrap(resamples=2000, level=0.95, seed=0)
 TOP_N = ["5", "10", "20"]
 N = 200
 

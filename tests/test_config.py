@@ -48,3 +48,11 @@ def test_every_defaulted_section_key_is_in_config_yaml():
         if "default" in sub and key not in CONFIG.get(section, {})
     ]
     assert not missing, missing
+
+
+def test_objective_names_in_the_schema_are_the_librarys():
+    """grid.extra's pattern (the schema cannot import Python) lists ragdistill.names' objectives."""
+    from ragdistill import names
+
+    pattern = SCHEMA["properties"]["grid"]["properties"]["extra"]["items"]["pattern"]
+    assert pattern == f"^({'|'.join(names.OBJECTIVES)})-({names.OFF_THE_SHELF}|{names.FINE_TUNED})$"

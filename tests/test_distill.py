@@ -12,6 +12,7 @@ import torch
 
 from ragdistill import distill
 from ragdistill.dumps import load_dump
+from ragdistill.settings import from_params
 from tests.conftest import distill_case
 
 
@@ -191,7 +192,7 @@ def test_sgd_optimizer_trains_and_an_unknown_one_names_the_key(tiny_model_dir, t
     new = load_file(str(tmp_path / "qenc" / "model.safetensors"))
     assert any(not torch.equal(old[n], new[n]) for n in old)
     with pytest.raises(ValueError, match=r"distill.optimizer: 'lion'"):
-        distill.make_optimizer([torch.nn.Parameter(torch.zeros(1))], {**params, "optimizer": "lion"})
+        from_params(distill.DistillSettings, {**params, "optimizer": "lion"})
 
 
 def _shards_of(tmp_path: Path, inp: dict, params: dict, retriever: str) -> list[str]:
@@ -207,7 +208,9 @@ def _shards_of(tmp_path: Path, inp: dict, params: dict, retriever: str) -> list[
     passages.update({f"decoy{i}": f"unrelated passage {i}" for i in range(5)})
     ids = sorted(passages, reverse=True)
     tok, enc = models.load_tokenizer(retriever), models.load_encoder(retriever).eval()
-    emb = distill._passage_embeddings(enc, tok, [passages[i] for i in ids], params)
+    emb = distill._passage_embeddings(
+        enc, tok, [passages[i] for i in ids], from_params(distill.DistillSettings, params)
+    )
     paths = []
     for s in range(2):
         paths.append(str(tmp_path / f"shard{s}.npz"))

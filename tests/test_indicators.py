@@ -54,7 +54,13 @@ def test_near_far_by_hand():
 
 
 def test_bands_are_checked_against_max_distance():
-    from ragdistill.indicators import _bands
+    from ragdistill.indicators import IndicatorSettings
+    from ragdistill.settings import from_params
 
+    params = {"reader": "r", "top_n": [5], "sim_threshold": 0.5, "mq_threshold": 0.1, "max_distance": 10}
     with pytest.raises(ValueError, match=r"config indicators.far: \[6, 12\]"):
-        _bands({"max_distance": 10, "near": [1, 2], "far": [6, 12]})
+        from_params(IndicatorSettings, {**params, "near": [1, 2], "far": [6, 12]})
+    with pytest.raises(ValueError, match=r"config key indicators.max_distance: 'ten' is not of type int"):
+        from_params(
+            IndicatorSettings, {**params, "max_distance": "ten", "near": [1, 2], "far": [6, 9]}, "indicators."
+        )

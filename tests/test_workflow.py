@@ -217,6 +217,32 @@ def _copy_of_repo_and_run(smoke_run, tmp_path):
     return repo, work
 
 
+# what a reader-side edit reruns, and the stages before the reader
+READER_ON = {
+    "finetune_reader",
+    "dump_attention",
+    "score_perplexity",
+    "distill_retriever",
+    "retrieve_distilled",
+}
+READER_ON |= {
+    "answer_questions",
+    "evaluate_setting",
+    "compute_indicators",
+    "plot_figures",
+    "make_report",
+    "all",
+}
+RETRIEVAL_SIDE = {
+    "fetch_data",
+    "fetch_model",
+    "encode_corpus",
+    "build_index",
+    "retrieve_initial",
+    "candidate_vectors",
+}
+
+
 @pytest.mark.parametrize(
     ("module", "planned"),
     [
@@ -224,24 +250,9 @@ def _copy_of_repo_and_run(smoke_run, tmp_path):
         ("indicators", {"compute_indicators", "plot_figures", "make_report", "all"}),
         # prompts.py: the reader's stages and what follows them; fetching, encoding and the
         # initial retrieval (which build no prompt) stay done
-        (
-            "prompts",
-            {
-                "finetune_reader", "dump_attention", "score_perplexity", "distill_retriever",
-                "retrieve_distilled", "answer_questions", "evaluate_setting", "compute_indicators",
-                "plot_figures", "make_report", "all",
-            },
-        ),
+        ("prompts", READER_ON),
         # metrics.py: fetch_data checks answers with its normaliser, so every stage uses it
-        (
-            "metrics",
-            {
-                "fetch_data", "fetch_model", "encode_corpus", "build_index", "retrieve_initial",
-                "candidate_vectors", "finetune_reader", "dump_attention", "score_perplexity",
-                "distill_retriever", "retrieve_distilled", "answer_questions", "evaluate_setting",
-                "compute_indicators", "plot_figures", "make_report", "all",
-            },
-        ),
+        ("metrics", READER_ON | RETRIEVAL_SIDE),
     ],
 )
 def test_a_docstring_edit_reruns_the_stages_that_import_the_module(smoke_run, tmp_path, module, planned):
@@ -271,4 +282,4 @@ def test_code_inputs_are_the_entry_modules():
             if code:
                 assert code.group(1) == entry.group(1), (smk.name, block[:40])
     assert "metrics" in code_modules("evaluate") and "files" not in code_modules("evaluate")
-    assert code_modules("report") == ["claims", "report", "stats"]
+    assert code_modules("report") == ["claims", "names", "report", "settings", "stats"]

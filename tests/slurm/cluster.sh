@@ -6,7 +6,7 @@
 #   bash tests/slurm/cluster.sh up     # install what is missing, start the daemons, wait for "idle"
 #   bash tests/slurm/cluster.sh down   # stop the daemons this script started (by their pid files)
 #
-# Why each step is there is in ../shared/docs/SLURM-LOCAL.md (the gotchas we met on Debian 12).
+# Why each step is there: tests/slurm/README.md (the gotchas we met on Debian 12).
 set -euo pipefail
 
 PARTITION=${RAGDISTILL_SLURM_PARTITION:-debug}

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from ragdistill import names
 from ragdistill.codedeps import code_modules
 from ragdistill.config_check import check_config
 
@@ -23,7 +24,7 @@ for _key in ("retriever", "reader"):
         )
 SEEDS = [int(s) for s in config["seeds"]]
 SPLITS = ["train", "dev", "test"]
-OBJECTIVES = ["adist", "attn", "first", "mean", "noq", "pdist"]
+OBJECTIVES = list(names.OBJECTIVES)
 LIB = Path(workflow.basedir) / "ragdistill"
 # Model jobs (encoding, retrieval, reader training, dumps, distillation, answering): threads and
 # GPUs each (config model_jobs). With gpu 1, profiles/default runs them one at a time locally, so
@@ -40,7 +41,7 @@ BOTH_ENCODERS = config["distill"]["mode"] == "both"
 TEACHER = r"offtheshelf|finetuned|ft\d+"
 READER = r"offtheshelf|finetuned-s\d+|ft\d+-s\d+"
 # a distilled retriever's name: <objective>-<teacher>-s<seed>
-DISTILLED = r"(" + "|".join(OBJECTIVES) + r")-(" + TEACHER + r")-s\d+"
+DISTILLED = rf"({'|'.join(OBJECTIVES)})-({TEACHER})-s\d+"
 FINETUNE_STEPS = int(config["reader_finetune"]["steps"])
 
 
@@ -140,7 +141,11 @@ def get_teacher_reader(wildcards):
 def get_targets(wildcards):
     """Teacher targets: perplexity scores for pdist, attention dumps for adist and its variants."""
     reader = get_teacher_reader(wildcards)
-    stage = "perplexity" if wildcards.objective == "pdist" else "attention"
+    stage = (
+        "perplexity"
+        if wildcards.objective == names.PERPLEXITY_OBJECTIVE
+        else "attention"
+    )
     return f"results/{wildcards.run}/{stage}/{reader}/train.npz"
 
 
@@ -171,7 +176,7 @@ def grid_cells():
     the fine-tuned reader, so that retrievers are compared under one reader.
     """
     cells = [_cell("initial", "initial", "offtheshelf", SEEDS[0])]
-    kinds = ["adist-offtheshelf", "adist-finetuned", "pdist-finetuned"]
+    kinds = list(names.PAPER_SETTINGS)
     kinds += [x for x in config["grid"]["extra"] if x not in kinds]
     for s in SEEDS:
         cells.append(_cell("initial", "initial", f"finetuned-s{s}", s))

@@ -1,0 +1,60 @@
+"""Typed settings from a rule's params: conversions, and errors that name the config key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from ragdistill.settings import from_params
+from ragdistill.stats import Bootstrap
+
+
+@dataclass(frozen=True)
+class Example:
+    steps: int
+    lr: float
+    name: str
+    flag: bool
+    cap: int | None
+    nested: Bootstrap
+    extra: list | None = None
+
+
+GOOD = {
+    "steps": "30",  # wildcards arrive as strings
+    "lr": 1e-3,
+    "name": "x",
+    "flag": False,
+    "cap": None,
+    "nested": {"resamples": 2000, "level": 0.9, "seed": 3},
+    "resume_dir": "ignored: the rule's own key",
+}
+
+
+def test_values_are_converted_and_unknown_params_ignored():
+    s = from_params(Example, GOOD, "sec.")
+    assert s == Example(30, 1e-3, "x", False, None, Bootstrap(2000, 0.9, 3))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"steps": "many"}, r"config key sec.steps: 'many' is not of type int"),
+        ({"steps": 2.5}, r"config key sec.steps: 2.5 is not a whole number"),
+        ({"flag": "yes"}, r"config key sec.flag: 'yes' is not true or false"),
+        ({"lr": None}, r"config key sec.lr: null is not allowed here"),
+        ({"nested": {"resamples": "lots"}}, r"config key sec.nested.resamples: 'lots' is not of type int"),
+        ({"extra": "a, b"}, r"config key sec.extra: 'a, b' is not a list"),
+    ],
+)
+def test_bad_values_name_the_key(change, message):
+    with pytest.raises(ValueError, match=message):
+        from_params(Example, {**GOOD, **change}, "sec.")
+
+
+def test_a_missing_required_key_is_named():
+    params = dict(GOOD)
+    del params["lr"]
+    with pytest.raises(ValueError, match=r"config key sec.lr: missing"):
+        from_params(Example, params, "sec.")
