@@ -137,6 +137,36 @@ def _generated(ds: dict, key: str) -> tuple[dict[str, list[dict]], Passages]:
     return {s: world[s] for s in SPLITS}, passages
 
 
+def _from_squad(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[dict]], Passages]:
+    """SQuAD JSON (``question_format: squad``): questions split by article and the corpus cut
+    from every paragraph of the same file (``ragdistill/squad.py``)."""
+    from .squad import SquadSplit, read_squad, split_by_article
+
+    sq = ds.get("squad")
+    if not sq or "source" not in sq:
+        raise SourceError(f"{key}.squad.source: missing (question_format: squad reads one SQuAD JSON file)")
+    (path, *more) = _resolve_files(sq["source"], f"{key}.squad.source", download_dir, sq.get("sha256"))
+    if more:
+        raise SourceError(f"{key}.squad.source: names {1 + len(more)} files; name one SQuAD JSON file")
+    split = SquadSplit(
+        **{k: int(sq[k]) for k in ("train", "dev", "test", "seed", "passage_words") if k in sq}
+    )
+    found, articles, skipped = read_squad(path, split.passage_words)
+    log.info(
+        "%s: %d articles, %d passages; %d unanswerable questions skipped",
+        key,
+        len(articles),
+        len(found),
+        skipped,
+    )
+    splits = split_by_article(articles, split, str(path))
+
+    def passages():
+        return ((f"{path}: passage {p['id']}", p) for p in found)
+
+    return splits, passages
+
+
 def _from_files(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[dict]], Passages]:
     """Question files per split (checked row by row), and the corpus files' passages with their
     file and line (read again at each call: a 21M-passage corpus is streamed, never held)."""
@@ -174,6 +204,8 @@ def fetch_data(inp: dict, out: dict, params: dict) -> None:
                 f"{key}.source: only 'synthetic:' names a whole dataset; use questions/corpus keys"
             )
         splits, passages = _generated(ds, key)
+    elif ds.get("question_format") == "squad":
+        splits, passages = _from_squad(ds, key, Path(s.download_dir))
     else:
         splits, passages = _from_files(ds, key, Path(s.download_dir))
     for split in SPLITS:
