@@ -27,6 +27,7 @@ Load with :func:`ragdistill.dumps.load_dump`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ import torch
 from . import models
 from .files import atomic_path, read_jsonl
 from .names import ATTENTION_OBJECTIVES
-from .prompts import Prompt, build_prompts, reader_context
+from .prompts import Prompt, PromptSettings, build_prompts, reader_context
 from .reader import pad
 from .settings import from_params
 
@@ -226,7 +227,7 @@ class DumpSettings:
     """A teacher's signal: its prompts (``k``, ``prompt``), which questions, the batch size."""
 
     k: int
-    prompt: dict
+    prompt: PromptSettings
     max_questions: int | None = None
     batch_size: int = 1
 
@@ -321,7 +322,7 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
     tok = models.load_tokenizer(inp["model"])
     model = models.load_causal_lm(inp["model"]).to(device).eval()
     examples = read_jsonl(inp["retrieved"])[: s.max_questions or None]
-    prompt = {**s.prompt, "shuffle": False}
+    prompt = dataclasses.replace(s.prompt, shuffle=False)  # one document per prompt: no order
     scores = np.zeros((len(examples), k), dtype=np.float32)
     context = reader_context(model)
     for i, ex in enumerate(tqdm(examples, desc="score_perplexity", mininterval=5)):

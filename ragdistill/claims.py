@@ -84,6 +84,7 @@ def paper_claims(top_n: list[str], mq_threshold: float) -> list[Claim]:
         )
         for n in top_n
     ]
+    ft_em = _cell(ADIST_FT, "finetuned", "em")  # claims 2 and 2b: the same cell, two partners
     mq = Comparison("MQ finetuned - offtheshelf", _reader("finetuned", "mq"), _reader("offtheshelf", "mq"))
     n_mid = top_n[len(top_n) // 2]
     return [
@@ -107,9 +108,7 @@ def paper_claims(top_n: list[str], mq_threshold: float) -> list[Claim]:
             (
                 ft_vs_ots_hr,
                 Comparison(
-                    "EM adist-finetuned - adist-offtheshelf",
-                    _cell(ADIST_FT, "finetuned", "em"),
-                    _cell(ADIST_OFF, "finetuned", "em"),
+                    "EM adist-finetuned - adist-offtheshelf", ft_em, _cell(ADIST_OFF, "finetuned", "em")
                 ),
             ),
             reader="fine-tuned reader for both retrievers",
@@ -123,7 +122,7 @@ def paper_claims(top_n: list[str], mq_threshold: float) -> list[Claim]:
             (
                 Comparison(
                     "EM adist-finetuned+finetuned - adist-offtheshelf+offtheshelf",
-                    _cell(ADIST_FT, "finetuned", "em"),
+                    ft_em,
                     _cell(ADIST_OFF, "offtheshelf", "em"),
                 ),
             ),

@@ -23,31 +23,38 @@ import logging
 from dataclasses import dataclass
 
 from .files import InputError, read_jsonl, write_json, write_jsonl
-from .metrics import exact_match, f1_score, mean_hits
+from .metrics import exact_match, f1_score, hits_at_k
+from .prompts import PromptSettings
 from .settings import from_params
 
 log = logging.getLogger(__name__)
 
 
-def retrieval_metrics(examples: list[dict], ks: list[int]) -> dict[str, float]:
-    out = {
-        f"hr@{k}": v
-        for k, v in mean_hits([[c["has_answer"] for c in ex["ctxs"]] for ex in examples], ks).items()
-    }
-    with_gold = [ex for ex in examples if ex.get("gold_ids")]
-    if with_gold:
-        flags = [[c["id"] in set(ex["gold_ids"]) for c in ex["ctxs"]] for ex in with_gold]
-        out.update({f"gold_recall@{k}": v for k, v in mean_hits(flags, ks).items()})
-    return out
-
-
 def question_hits(example: dict, ks: list[int]) -> dict[str, int]:
     """Per-question HR@k (and gold-passage recall@k where gold ids exist) as 0/1."""
-    row = {f"hr@{k}": int(any(c["has_answer"] for c in example["ctxs"][:k])) for k in ks}
+    ctxs = example["ctxs"]
+    row = {f"hr@{k}": int(v) for k, v in hits_at_k([c["has_answer"] for c in ctxs], ks).items()}
     if example.get("gold_ids"):
         gold = {str(g) for g in example["gold_ids"]}
-        row.update({f"gold@{k}": int(any(str(c["id"]) in gold for c in example["ctxs"][:k])) for k in ks})
+        row.update(
+            {f"gold@{k}": int(v) for k, v in hits_at_k([str(c["id"]) in gold for c in ctxs], ks).items()}
+        )
     return row
+
+
+def _share(values: list[int]) -> float:
+    """Mean of 0/1 values (NaN for none, written as null)."""
+    return sum(values) / len(values) if values else float("nan")
+
+
+def cell_metrics(rows: list[dict], ks: list[int]) -> dict[str, float]:
+    """A cell's HR@k and gold-passage recall@k (over questions with gold ids): the means of its
+    per-question rows."""
+    out = {f"hr@{k}": _share([r[f"hr@{k}"] for r in rows]) for k in ks}
+    with_gold = [r for r in rows if f"gold@{ks[0]}" in r]
+    if with_gold:
+        out.update({f"gold_recall@{k}": _share([r[f"gold@{k}"] for r in with_gold]) for k in ks})
+    return out
 
 
 def answered(examples: list[dict], max_questions: int | None) -> list[dict]:
@@ -62,7 +69,7 @@ class AnswerSettings:
     reader: str
     retrievers: list
     k: int
-    prompt: dict
+    prompt: PromptSettings
     max_new_tokens: int
     batch_size: int
     max_questions: int | None = None
@@ -144,7 +151,7 @@ def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
         )
         rows.append(row)
     scored = [r for r in rows if r["em"] is not None]
-    metrics = retrieval_metrics(every, ks)
+    metrics = cell_metrics(rows, ks)
     metrics.update(
         {
             "n_retrieval": len(every),

@@ -11,7 +11,7 @@ Also the mean c(t) by signed distance to the nearest answer-span token in the sa
 and per example ``near_far``: the mean share of the example's document attention per token at
 absolute distance ``near`` (default 1-2) from an answer token, minus the same at ``far`` (6-10);
 positive when attention rises towards the answer. Every per-example value is stored (with the
-question ids) so that the claims check can pair two readers example by example.
+question ids; MQ in ``mq_values``) so that the claims check can pair two readers example by example.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import stats
 from .dumps import example, load_dump
 from .files import write_json
 from .settings import from_params
@@ -55,11 +56,9 @@ def max_cosine(tokens_unit: np.ndarray, others_unit: np.ndarray) -> np.ndarray:
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
+    """:func:`ragdistill.stats.spearman`, NaN where it is undefined (averaged with ``nanmean``)."""
+    rho = stats.spearman(a, b)
+    return float("nan") if rho is None else rho
 
 
 def example_indicators(
@@ -185,7 +184,6 @@ def compute_indicators(inp: dict, out: dict, params: dict) -> None:
         "per_example": {
             "ids": [str(q) for q in dump["ids"]],
             "pat": {str(n): v for n, v in pats.items()},
-            "mq": [_finite(v) for v in mq],
             "near_far": nf,
         },
     }

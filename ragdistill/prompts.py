@@ -206,7 +206,8 @@ def build_prompts(
     """Every example's prompt (:func:`build_prompt`). A prompt longer than ``context`` stops the
     stage with the question's id, since positions past it are garbage or an error; questions cut
     to ``prompt.max_question_tokens`` are counted in the log."""
-    prompts = [build_prompt(tokenizer, ex, k, params, with_answer) for ex in examples]
+    settings = PromptSettings.of(params)  # once, not once per example
+    prompts = [build_prompt(tokenizer, ex, k, settings, with_answer) for ex in examples]
     for ex, p in zip(examples, prompts, strict=True):
         if context is not None and len(p.input_ids) > context:
             raise InputError(

@@ -17,7 +17,7 @@ import torch
 from . import models, resume
 from .files import read_jsonl, write_json
 from .metrics import exact_match
-from .prompts import Prompt, build_prompts, reader_context, stop_token_ids
+from .prompts import Prompt, PromptSettings, build_prompts, reader_context, stop_token_ids
 from .settings import from_params
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class FinetuneJob:
     train: FinetuneSettings
     seed: int
     k: int
-    prompt: dict
+    prompt: PromptSettings
     max_new_tokens: int
 
     @classmethod
@@ -204,7 +204,7 @@ class FinetuneJob:
             train,
             int(params["seed"]),
             int(params["k"]),
-            dict(params["prompt"]),
+            PromptSettings.of(params["prompt"]),
             int(params["max_new_tokens"]),
         )
 

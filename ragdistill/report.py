@@ -73,7 +73,7 @@ def reader_items(indicators: dict[str, dict]) -> dict[str, dict[str, dict]]:
         per = ind["per_example"]
         ids = per["ids"]
         measures = {f"pat@{n}": v for n, v in per["pat"].items()}
-        measures.update({"mq": per["mq"], "near_far": per["near_far"]})
+        measures.update({"mq": ind["mq_values"], "near_far": per["near_far"]})
         out[name] = {m: dict(zip(ids, vals, strict=True)) for m, vals in measures.items()}
     return out
 
@@ -166,7 +166,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     """``report.md`` (claims check, grid, indicators, sweep, figures), ``claims.json``, the grid."""
     s = from_params(ReportSettings, params, "report.")
     rows = load_grid(s.cells, list(inp["metrics"]))
-    indicators = {read_json(p)["reader"]: read_json(p) for p in inp["indicators"]}
+    indicators = {ind["reader"]: ind for ind in map(read_json, inp["indicators"])}
     seeds = [int(x) for x in s.seeds]
     top_n = [str(n) for n in s.top_n]
     lookup = make_lookup(cell_items(s.cells, list(inp["predictions"])), reader_items(indicators))

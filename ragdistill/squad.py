@@ -81,11 +81,10 @@ def cut_paragraph(text: str, protected: list[tuple[int, int]], passage_words: in
     bounds = [0, *sentence_cuts(text, protected), len(text)]
     spans: list[tuple[int, int]] = []
     start = 0
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for b in bounds[1:]:
         if len(text[start:b].split()) >= passage_words or b == len(text):
             spans.append((start, b))
             start = b
-        del a
     if len(spans) > 1 and len(text[spans[-1][0] : spans[-1][1]].split()) < passage_words / 2:
         tail = spans.pop()
         spans[-1] = (spans[-1][0], tail[1])

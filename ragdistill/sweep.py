@@ -70,6 +70,7 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     rows = []
     for spec, retrieved, ind_path in zip(s.rows, inp["retrieved"], inp["indicators"], strict=True):
         gain = paired(hr5(retrieved), initial, **opts)
+        values = indicator_values(read_json(ind_path), top_n)
         rows.append(
             {
                 **spec,
@@ -77,10 +78,10 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
                 "lo": gain.lo,
                 "hi": gain.hi,
                 "n": gain.n,
-                **indicator_values(read_json(ind_path), top_n),
+                **values,
             }
         )
-    names = list(indicator_values(read_json(inp["indicators"][0]), top_n))
+    names = list(values)
     seeds = sorted({r["seed"] for r in rows})
     rho = {
         name: {

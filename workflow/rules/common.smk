@@ -212,10 +212,6 @@ def cell_retrievers(reader):
     )
 
 
-def grid_readers():
-    return list(dict.fromkeys(c["reader"] for c in grid_cells()))
-
-
 def get_answer_inputs(wildcards):
     return [
         f"results/{wildcards.run}/retrieve/{r}/test.jsonl"
@@ -288,9 +284,13 @@ def get_example_dumps(wildcards):
     ]
 
 
+def figure_names():
+    """Every figure of a run: the fixed ones, and the sweep's when grid.teachers is set."""
+    return FIGURES + (["sweep"] if SWEEP else [])
+
+
 def get_figure_files(wildcards):
-    sweep = ["sweep"] if SWEEP else []
-    return [f"results/{wildcards.run}/figures/{f}.png" for f in FIGURES + sweep]
+    return [f"results/{wildcards.run}/figures/{f}.png" for f in figure_names()]
 
 
 # ---- target lists for the aggregate rules (one per stage)
@@ -350,8 +350,7 @@ def get_indicator_targets():
 
 
 def get_figure_targets():
-    sweep = ["sweep"] if SWEEP else []
-    return [f"results/{r}/figures/{f}.png" for r in RUNS for f in FIGURES + sweep]
+    return [f"results/{r}/figures/{f}.png" for r in RUNS for f in figure_names()]
 
 
 def get_report_targets():
