@@ -25,10 +25,11 @@ include: "workflow/rules/indicators.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/arms.smk"
 
 
 rule all:
     default_target: True
     input:
-        get_report_targets(),
+        get_all_targets(),
     localrule: True

@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += stages.bench_attention(
                 work, device, name, 16 if gpu else 4, 4 if gpu else (1 if args.quick else 3), layers
             )
+        rows += stages.bench_fid_attention(
+            work, device, "flan-t5-base", 16 if gpu else 4, 4 if gpu else (1 if args.quick else 3)
+        )
     if "reader" in only:
         rows += stages.bench_reader(work, device, 16 if gpu else 4, 4 if gpu else (1 if args.quick else 3))
     if "faiss" in only:

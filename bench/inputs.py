@@ -52,14 +52,35 @@ ARCH = {
         "num_attention_heads": 32,
         "vocab_size": 50304,
     },
+    # an encoder-decoder reader (T5 v1.1 layout, as Flan-T5-base), read Fusion-in-Decoder style
+    "flan-t5-base": dict(
+        model_type="t5",
+        d_model=768,
+        d_ff=2048,
+        d_kv=64,
+        num_layers=12,
+        num_decoder_layers=12,
+        num_heads=12,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+        vocab_size=32128,
+    ),
 }
 # models.init_model's architecture names
-BASE = {"minilm": "bert", "contriever": "bert", "smollm2": "llama", "gpt2": "gpt2", "falcon-rw-1b": "falcon"}
+BASE = {
+    "minilm": "bert",
+    "contriever": "bert",
+    "smollm2": "llama",
+    "gpt2": "gpt2",
+    "falcon-rw-1b": "falcon",
+    "flan-t5-base": "t5",
+}
 LAYERS = {  # the config key holding the number of blocks
     "bert": "num_hidden_layers",
     "llama": "num_hidden_layers",
     "gpt2": "n_layer",
     "falcon": "num_hidden_layers",
+    "t5": "num_decoder_layers",
 }
 
 
@@ -113,4 +134,27 @@ def reader_prompts(n: int, vocab: int, k: int = 5, doc_tokens: int = 68, answer:
         ids += [rng.randrange(10, vocab) for _ in range(answer)]
         ids.append(rng.randrange(10, vocab))
         out.append(Prompt(ids, spans, (q0, a0), (a0, a0 + answer), len(ids), masks))
+    return out
+
+
+def fid_prompts(n: int, vocab: int, k: int = 5, doc_tokens: int = 68, answer: int = 6, seed: int = 0):
+    """FiD prompts of the same sizes (random ids): k passages of question and document, each
+    ending in EOS (id 1), and an answer of ``answer`` tokens with its EOS as the labels."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        q = [rng.randrange(10, vocab) for _ in range(14)]
+        ids, spans, masks, passages = [], [], [], []
+        for _ in range(k):
+            start = len(ids)
+            ids += q
+            d = doc_tokens + rng.randrange(-8, 9)
+            spans.append((len(ids), len(ids) + d))
+            masks.append([False] * d)
+            ids += [rng.randrange(10, vocab) for _ in range(d)] + [1]
+            passages.append((start, len(ids)))
+        labels = [rng.randrange(10, vocab) for _ in range(answer)] + [1]
+        out.append(
+            Prompt(ids, spans, (0, 14), (0, answer), len(ids), masks, passages=passages, labels=labels)
+        )
     return out

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.inputs import ARCH, model_dir, reader_prompts, words
+from bench.inputs import ARCH, fid_prompts, model_dir, reader_prompts, words
 from bench.measure import measure
-from ragdistill import attention, encode, models, reader
+from ragdistill import attention, encode, fid, models, reader
 
 
 def _row(section: str, what: str, rate: float, unit: str, peak_mb: float, **extra) -> dict:
@@ -172,8 +172,6 @@ def bench_attention(
         for g in groups:
             attention.token_profiles(capture, g, 0)
 
-    rows = []
-    n = len(prompts)
     m_plain = measure(sdpa, device)
     m_dump = measure(dump, device)
     eager = (
@@ -192,6 +190,12 @@ def bench_attention(
 
     m_eager = measure(textbook, device)
     what = f"{label}, batch {batch} x ~{tokens:.0f} tokens, 6 answer tokens"
+    return _attention_rows(name, what, len(prompts), m_plain, m_dump, m_eager)
+
+
+def _attention_rows(name: str, what: str, n: int, m_plain, m_dump, m_eager) -> list[dict]:
+    """The attention section's rows: each way's rate, dump / plain and dump / eager."""
+    rows = []
     for tag, m in (
         ("plain SDPA forward", m_plain),
         ("attention dump", m_dump),
@@ -221,12 +225,40 @@ def bench_attention(
     return rows
 
 
+def bench_fid_attention(work: Path, device: torch.device, name: str, batch: int, batches: int) -> list[dict]:
+    """The encoder-decoder reader: the FiD forward pass plain, with the cross-attention dump (hooks
+    on each decoder block's cross-attention), and with eager ``output_attentions``."""
+    path, label = model_dir(name, work)
+    plain = models.load_reader(path, attn_implementation="sdpa").to(device).eval()
+    capture = attention.load_reader_for_capture(path).to(device).eval()  # as dump_attention loads it
+    eager = models.load_reader(path, attn_implementation="eager").to(device).eval()
+    prompts = fid_prompts(batch * batches, plain.config.vocab_size)
+    groups = [prompts[s : s + batch] for s in range(0, len(prompts), batch)]
+    batches_t = [reader.to_device(reader.lm_batch(g, 0, start_id=0), device) for g in groups]
+    tokens = sum(len(p.input_ids) for p in prompts) / len(prompts)
+
+    @torch.no_grad()
+    def forward(model, **extra):
+        for b in batches_t:
+            fid.decoder_forward(model, b, **extra)
+
+    def dump():
+        for g in groups:
+            attention.token_profiles(capture, g, 0)
+
+    m_plain = measure(lambda: forward(plain), device)
+    m_dump = measure(dump, device)
+    m_eager = measure(lambda: forward(eager, output_attentions=True), device)
+    what = f"{label}, FiD, batch {batch} x 5 passages, ~{tokens:.0f} encoder tokens, 6 answer tokens"
+    return _attention_rows(name, what, len(prompts), m_plain, m_dump, m_eager)
+
+
 def bench_reader(
     work: Path, device: torch.device, batch: int, batches: int, train_layers: int = 8
 ) -> list[dict]:
     path, label = model_dir("smollm2", work)
     tok = models.load_tokenizer(path)
-    model = models.load_causal_lm(path).to(device)
+    model = models.load_reader(path).to(device)
     prompts = reader_prompts(batch * batches, len(tok), seed=1)
     groups = [prompts[s : s + batch] for s in range(0, len(prompts), batch)]
     models.set_seed(0)

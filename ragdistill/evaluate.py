@@ -88,7 +88,7 @@ class CellSettings:
 def answer_questions(inp: dict, out: dict, params: dict) -> None:
     """Answer every distinct prompt of this reader's grid cells once (greedy, batched)."""
     from . import models
-    from .prompts import build_prompts, reader_context
+    from .prompts import ReaderShape, build_prompts
     from .reader import answer
 
     s = from_params(AnswerSettings, params, "evaluate.")
@@ -97,14 +97,14 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
     k = s.k
     device = models.pick_device()
     tok = models.load_tokenizer(inp["reader"])
-    reader = models.load_causal_lm(inp["reader"]).to(device)
+    reader = models.load_reader(inp["reader"]).to(device)
     keys: list[tuple[str, str, tuple[int, ...]]] = []
     unique: dict[tuple[int, ...], int] = {}
     prompts = []
-    context = reader_context(reader)
+    shape = ReaderShape.of(reader)
     for name, path in zip(retrievers, files, strict=True):
         examples = answered(read_jsonl(path), s.max_questions)
-        built = build_prompts(tok, examples, k, s.prompt, False, context, f"answer_questions ({name})")
+        built = build_prompts(tok, examples, k, s.prompt, False, shape, f"answer_questions ({name})")
         for ex, p in zip(examples, built, strict=True):
             key = tuple(p.input_ids)
             if key not in unique:

@@ -29,6 +29,10 @@ from .settings import from_params
 log = logging.getLogger(__name__)
 
 
+# input-embedding weights by name: Llama, GPT-2, Falcon/BERT, and T5's shared embeddings
+INPUT_EMBEDDINGS = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "shared.weight")
+
+
 def input_embeddings(model_dir: str) -> np.ndarray:
     """The reader's input-embedding matrix, read straight from its safetensors (no forward pass)."""
     from pathlib import Path
@@ -38,7 +42,7 @@ def input_embeddings(model_dir: str) -> np.ndarray:
     for f in sorted(Path(model_dir).glob("*.safetensors")):
         with safe_open(str(f), "pt") as st:
             for name in st.keys():
-                if name.endswith(("embed_tokens.weight", "wte.weight", "word_embeddings.weight")):
+                if name.endswith(INPUT_EMBEDDINGS):
                     return st.get_tensor(name).float().numpy()
     raise KeyError(f"{model_dir}: no input-embedding matrix found in the safetensors files")
 

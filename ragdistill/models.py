@@ -52,8 +52,20 @@ TINY = {
         num_attention_heads=4,
         max_position_embeddings=512,
     ),
+    # T5 (v1.0 layout: relu, tied head) for the encoder-decoder (FiD) reader
+    "t5": dict(
+        model_type="t5",
+        d_model=64,
+        d_ff=128,
+        d_kv=16,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        n_positions=512,
+    ),
 }
 DECODERS = {"llama", "gpt2", "falcon"}
+SEQ2SEQ = {"t5"}
 
 
 def pick_device() -> torch.device:
@@ -103,13 +115,15 @@ def init_model(arch: str, out_dir: str | os.PathLike, seed: int = 0, spec: dict 
     ``spec`` replaces the tiny config (``model_type`` and sizes; the benchmarks pass real
     architectures' sizes, ``vocab_size`` included, to get their cost with random weights).
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     if arch not in TINY:
         raise ValueError(f"init:{arch}: unknown architecture; choose one of {sorted(TINY)}")
     tokenizer = init_tokenizer()
     spec = {"vocab_size": len(tokenizer), **(spec or TINY[arch])}
     model_type = spec.pop("model_type")
+    if arch in SEQ2SEQ:  # T5 starts the decoder from the pad token
+        spec.setdefault("decoder_start_token_id", tokenizer.pad_token_id)
     config = AutoConfig.for_model(
         model_type,
         pad_token_id=tokenizer.pad_token_id,
@@ -118,7 +132,9 @@ def init_model(arch: str, out_dir: str | os.PathLike, seed: int = 0, spec: dict 
         **spec,
     )
     torch.manual_seed(seed)
-    model = (AutoModelForCausalLM if arch in DECODERS else AutoModel).from_config(config)
+    auto = AutoModelForSeq2SeqLM if arch in SEQ2SEQ else AutoModel
+    auto = AutoModelForCausalLM if arch in DECODERS else auto
+    model = auto.from_config(config)
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
@@ -225,14 +241,23 @@ def load_encoder(path: str | os.PathLike, trust_remote_code: bool | None = None)
     return AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code)
 
 
-def load_causal_lm(
+def is_encoder_decoder(path: str | os.PathLike) -> bool:
+    """Whether the model folder holds an encoder-decoder (its config.json says so)."""
+    cfg = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    return bool(cfg.get("is_encoder_decoder", False))
+
+
+def load_reader(
     path: str | os.PathLike, attn_implementation: str = "sdpa", trust_remote_code: bool | None = None
 ):
-    from transformers import AutoModelForCausalLM
+    """The reader, float32: a causal LM, or a sequence-to-sequence LM (the T5 family, read
+    Fusion-in-Decoder style, ``ragdistill/fid.py``) when its config is an encoder-decoder's."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     if trust_remote_code is None:
         trust_remote_code = trusts_remote_code(path)
-    return AutoModelForCausalLM.from_pretrained(
+    auto = AutoModelForSeq2SeqLM if is_encoder_decoder(path) else AutoModelForCausalLM
+    return auto.from_pretrained(
         path,
         use_safetensors=True,
         attn_implementation=attn_implementation,

@@ -46,9 +46,13 @@ class Prompt:
     target_end: int  # end of the tokens the LM loss covers (answer + stop newline)
     doc_answer_mask: list[list[bool]] = field(default_factory=list)  # per doc token: inside a gold answer
     question_cut: bool = False  # the question was cut to prompt.max_question_tokens
+    # Fusion-in-Decoder prompts only (ragdistill/fid.py): each passage's [start, end) in
+    # input_ids, and the decoder's targets (answer_span then indexes labels)
+    passages: list[tuple[int, int]] | None = None
+    labels: list[int] | None = None
 
 
-def _shuffle_order(doc_ids: list[str], seed: int, qid: str, shuffle: bool) -> list[int]:
+def shuffle_order(doc_ids: list[str], seed: int, qid: str, shuffle: bool) -> list[int]:
     """Prompt order of the documents (indices into retrieval order). Shuffled: sorted by passage
     id, then shuffled by a hash of (seed, question id), so the order depends on which documents
     there are, not on how a retriever ranked them. Unshuffled: the retrieval order."""
@@ -74,7 +78,13 @@ def _answer_char_spans(text: str, answers: list[str]) -> list[tuple[int, int]]:
     return spans
 
 
-def _encode(tokenizer, text: str, offsets: bool = False):
+def answer_mask(text: str, offsets: list[tuple[int, int]], answers: list[str]) -> list[bool]:
+    """Per token (its character ``offsets`` in ``text``): whether it overlaps a gold answer."""
+    char_spans = _answer_char_spans(text, answers)
+    return [any(s < e2 and s2 < e for s2, e2 in char_spans) for s, e in offsets]
+
+
+def encode(tokenizer, text: str, offsets: bool = False):
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)
     return enc
 
@@ -92,7 +102,7 @@ def chat_turns(tokenizer) -> tuple[list[int], list[int]]:
         [{"role": "user", "content": _SENTINEL}], add_generation_prompt=True, tokenize=False
     )
     before, after = text.split(_SENTINEL)
-    return _encode(tokenizer, before).input_ids, _encode(tokenizer, after).input_ids
+    return encode(tokenizer, before).input_ids, encode(tokenizer, after).input_ids
 
 
 @dataclass(frozen=True)
@@ -122,18 +132,17 @@ def _documents(
     masks: dict[int, list[bool]] = {}
     for slot, ci in enumerate(order):
         c = ctxs[ci]
-        head = _encode(tokenizer, f"Document [{slot + 1}] (Title: {c['title']})").input_ids
+        head = encode(tokenizer, f"Document [{slot + 1}] (Title: {c['title']})").input_ids
         body_text = " " + c["text"]
-        body = _encode(tokenizer, body_text, offsets=True)
+        body = encode(tokenizer, body_text, offsets=True)
         body_ids = body.input_ids[:max_doc]
-        char_spans = _answer_char_spans(body_text, answers)
-        mask = [any(s < e2 and s2 < e for s2, e2 in char_spans) for s, e in body.offset_mapping[:max_doc]]
+        mask = answer_mask(body_text, body.offset_mapping[:max_doc], answers)
         start = len(ids)
         ids.extend(head)
         masks[ci] = [False] * len(head) + mask
         ids.extend(body_ids)
         spans[ci] = (start, len(ids))
-        ids.extend(_encode(tokenizer, "\n").input_ids)
+        ids.extend(encode(tokenizer, "\n").input_ids)
     return [spans[i] for i in range(len(ctxs))], [masks[i] for i in range(len(ctxs))]
 
 
@@ -148,7 +157,7 @@ def build_prompt(
     """Prompt for one example with its first ``k`` ctxs; ``answer`` defaults to the first gold."""
     ps = PromptSettings.of(params)
     ctxs = example["ctxs"][:k]
-    order = _shuffle_order([str(c["id"]) for c in ctxs], ps.seed, str(example["id"]), ps.shuffle)
+    order = shuffle_order([str(c["id"]) for c in ctxs], ps.seed, str(example["id"]), ps.shuffle)
     ids: list[int] = []
     if ps.add_bos and tokenizer.bos_token_id is not None:
         ids.append(tokenizer.bos_token_id)
@@ -158,34 +167,36 @@ def build_prompt(
     # A header before the documents takes the "attention sink" of the first positions, which
     # would otherwise land on the first document and decide its attention score.
     if ps.header:
-        ids.extend(_encode(tokenizer, str(ps.header).rstrip("\n") + "\n").input_ids)
+        ids.extend(encode(tokenizer, str(ps.header).rstrip("\n") + "\n").input_ids)
     spans, masks = _documents(tokenizer, ctxs, order, example.get("answers", []), ps.max_doc_tokens, ids)
     # the question span is the question's own tokens, not the "Question:" cue, which is the same
     # in every prompt (MQ, the question-similarity indicator, compares document tokens with it)
-    ids.extend(_encode(tokenizer, "Question:").input_ids)
+    ids.extend(encode(tokenizer, "Question:").input_ids)
     q_start = len(ids)
-    q_ids = _encode(tokenizer, f" {example['question']}").input_ids
+    q_ids = encode(tokenizer, f" {example['question']}").input_ids
     cut = ps.max_question_tokens is not None and len(q_ids) > ps.max_question_tokens
     ids.extend(q_ids[: ps.max_question_tokens] if cut else q_ids)
     q_span = (q_start, len(ids))
     # the answer cue: "Answer:", or with a chat template the end of the user's turn and the
     # start of the assistant's
-    ids.extend(chat[1] if chat else _encode(tokenizer, "\nAnswer:").input_ids)
+    ids.extend(chat[1] if chat else encode(tokenizer, "\nAnswer:").input_ids)
     answer_span = None
     target_end = len(ids)
     if with_answer:
         text = answer if answer is not None else example["answers"][0]
-        a_ids = _encode(tokenizer, text if chat else " " + text).input_ids
+        a_ids = encode(tokenizer, text if chat else " " + text).input_ids
         answer_span = (len(ids), len(ids) + len(a_ids))
         ids.extend(a_ids)
-        ids.extend(_encode(tokenizer, "\n").input_ids)
+        ids.extend(encode(tokenizer, "\n").input_ids)
         target_end = len(ids)
     return Prompt(ids, spans, q_span, answer_span, target_end, masks, cut)
 
 
 def reader_context(model) -> int | None:
     """The reader's context length in tokens (``max_position_embeddings``, GPT-2's
-    ``n_positions``), or None where the config states none (ALiBi models may have none)."""
+    ``n_positions``), or None where the config states none (ALiBi models may have none). For an
+    encoder-decoder reader it bounds each FiD passage (T5's relative positions have no hard
+    limit; its config's ``n_positions`` is the length it was trained at)."""
     cfg = model.config
     for name in ("max_position_embeddings", "n_positions"):
         value = getattr(cfg, name, None)
@@ -194,25 +205,44 @@ def reader_context(model) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class ReaderShape:
+    """What prompt building needs to know of the reader: FiD or not, and its context."""
+
+    fid: bool
+    context: int | None
+
+    @classmethod
+    def of(cls, model) -> ReaderShape:
+        return cls(bool(getattr(model.config, "is_encoder_decoder", False)), reader_context(model))
+
+
 def build_prompts(
     tokenizer,
     examples: list[dict],
     k: int,
     params: dict,
     with_answer: bool,
-    context: int | None,
+    reader: ReaderShape,
     stage: str,
 ) -> list[Prompt]:
-    """Every example's prompt (:func:`build_prompt`). A prompt longer than ``context`` stops the
-    stage with the question's id, since positions past it are garbage or an error; questions cut
-    to ``prompt.max_question_tokens`` are counted in the log."""
+    """Every example's prompt (:func:`build_prompt`, or FiD's for an encoder-decoder reader). A
+    prompt (FiD: a passage) longer than the reader's context stops the stage with the question's
+    id, since positions past it are garbage or an error; questions cut to
+    ``prompt.max_question_tokens`` are counted in the log."""
+    from .fid import build_fid_prompt
+
     settings = PromptSettings.of(params)  # once, not once per example
-    prompts = [build_prompt(tokenizer, ex, k, settings, with_answer) for ex in examples]
+    if reader.fid and settings.chat_template:
+        raise ValueError("prompt.chat_template: a FiD (encoder-decoder) reader's prompt has no chat template")
+    build = build_fid_prompt if reader.fid else build_prompt
+    prompts = [build(tokenizer, ex, k, settings, with_answer) for ex in examples]
     for ex, p in zip(examples, prompts, strict=True):
-        if context is not None and len(p.input_ids) > context:
+        length = max(e - s for s, e in p.passages) if p.passages else len(p.input_ids)
+        if reader.context is not None and length > reader.context:
             raise InputError(
-                f"{stage}: question {ex['id']!r}: a prompt of {len(p.input_ids)} tokens is longer than "
-                f"the reader's context of {context} (its question alone is "
+                f"{stage}: question {ex['id']!r}: a {'passage' if p.passages else 'prompt'} of {length} "
+                f"tokens is longer than the reader's context of {reader.context} (its question alone is "
                 f"{p.question_span[1] - p.question_span[0]} tokens); set prompt.max_question_tokens "
                 "or lower prompt.max_doc_tokens"
             )
@@ -224,7 +254,7 @@ def build_prompts(
 
 def stop_token_ids(tokenizer) -> list[int]:
     """Tokens that end an answer: the newline the prompt puts after answers, and EOS."""
-    out = [_encode(tokenizer, "\n").input_ids[-1]]
+    out = [encode(tokenizer, "\n").input_ids[-1]]
     if tokenizer.eos_token_id is not None:
         out.append(tokenizer.eos_token_id)
     return out

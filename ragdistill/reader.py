@@ -2,7 +2,9 @@
 
 Fine-tuning is plain causal-LM training whose loss covers only the answer tokens (and the
 newline that ends them): the documents and question are context, not targets. Answering is
-batched greedy decoding that stops at the newline.
+batched greedy decoding that stops at the newline. An encoder-decoder reader (T5) is trained and
+answers the same way through its Fusion-in-Decoder passes (``ragdistill/fid.py``): the loss
+covers the decoder's answer tokens and EOS, and answers stop at EOS.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from . import models, resume
+from . import fid, models, resume
 from .files import read_jsonl, write_json
 from .metrics import exact_match
-from .prompts import Prompt, PromptSettings, build_prompts, reader_context, stop_token_ids
+from .prompts import Prompt, PromptSettings, ReaderShape, build_prompts, stop_token_ids
 from .settings import from_params
 
 log = logging.getLogger(__name__)
@@ -52,12 +54,17 @@ def pad(seqs: list[list[int]], pad_id: int, side: str = "right") -> tuple[torch.
     return ids, mask
 
 
-def lm_batch(prompts: list[Prompt], pad_id: int, with_stop: bool = True) -> dict[str, torch.Tensor]:
+def lm_batch(
+    prompts: list[Prompt], pad_id: int, with_stop: bool = True, start_id: int | None = None
+) -> dict[str, torch.Tensor]:
     """Right-padded batch whose labels are -100 everywhere but the answer (and its stop token).
 
     Training targets the stop newline too (so the reader learns to stop); scoring an answer
-    (perplexity targets) uses ``with_stop=False``.
+    (perplexity targets) uses ``with_stop=False``. FiD prompts give FiD's batch (``start_id``:
+    the decoder's start token, the pad token when None, as T5's).
     """
+    if prompts[0].passages is not None:
+        return fid.fid_batch(prompts, pad_id, pad_id if start_id is None else start_id, with_stop)
     ids, mask = pad([p.input_ids for p in prompts], pad_id)
     labels = torch.full_like(ids, -100)
     for i, p in enumerate(prompts):
@@ -67,12 +74,20 @@ def lm_batch(prompts: list[Prompt], pad_id: int, with_stop: bool = True) -> dict
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def to_device(batch: dict, device) -> dict:
+    """The batch's tensors on ``device`` (other entries, such as FiD's ``n_docs``, as they are)."""
+    return {n: t.to(device) if isinstance(t, torch.Tensor) else t for n, t in batch.items()}
+
+
 def answer_nll(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Per-target-token NLL (N,), with the LM head applied only where a label is set.
 
     Equal to the model's own causal-LM loss terms, but the vocabulary projection (large for a
-    49k-token vocabulary) runs on the few answer positions instead of every position.
+    49k-token vocabulary) runs on the few answer positions instead of every position. A FiD
+    batch goes through :func:`ragdistill.fid.answer_nll`.
     """
+    if "n_docs" in batch:
+        return fid.answer_nll(model, batch)
     out = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     hidden = out.last_hidden_state
     labels = batch["labels"][:, 1:]
@@ -82,7 +97,10 @@ def answer_nll(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def decoder_layers(model) -> torch.nn.ModuleList:
-    """The stack of transformer blocks (Llama ``model.layers``, GPT-2/Falcon ``transformer.h``)."""
+    """The stack of transformer blocks (Llama ``model.layers``, GPT-2/Falcon ``transformer.h``;
+    an encoder-decoder's decoder blocks, T5 ``decoder.block``)."""
+    if model.config.is_encoder_decoder:
+        return model.get_decoder().block
     n = model.config.num_hidden_layers
     for module in model.base_model.modules():
         if isinstance(module, torch.nn.ModuleList) and len(module) == n:
@@ -91,7 +109,8 @@ def decoder_layers(model) -> torch.nn.ModuleList:
 
 
 def freeze_below(model, train_layers: int | None) -> int:
-    """Train only the top ``train_layers`` blocks, the final norm and an untied LM head.
+    """Train only the top ``train_layers`` blocks, the final norm and an untied LM head (an
+    encoder-decoder: the top decoder blocks and the decoder's final norm; the encoder stays frozen).
 
     Backpropagation then stops at the lowest trainable block, which on a CPU is most of the
     cost of a step. ``None`` trains everything. Returns the number of trainable parameters.
@@ -103,7 +122,10 @@ def freeze_below(model, train_layers: int | None) -> int:
         for block in list(layers)[len(layers) - int(train_layers) :]:
             for p in block.parameters():
                 p.requires_grad_(True)
-        top = [m for n, m in model.base_model.named_children() if "norm" in n or n == "ln_f"]
+        if model.config.is_encoder_decoder:
+            top = [model.get_decoder().final_layer_norm]
+        else:
+            top = [m for n, m in model.base_model.named_children() if "norm" in n or n == "ln_f"]
         head = model.get_output_embeddings()
         # a head tied to the input embeddings would make every block's activations part of the
         # graph (the embedding lookup needs their gradient): keep it frozen then
@@ -119,7 +141,7 @@ def freeze_below(model, train_layers: int | None) -> int:
 def answer(
     model, tokenizer, prompts: list[Prompt], max_new_tokens: int, batch_size: int, progress: bool = False
 ) -> list[str]:
-    """Greedy answers, stopped at the first newline or EOS."""
+    """Greedy answers, stopped at the first newline or EOS (FiD: at EOS)."""
     from tqdm import tqdm
 
     device = next(model.parameters()).device
@@ -129,6 +151,11 @@ def answer(
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
     for s in tqdm(range(0, len(order), batch_size), desc="answer", disable=not progress, mininterval=5):
         idx = order[s : s + batch_size]
+        if prompts[idx[0]].passages is not None:
+            texts = fid.generate(model, tokenizer, [prompts[i] for i in idx], max_new_tokens)
+            for i, text in zip(idx, texts, strict=True):
+                out[i] = text
+            continue
         ids, mask = pad([prompts[i].input_ids for i in idx], tokenizer.pad_token_id, side="left")
         gen = model.generate(
             input_ids=ids.to(device),
@@ -147,7 +174,7 @@ def answer(
 def exact_match_rate(
     model, tokenizer, examples: list[dict], k: int, prompt: dict, max_new_tokens: int, batch_size: int
 ) -> float:
-    prompts = build_prompts(tokenizer, examples, k, prompt, False, reader_context(model), "dev EM")
+    prompts = build_prompts(tokenizer, examples, k, prompt, False, ReaderShape.of(model), "dev EM")
     preds = answer(model, tokenizer, prompts, max_new_tokens, batch_size)
     return sum(exact_match(p, ex["answers"]) for p, ex in zip(preds, examples, strict=True)) / max(
         1, len(examples)
@@ -261,10 +288,12 @@ def _train_step(
     total = 0.0
     for _ in range(s.grad_accum):
         batch = lm_batch(
-            [prompts[i] for i in resume.next_batch(order, rng, len(prompts), s.batch_size)], tok.pad_token_id
+            [prompts[i] for i in resume.next_batch(order, rng, len(prompts), s.batch_size)],
+            tok.pad_token_id,
+            start_id=getattr(model.config, "decoder_start_token_id", None),
         )
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = answer_nll(model, {n: t.to(device) for n, t in batch.items()}).mean() / s.grad_accum
+            loss = answer_nll(model, to_device(batch, device)).mean() / s.grad_accum
         loss.backward()
         total += loss.item()
     return total
@@ -280,11 +309,11 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     models.set_seed(job.seed)
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
-    model = models.load_causal_lm(inp["model"]).to(device)
+    model = models.load_reader(inp["model"]).to(device)
     train = read_jsonl(inp["train"])
     if s.answer_in_context:
         train = [with_answer_in_context(ex, job.k) for ex in train]
-    prompts = build_prompts(tok, train, job.k, job.prompt, True, reader_context(model), "finetune_reader")
+    prompts = build_prompts(tok, train, job.k, job.prompt, True, ReaderShape.of(model), "finetune_reader")
     dev = read_jsonl(inp["dev"])[: s.dev_questions]
     lora = _trainable_reader(model, s)
     opt = torch.optim.AdamW(
@@ -298,6 +327,17 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     order: list[int] = loop["order"]
     history: list[dict] = loop["history"]
     best = resume.Best(loop["best_step"], loop["best_em"], extra)
+
+    def dev_em(step: int) -> float:
+        em = exact_match_rate(model, tok, dev, job.k, job.prompt, job.max_new_tokens, s.eval_batch_size)
+        model.train()
+        log.info("dev EM after %d steps: %.3f", step, em)
+        if s.select == "best":
+            best.offer(step, em, model)
+        return em
+
+    if dev and start == 0:  # the reader before training: the reference fine-tuning must beat
+        history.append({"step": 0, "loss": None, "lr": 0.0, "dev_em": dev_em(0)})
     model.train()
     bar = tqdm(range(start, s.steps), desc="finetune_reader", initial=start, total=s.steps, mininterval=5)
     for step in bar:
@@ -308,13 +348,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
         opt.zero_grad(set_to_none=True)
         row = {"step": step + 1, "loss": total, "lr": sched.get_last_lr()[0]}
         if dev and (step + 1 == s.steps or (s.eval_every and (step + 1) % s.eval_every == 0)):
-            row["dev_em"] = exact_match_rate(
-                model, tok, dev, job.k, job.prompt, job.max_new_tokens, s.eval_batch_size
-            )
-            model.train()
-            log.info("dev EM after %d steps: %.3f", step + 1, row["dev_em"])
-            if s.select == "best":
-                best.offer(step + 1, row["dev_em"], model)
+            row["dev_em"] = dev_em(step + 1)
         history.append(row)
         bar.set_postfix(loss=f"{total:.3f}")
         state = {"order": order, "history": history, "best_step": best.step, "best_em": best.score}
@@ -353,6 +387,7 @@ def _save_reader(
             "selected_step": selected,
             "dev_em": ems.get(selected),
             "dev_em_last": ems.get(s.steps),
+            "dev_em_initial": ems.get(0),
             "dev_questions": s.dev_questions,
             "history": history,
         },

@@ -57,7 +57,7 @@ def falcon_alibi_reference(path: str, prompts, pad_id: int) -> np.ndarray:
 
     from ragdistill.reader import pad
 
-    model = models.load_causal_lm(path, attn_implementation="sdpa").eval()
+    model = models.load_reader(path, attn_implementation="sdpa").eval()
     qkv: list[tuple] = []
     handles = []
     for block in model.transformer.h:
@@ -91,7 +91,7 @@ def reference_profiles(path: str, arch: str, prompts, pad_id: int) -> np.ndarray
     """sum_l sum_q mean_h p[h,q,t] * ||V[h,t]|| from eager ``output_attentions`` (the textbook way)."""
     from ragdistill.reader import pad
 
-    model = models.load_causal_lm(path, attn_implementation="eager").eval()
+    model = models.load_reader(path, attn_implementation="eager").eval()
     values: list[torch.Tensor] = []
     handles = _value_norm_hooks(model, arch, values)
     ids, mask = pad([p.input_ids for p in prompts], pad_id)
@@ -142,7 +142,7 @@ def test_capture_does_not_change_the_forward_pass(tiny_model_dir):
     tok = models.load_tokenizer(path)
     p = build_prompt(tok, example(), 3, PROMPT, with_answer=True)
     ids = torch.tensor([p.input_ids])
-    plain = models.load_causal_lm(path, attn_implementation="sdpa").eval()
+    plain = models.load_reader(path, attn_implementation="sdpa").eval()
     capt = attention.load_reader_for_capture(path).eval()
     with torch.no_grad():
         want = plain(input_ids=ids).logits

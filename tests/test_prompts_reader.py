@@ -73,7 +73,7 @@ def test_answer_in_context_moves_a_hit_into_the_top_k():
 def test_answer_nll_equals_the_models_own_loss(tiny_model_dir, arch):
     path = tiny_model_dir(arch)
     tok = models.load_tokenizer(path)
-    model = models.load_causal_lm(path).eval()
+    model = models.load_reader(path).eval()
     prompts = [build_prompt(tok, example(f"q{i}"), 3, PROMPT, with_answer=True) for i in range(3)]
     batch = lm_batch(prompts, tok.pad_token_id)
     with torch.no_grad():
@@ -81,7 +81,7 @@ def test_answer_nll_equals_the_models_own_loss(tiny_model_dir, arch):
 
 
 def test_freezing_keeps_the_lower_blocks_fixed(tiny_model_dir):
-    model = models.load_causal_lm(tiny_model_dir("llama"))
+    model = models.load_reader(tiny_model_dir("llama"))
     n = freeze_below(model, 1)
     assert 0 < n < sum(p.numel() for p in model.parameters())
     assert not any(p.requires_grad for p in model.model.layers[0].parameters())
@@ -91,7 +91,7 @@ def test_freezing_keeps_the_lower_blocks_fixed(tiny_model_dir):
 def test_perplexity_targets_are_minus_mean_answer_nll(tiny_model_dir, tmp_path):
     path = tiny_model_dir("llama")
     tok = models.load_tokenizer(path)
-    model = models.load_causal_lm(path).eval()
+    model = models.load_reader(path).eval()
     ex = example(k=3)
     write_jsonl(tmp_path / "r.jsonl", [ex])
     params = {"k": 3, "prompt": PROMPT, "max_questions": None}
@@ -116,7 +116,7 @@ def test_batched_answers_equal_answers_one_at_a_time(tiny_model_dir, arch):
     included): the batch holds prompts of different lengths."""
     path = tiny_model_dir(arch)
     tok = models.load_tokenizer(path)
-    model = models.load_causal_lm(path).eval()
+    model = models.load_reader(path).eval()
     exs = [example("q1"), {**example("q2"), "question": "Where was the much longer question asked first?"}]
     prompts = [build_prompt(tok, ex, 3, PROMPT, with_answer=False) for ex in exs]
     assert len(prompts[0].input_ids) != len(prompts[1].input_ids)
@@ -134,7 +134,8 @@ def _safetensors(path) -> dict[str, torch.Tensor]:
 
 def test_select_best_keeps_the_weights_of_the_best_dev_em(tiny_model_dir, tmp_path, monkeypatch):
     inp, out, params = finetune_case(tmp_path, tiny_model_dir("llama"), steps=6, select="best", eval_every=2)
-    scripted = iter([0.0, 0.5, 0.5])  # dev EM after steps 2, 4 and 6: a tie keeps step 4
+    # dev EM before training (step 0) and after steps 2, 4 and 6: a tie keeps step 4
+    scripted = iter([0.1, 0.0, 0.5, 0.5])
     monkeypatch.setattr(reader, "exact_match_rate", lambda *a, **kw: next(scripted))
     seen: dict[int, dict[str, torch.Tensor]] = {}
     offer = resume.Best.offer
@@ -147,7 +148,8 @@ def test_select_best_keeps_the_weights_of_the_best_dev_em(tiny_model_dir, tmp_pa
     reader.finetune_reader(inp, out, params)
     metrics = __import__("json").loads(open(out["metrics"]).read())
     assert (metrics["selected_step"], metrics["dev_em"], metrics["dev_em_last"]) == (4, 0.5, 0.5)
-    assert [r.get("dev_em") for r in metrics["history"]] == [None, 0.0, None, 0.5, None, 0.5]
+    assert metrics["dev_em_initial"] == 0.1
+    assert [r.get("dev_em") for r in metrics["history"]] == [0.1, None, 0.0, None, 0.5, None, 0.5]
     saved = _safetensors(f"{out['model']}/model.safetensors")
     last = _safetensors(f"{out['model']}/{reader.LAST_WEIGHTS}")
     assert set(last) == set(seen[4])
@@ -173,9 +175,9 @@ def test_lora_trains_adapters_and_saves_a_plain_merged_model(tiny_model_dir, tmp
     after = _safetensors(f"{out['model']}/model.safetensors")
     assert set(after) == set(before), "the saved model must be plain: adapters merged, none left"
     changed = sorted(n for n in before if not torch.equal(before[n], after[n]))
-    top = str(len(reader.decoder_layers(models.load_causal_lm(base))) - 1)
+    top = str(len(reader.decoder_layers(models.load_reader(base))) - 1)
     assert changed and all(f".{top}." in n for n in changed), changed  # only the top block's adapted layers
-    models.load_causal_lm(out["model"])  # loads as an ordinary checkpoint
+    models.load_reader(out["model"])  # loads as an ordinary checkpoint
 
 
 def test_gradient_checkpointing_changes_nothing_but_memory(tiny_model_dir, tmp_path, monkeypatch):
@@ -217,11 +219,11 @@ def test_prompt_depends_on_the_set_of_documents_not_their_ranking(tiny_model_dir
 
 def test_a_prompt_past_the_readers_context_stops_naming_the_question(tiny_model_dir, caplog):
     from ragdistill.files import InputError
-    from ragdistill.prompts import build_prompts, reader_context
+    from ragdistill.prompts import ReaderShape, build_prompts
 
     path = tiny_model_dir("llama")
     tok = models.load_tokenizer(path)
-    context = reader_context(models.load_causal_lm(path))
+    context = ReaderShape.of(models.load_reader(path))
     long = {**example(qid="q-long"), "question": "why " * 6000}
     with pytest.raises(
         InputError, match=r"answer_questions: question 'q-long': a prompt of \d+ tokens is longer"
@@ -234,3 +236,19 @@ def test_a_prompt_past_the_readers_context_stops_naming_the_question(tiny_model_
     assert [p.question_cut for p in cut] == [False, True]
     assert cut[1].question_span[1] - cut[1].question_span[0] == 16
     assert "1 of 2 questions cut to prompt.max_question_tokens" in caplog.text
+
+
+def test_select_best_keeps_the_untrained_reader_when_training_never_beats_it(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """Dev EM before training is a candidate: fine-tuning that only hurts dev EM keeps step 0."""
+    base = tiny_model_dir("llama")
+    inp, out, params = finetune_case(tmp_path, base, steps=4, select="best", eval_every=2)
+    scripted = iter([0.3, 0.1, 0.2])
+    monkeypatch.setattr(reader, "exact_match_rate", lambda *a, **kw: next(scripted))
+    reader.finetune_reader(inp, out, params)
+    metrics = __import__("json").loads(open(out["metrics"]).read())
+    assert (metrics["selected_step"], metrics["dev_em"], metrics["dev_em_initial"]) == (0, 0.3, 0.3)
+    before = _safetensors(f"{base}/model.safetensors")
+    saved = _safetensors(f"{out['model']}/model.safetensors")
+    assert all(torch.equal(before[n], saved[n]) for n in before)

@@ -283,3 +283,57 @@ def test_code_inputs_are_the_entry_modules():
                 assert code.group(1) == entry.group(1), (smk.name, block[:40])
     assert "metrics" in code_modules("evaluate") and "files" not in code_modules("evaluate")
     assert code_modules("report") == ["claims", "names", "report", "settings", "stats"]
+
+
+ARMS_SMOKE = SMOKE.parent / "arms-smoke.yaml"
+
+
+def test_both_arms_run_and_compare_their_mq(smoke_run, tmp_path):
+    """The arms preset on a copy of the finished smoke run: the decoder-only run is reused as it
+    is, the encoder-decoder run (tiny random T5, FiD) goes through every stage, and the arms
+    stage compares their per-example MQ on the same questions (claim 8)."""
+    import shutil
+
+    import numpy as np
+
+    work = tmp_path / "work"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    plan = planned_rules(snakemake(work, "all", "-n", "--configfile", str(SMOKE), str(ARMS_SMOKE)).stdout)
+    assert plan["finetune_reader"] == 1 and plan["compare_arms"] == 1  # smoke-t5's only
+    report = work / "results/smoke/report/report.md"
+    before = report.stat().st_mtime
+    snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE), str(ARMS_SMOKE))
+    assert report.stat().st_mtime == before
+    arms = json.loads((work / "results/arms/claims.json").read_text())
+    kinds = {(a["run"], a["reader"]): a["kind"] for a in arms["arms"]}
+    assert kinds[("smoke", "finetuned-s0")] == "decoder-only"
+    assert kinds[("smoke-t5", "finetuned-s0")] == "encoder-decoder"
+    (claim,) = arms["claims"]
+    assert claim["claim"].startswith("8.") and claim["verdict"] in {
+        "holds",
+        "same direction, not significant",
+        "does not hold",
+    }
+    (comp,) = claim["measured"][0]["comparisons"]
+    assert comp["n"] == 24  # the same 24 dumped training questions in both arms
+    dec, t5 = (np.load(work / f"results/{r}/attention/finetuned-s0/train.npz") for r in ("smoke", "smoke-t5"))
+    assert set(dec.files) == set(t5.files) and list(dec["ids"]) == list(t5["ids"])
+    t5_cell = json.loads(
+        (work / "results/smoke-t5/evaluate/adist-finetuned-s0+finetuned-s0/metrics.json").read_text()
+    )
+    assert 0.0 <= t5_cell["em"] <= 1.0
+    md = (work / "results/arms/arms.md").read_text()
+    assert "encoder-decoder" in md and "mq_arms.png" in md
+    assert (work / "results/arms/mq_arms.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_paper_arms_preset_plans_both_readers(tmp_path):
+    """The internet preset pairing Falcon with Flan-T5 on NQ-open: a dry run plans both runs, each
+    reader fetched once, and the arms comparison."""
+    paper = SMOKE.parent / "paper.yaml"
+    out = snakemake(
+        tmp_path, "all", "-n", "--configfile", str(paper), str(SMOKE.parent / "arms-paper.yaml")
+    ).stdout
+    rules = planned_rules(out)
+    assert rules["compare_arms"] == 1 and rules["fetch_model"] == 3  # contriever, falcon, flan-t5
+    assert "resources/models/flan-t5-base" in out and "results/nq-t5/reader/finetuned-s0/model" in out

@@ -123,14 +123,20 @@ def get_index_dir(wildcards):
     return f"results/{wildcards.run}/index/{name}"
 
 
-def get_reader_base(wildcards=None):
-    return model_dir(config["reader"]["model"])
+def reader_of(run):
+    """The reader model of a run: its dataset's ``reader`` if set, else ``reader.model`` (a preset
+    runs a decoder-only and an encoder-decoder arm as two runs of the same data)."""
+    return config["datasets"][run].get("reader") or config["reader"]["model"]
+
+
+def get_reader_base(wildcards):
+    return model_dir(reader_of(wildcards.run))
 
 
 def get_reader_model(wildcards):
     """The off-the-shelf reader is the fetched model; fine-tuned readers come from finetune_reader."""
     if wildcards.reader == "offtheshelf":
-        return get_reader_base()
+        return get_reader_base(wildcards)
     return f"results/{wildcards.run}/reader/{wildcards.reader}/model"
 
 
@@ -295,9 +301,10 @@ def get_figure_files(wildcards):
 
 # ---- target lists for the aggregate rules (one per stage)
 def get_fetch_targets():
-    return [
-        model_dir(m) for m in (config["retriever"]["model"], config["reader"]["model"])
-    ] + [f"resources/data/{r}/corpus.tsv" for r in RUNS]
+    names = [config["retriever"]["model"]] + sorted({reader_of(r) for r in RUNS})
+    return [model_dir(m) for m in names] + [
+        f"resources/data/{r}/corpus.tsv" for r in RUNS
+    ]
 
 
 def get_encode_targets():
@@ -355,3 +362,28 @@ def get_figure_targets():
 
 def get_report_targets():
     return [f"results/{r}/report/report.md" for r in RUNS]
+
+
+# ---- the two arms (decoder-only and encoder-decoder readers as two runs of the same data)
+ARMS = len({reader_of(r) for r in RUNS}) > 1
+
+
+def arm_readers():
+    """Per run, the readers whose per-example MQ the arms stage compares."""
+    return [["offtheshelf"] + [f"finetuned-s{s}" for s in SEEDS] for _ in RUNS]
+
+
+def get_arm_inputs(wildcards):
+    return {
+        "models": [model_dir(reader_of(r)) for r in RUNS],
+        "indicators": [
+            f"results/{r}/indicators/{reader}/indicators.json"
+            for r, names in zip(RUNS, arm_readers())
+            for reader in names
+        ],
+    }
+
+
+def get_all_targets():
+    """Every run's report, and the arms' comparison when the runs have different readers."""
+    return get_report_targets() + (["results/arms/arms.md"] if ARMS else [])

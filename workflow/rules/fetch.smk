@@ -45,7 +45,10 @@ rule fetch_data:
     params:
         entry="fetch:fetch_data",
         name="{run}",
-        dataset=lookup(dpath="datasets/{run}", within=config),
+        # the data alone: a run's reader choice does not change its data
+        dataset=lambda w: {
+            k: v for k, v in config["datasets"][w.run].items() if k != "reader"
+        },
         download_dir="resources/downloads",
     script:
         "../scripts/run_stage.py"

@@ -16,7 +16,8 @@ rule compute_indicators:
         mem_mb=4000,
         runtime=30,
     params:
-        **config["indicators"],
+        # polar_cut is the arms stage's (claim 8), not a per-reader measure
+        **{k: v for k, v in config["indicators"].items() if k != "polar_cut"},
         entry="indicators:compute_indicators",
         reader="{reader}",
     script:

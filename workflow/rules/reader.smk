@@ -1,6 +1,6 @@
 rule finetune_reader:
     input:
-        model=get_reader_base(),
+        model=get_reader_base,
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
         code=lib("reader"),
