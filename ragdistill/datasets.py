@@ -91,9 +91,7 @@ def _checked_answers(row: dict, fmt: str, where: str) -> list[str]:
     """The row's answers as non-empty strings. A number or a mapping where answers belong stops
     with the file and line. So does a question whose only answers normalise to nothing (``"The"``:
     it could never be found in a passage, and an empty prediction would match it); beside other
-    answers such an alias is dropped, and logged."""
-    from .metrics import normalize_answer
-
+    answers such an alias is dropped, and logged (:func:`matchable_answers`)."""
     try:
         raw = _answers(row, fmt)
     except TypeError:
@@ -110,6 +108,15 @@ def _checked_answers(row: dict, fmt: str, where: str) -> list[str]:
         answers.append(a)
     if not answers:
         raise InputError(f"{where}: empty answer list (field 'answers'/'answer')")
+    return matchable_answers(answers, where)
+
+
+def matchable_answers(answers: list[str], where: str) -> list[str]:
+    """The answers that are not empty once normalised. None left stops with ``where``: such an
+    answer can never be found in a passage, and an empty prediction would match it. Beside other
+    answers such an alias is dropped, and logged. (Every question format goes through here.)"""
+    from .metrics import normalize_answer
+
     kept = [a for a in answers if normalize_answer(a)]
     if not kept:
         raise InputError(

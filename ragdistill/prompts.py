@@ -1,5 +1,8 @@
 """The reader's prompt, built token by token so that every span is known exactly.
 
+(This is a decoder-only reader's prompt; an encoder-decoder reader reads the Fusion-in-Decoder
+layout of ``ragdistill/fid.py``, with the same spans. :func:`build_prompts` picks by the reader.)
+
 Layout (each piece tokenised on its own and concatenated, so document, question and answer
 spans are exact token ranges, whatever the tokenizer):
 

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .datasets import matchable_answers
 from .files import InputError
 
 # words that end in a period without ending a sentence (compared without the period, lower case)
@@ -157,6 +158,7 @@ def read_squad(path: str | Path, passage_words: int) -> tuple[list[dict], list[l
                     {pid for t, s0 in answers for pid, (s, e) in zip(ids, spans, strict=True) if s <= s0 < e}
                 )
                 texts = list(dict.fromkeys(t for t, _ in answers))
+                texts = matchable_answers(texts, f"{path}: article {title!r}, question {qid!r}")
                 questions.append(
                     {"id": qid, "question": question.strip(), "answers": texts, "gold_ids": gold}
                 )

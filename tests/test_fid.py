@@ -160,3 +160,21 @@ def test_train_layers_trains_the_top_decoder_blocks_only(t5):
     assert trainable and all(
         n.startswith(("decoder.block.1.", "decoder.final_layer_norm")) for n in trainable
     )
+
+
+def test_a_fid_reader_refuses_a_chat_template_and_checks_each_passage(t5):
+    import dataclasses
+
+    from ragdistill.files import InputError
+
+    path, tok = t5
+    model = models.load_reader(path)
+    shape = ReaderShape.of(model)
+    with pytest.raises(ValueError, match="prompt.chat_template"):
+        build_prompts(tok, [example()], 3, dataclasses.replace(PROMPT, chat_template=True), False, shape, "t")
+    # the context bounds each passage, not the concatenation of all k
+    long = {**example(qid="q-long"), "question": "why " * 600}
+    with pytest.raises(InputError, match=r"question 'q-long': a passage of \d+ tokens is longer"):
+        build_prompts(tok, [long], 3, PROMPT, False, shape, "t")
+    (p,) = build_prompts(tok, [example(qid="q-many", k=40)], 40, PROMPT, False, shape, "t")
+    assert len(p.passages) == 40 and len(p.input_ids) > shape.context

@@ -102,6 +102,12 @@ def test_v2_unanswerable_questions_are_skipped_and_counted(tmp_path):
             r"question 'w1': duplicate id \(first in article 'Warsaw'\)",
         ),
         (lambda d: d[0].pop("paragraphs"), r"article 'Warsaw': missing field 'paragraphs'"),
+        (  # the same check as every question format: an answer nothing can match
+            lambda d: d[0]["paragraphs"][0]["qas"][0].update(
+                answers=[{"text": "The", "answer_start": LONG.find("The")}]
+            ),
+            r"article 'Warsaw', question 'w1': answer 'The' is empty once normalised",
+        ),
     ],
 )
 def test_bad_input_names_file_article_and_question(tmp_path, change, message):

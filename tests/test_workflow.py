@@ -337,3 +337,17 @@ def test_paper_arms_preset_plans_both_readers(tmp_path):
     rules = planned_rules(out)
     assert rules["compare_arms"] == 1 and rules["fetch_model"] == 3  # contriever, falcon, flan-t5
     assert "resources/models/flan-t5-base" in out and "results/nq-t5/reader/finetuned-s0/model" in out
+
+
+def test_squad_preset_plans_from_the_official_file(tmp_path):
+    """The real-text preset validates and plans the whole study from one SQuAD JSON file; the
+    local-copy override of docs/running.md changes only the source."""
+    squad = SMOKE.parent / "squad.yaml"
+    default = SMOKE.parent.parent / "config.yaml"  # read from the repository, as a user runs it
+    out = snakemake(tmp_path, "all", "-n", "--configfile", str(default), str(squad)).stdout
+    rules = planned_rules(out)
+    assert rules["fetch_data"] == 1 and rules["make_report"] == 1 and rules["distill_retriever"] == 3
+    local = tmp_path / "local.yaml"
+    local.write_text('datasets: {squad: {squad: {source: "local:/nowhere/dev-v1.1.json"}}}\n')
+    out = snakemake(tmp_path, "all", "-n", "--configfile", str(default), str(squad), str(local)).stdout
+    assert planned_rules(out) == rules
