@@ -102,7 +102,7 @@ def _plot(rows: list[dict], out: dict, cut: float, dpi: int) -> None:
     fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.5), squeeze=False, sharey=True)
     for ax, run in zip(axes[0], runs, strict=True):
         for r in (r for r in rows if r["run"] == run):
-            vals = [v for v in r["mq_values"] if v is not None]
+            vals = [v for v in r["indicators"]["mq_values"] if v is not None]
             ax.hist(vals, bins=20, range=(-1, 1), alpha=0.5, label=f"{r['reader']} (n {len(vals)})")
         kind = next(r["kind"] for r in rows if r["run"] == run)
         for x in (-cut, cut):
@@ -130,15 +130,7 @@ def compare_arms(inp: dict, out: dict, params: dict) -> None:
     for run, readers in zip(s.runs, s.readers, strict=True):
         for reader in readers:
             ind = read_json(next(paths))
-            rows.append(
-                {
-                    "run": run,
-                    "kind": kinds[run],
-                    "reader": reader,
-                    "indicators": ind,
-                    "mq_values": ind["mq_values"],
-                }
-            )
+            rows.append({"run": run, "kind": kinds[run], "reader": reader, "indicators": ind})
     by_kind: dict[tuple[str, str, int], dict] = {}
     for r in rows:
         teacher, _, seed = r["reader"].partition("-s")
@@ -163,7 +155,12 @@ def compare_arms(inp: dict, out: dict, params: dict) -> None:
             }
         ]
     summaries = [
-        {"run": r["run"], "kind": r["kind"], "reader": r["reader"], **_summary(r["mq_values"], s.polar_cut)}
+        {
+            "run": r["run"],
+            "kind": r["kind"],
+            "reader": r["reader"],
+            **_summary(r["indicators"]["mq_values"], s.polar_cut),
+        }
         for r in rows
     ]
     write_json(out["claims"], {"arms": summaries, "claims": items, "polar_cut": s.polar_cut})

@@ -81,16 +81,12 @@ def build_fid_prompt(
 def passage_batch(prompts: list[Prompt], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Encoder inputs: every prompt's k passages as rows, right-padded to one length L:
     ids and mask (B*k, L), and k. All prompts of a batch have the same k."""
+    from .reader import pad  # reader imports this module
+
     k = len(prompts[0].passages)
-    rows = [p.input_ids[s:e] for p in prompts for s, e in p.passages]
     if any(len(p.passages) != k for p in prompts):
         raise ValueError("FiD batch: prompts with different numbers of passages")
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
+    ids, mask = pad([p.input_ids[s:e] for p in prompts for s, e in p.passages], pad_id)
     return ids, mask, k
 
 
