@@ -48,7 +48,7 @@ from . import fid, models
 from .files import atomic_path, read_jsonl
 from .names import ATTENTION_OBJECTIVES
 from .prompts import Prompt, PromptSettings, ReaderShape, build_prompts
-from .reader import decoder_layers, lm_batch, pad
+from .reader import answer_nll, decoder_layers, lm_batch, pad, to_device
 from .settings import from_params
 
 log = logging.getLogger(__name__)
@@ -274,8 +274,6 @@ def token_profiles(model, prompts: list[Prompt], pad_id: int) -> dict[str, np.nd
 def fid_token_profiles(model, prompts: list[Prompt], pad_id: int) -> dict[str, np.ndarray]:
     """The FiD forward pass with cross-attention recorded; profiles over the encoder's padded
     concatenation (B, k*L), carried back to each prompt's own positions (B, T)."""
-    from .reader import to_device
-
     device = next(model.parameters()).device
     batch = lm_batch(prompts, pad_id, start_id=model.config.decoder_start_token_id)
     width = batch["input_ids"].shape[1]
@@ -418,8 +416,6 @@ def token_arrays(prompts: list[Prompt], profiles: list[np.ndarray]) -> dict[str,
 def score_perplexity(inp: dict, out: dict, params: dict) -> None:
     """PDist targets: for each document alone, S(d) = -mean NLL of the gold answer tokens."""
     from tqdm import tqdm
-
-    from .reader import answer_nll, to_device
 
     s = from_params(DumpSettings, params, "attention.")
     k = s.k
