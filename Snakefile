@@ -24,6 +24,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/indicators.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/learning_curve.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/arms.smk"
 

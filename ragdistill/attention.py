@@ -324,61 +324,100 @@ def load_reader_for_capture(path: str):
 
 @dataclass(frozen=True)
 class DumpSettings:
-    """A teacher's signal: its prompts (``k``, ``prompt``), which questions, the batch size."""
+    """A teacher's signal: its prompts (``k``, ``prompt``), the ``candidates`` it scores, which
+    questions, the batch size."""
 
     k: int
+    candidates: int
     prompt: PromptSettings
-    max_questions: int | None = None
-    batch_size: int = 1
+    max_questions: int | None
+    batch_size: int
+
+
+def candidate_windows(examples: list[dict], k: int, n: int) -> list[dict]:
+    """The teacher's reading of ``n`` candidates, ``k`` at a time: per example, ``n // k``
+    windows of its candidates in rank order (window 0 is the reader's own prompt), as examples
+    of ``k`` ctxs, example-major: window ``w`` of example ``i`` is item ``i * (n // k) + w``."""
+    if n % k:
+        raise ValueError(f"distill.candidates: {n} is not a multiple of k ({k})")
+    short = [ex for ex in examples if len(ex["ctxs"]) < n]
+    if short:
+        raise ValueError(
+            f"distill.candidates: {n}, but question {short[0]['id']!r} has {len(short[0]['ctxs'])} retrieved "
+            "passages; raise retrieve.top_k or lower distill.candidates"
+        )
+    return [{**ex, "ctxs": ex["ctxs"][w * k : (w + 1) * k]} for ex in examples for w in range(n // k)]
+
+
+def _window_scores(prof: dict[str, np.ndarray], j: int, p: Prompt, layers: int) -> dict[str, np.ndarray]:
+    """S(d) of one prompt's k documents for every attention objective (module docstring)."""
+    a = p.answer_span[1] - p.answer_span[0]
+    const = NORM * layers * a
+    return {
+        "adist": doc_scores(prof["vnorm"][j], p.doc_spans) / const,
+        "attn": doc_scores(prof["attn"][j], p.doc_spans) / const,
+        "first": doc_scores(prof["first"][j], p.doc_spans) / (NORM * layers),
+        "mean": doc_scores(prof["vnorm"][j], p.doc_spans, "mean") / const,
+        "noq": doc_scores(without_question_tokens(prof["vnorm"][j], p), p.doc_spans) / const,
+    }
 
 
 def dump_attention(inp: dict, out: dict, params: dict) -> None:
-    """The ADist scores (every variant) and per-token profiles of the teacher's training prompts."""
+    """The ADist scores (every variant) of the teacher's training prompts over its candidates,
+    and the per-token profiles of the reader's own prompt (window 0)."""
     from tqdm import tqdm
 
     s = from_params(DumpSettings, params, "attention.")
-    k = s.k
+    k, n_cand = s.k, s.candidates
+    windows = n_cand // k
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
     model = load_reader_for_capture(inp["model"]).to(device).eval()
     examples = read_jsonl(inp["retrieved"])[: s.max_questions or None]
-    prompts = build_prompts(tok, examples, k, s.prompt, True, ReaderShape.of(model), "dump_attention")
-    bs = s.batch_size
+    views = candidate_windows(examples, k, n_cand)
+    prompts = build_prompts(tok, views, k, s.prompt, True, ReaderShape.of(model), "dump_attention")
     n = len(examples)
-    scores = {v: np.zeros((n, k), dtype=np.float32) for v in ATTENTION_OBJECTIVES}
-    profiles: list[np.ndarray | None] = [None] * n  # per example: c(t) on its prompt positions
+    scores = {v: np.zeros((n, n_cand), dtype=np.float32) for v in ATTENTION_OBJECTIVES}
+    profiles: list[np.ndarray | None] = [None] * n  # per example: c(t) on window 0's positions
     answer_len = np.zeros(n, dtype=np.int32)
     layers = 0
     # batches of similar length: right padding is computed like real tokens (6% of a batch of
     # 4 in prompt order on the default, under 1% sorted)
-    order = sorted(range(n), key=lambda i: len(prompts[i].input_ids))
-    for s in tqdm(range(0, n, bs), desc="dump_attention", mininterval=5):
-        idx = order[s : s + bs]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
+    for start in tqdm(range(0, len(prompts), s.batch_size), desc="dump_attention", mininterval=5):
+        idx = order[start : start + s.batch_size]
         prof = token_profiles(model, [prompts[i] for i in idx], tok.pad_token_id)
         layers = prof["layers"]
         for j, i in enumerate(idx):
+            ex_i, w = divmod(i, windows)
             p = prompts[i]
-            a = p.answer_span[1] - p.answer_span[0]
-            answer_len[i] = a
-            const = NORM * layers * a
-            scores["adist"][i] = doc_scores(prof["vnorm"][j], p.doc_spans) / const
-            scores["attn"][i] = doc_scores(prof["attn"][j], p.doc_spans) / const
-            scores["first"][i] = doc_scores(prof["first"][j], p.doc_spans) / (NORM * layers)
-            scores["mean"][i] = doc_scores(prof["vnorm"][j], p.doc_spans, "mean") / const
-            scores["noq"][i] = doc_scores(without_question_tokens(prof["vnorm"][j], p), p.doc_spans) / const
-            profiles[i] = prof["vnorm"][j]
+            for v, row in _window_scores(prof, j, p, layers).items():
+                scores[v][ex_i, w * k : (w + 1) * k] = row
+            if w == 0:
+                answer_len[ex_i] = p.answer_span[1] - p.answer_span[0]
+                profiles[ex_i] = prof["vnorm"][j]
     arrays = {
         "ids": np.array([str(ex["id"]) for ex in examples]),
-        "ctx_ids": np.array([[c["id"] for c in ex["ctxs"][:k]] for ex in examples]),
+        "ctx_ids": np.array([[c["id"] for c in ex["ctxs"][:n_cand]] for ex in examples]),
+        "window": np.int32(k),
         **{f"scores_{v}": a for v, a in scores.items()},
-        **token_arrays(prompts, profiles),
+        **token_arrays(prompts[::windows], profiles),
         "layers": np.int32(layers),
         "answer_len": answer_len,
     }
     with atomic_path(out["dump"], suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
     size = os.path.getsize(out["dump"])
-    log.info("dumped %d examples (%d layers): %d bytes, %.0f per example", n, layers, size, size / max(n, 1))
+    log.info(
+        "dumped %d examples over %d candidates (%d windows of %d; %d layers): %d bytes, %.0f per example",
+        n,
+        n_cand,
+        windows,
+        k,
+        layers,
+        size,
+        size / max(n, 1),
+    )
 
 
 def token_arrays(prompts: list[Prompt], profiles: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -414,11 +453,11 @@ def token_arrays(prompts: list[Prompt], profiles: list[np.ndarray]) -> dict[str,
 
 @torch.no_grad()
 def score_perplexity(inp: dict, out: dict, params: dict) -> None:
-    """PDist targets: for each document alone, S(d) = -mean NLL of the gold answer tokens."""
+    """PDist targets: for each of the ``candidates`` alone, S(d) = -mean NLL of the gold answer tokens."""
     from tqdm import tqdm
 
     s = from_params(DumpSettings, params, "attention.")
-    k = s.k
+    k = s.candidates  # every candidate alone: no windows needed
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
     model = models.load_reader(inp["model"]).to(device).eval()

@@ -26,10 +26,33 @@ def check_config(config: dict, schema_path: str | Path) -> None:
                 lines.append(f"config key {path + '.' if err.absolute_path else ''}{key}: unknown key")
             continue
         lines.append(f"config key {path}: {err.message}")
-    if not errors:  # the world's sizes only once its keys and types are known good
-        lines = _world_problems(config)
+    if not errors:  # pairwise limits and the world's sizes only once keys and types are known good
+        lines = _pair_problems(config) + _world_problems(config)
     if lines:
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+
+
+def _pair_problems(config: dict) -> list[str]:
+    """Limits between keys that the schema cannot state: the candidates the teacher scores
+    against k and the passages retrieval keeps, the learning curve's sizes against the questions
+    dumped."""
+    k = config.get("k", 5)
+    top_k = config.get("retrieve", {}).get("top_k", 20)
+    n = config.get("distill", {}).get("candidates", k)
+    lines = []
+    if k > top_k:
+        lines.append(f"config key k: {k} documents, but retrieve.top_k keeps {top_k}")
+    if n < k or n % k:
+        lines.append(f"config key distill.candidates: {n} is not a multiple of k ({k}) of at least k")
+    if n > top_k:
+        lines.append(f"config key distill.candidates: {n}, but retrieve.top_k keeps {top_k}")
+    cap = config.get("attention", {}).get("max_questions")
+    for size in config.get("curve", {}).get("sizes", []):
+        if cap is not None and size >= cap:
+            lines.append(
+                f"config key curve.sizes: {size} is not below attention.max_questions ({cap}), the full set"
+            )
+    return lines
 
 
 def _world_problems(config: dict) -> list[str]:

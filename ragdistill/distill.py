@@ -3,8 +3,10 @@
     s(q,d) = E_q(q) . E_p(d) / sqrt(hidden)        p_RETR = softmax_d(s / tau_score)
     p_TEACHER = softmax_d(S(d) / tau_gold)          loss = KL(p_TEACHER || p_RETR)
 
-over the k documents the initial retriever returned for each training question (the documents
-the teacher read: its targets exist for those only, so the training candidates stay fixed).
+over the top N candidates the initial retriever returned for each training question
+(``distill.candidates``; the teacher read them k at a time, ``attention.candidate_windows``, and
+its targets exist for those only, so the training candidates stay fixed). PDist has its own
+temperature (``distill.tau_pdist``). The ``uniform`` control teacher gives equal targets.
 Query and passage encoders are separate copies of the initial retriever.
 
 - ``query`` mode: only the query encoder learns. The passage encoder is frozen (ATLAS's
@@ -33,6 +35,7 @@ from .dumps import load_dump
 from .encode import StoredVectors
 from .files import read_jsonl, write_json, write_tsv
 from .metrics import answer_table
+from .names import PERPLEXITY_OBJECTIVE
 from .resume import Best, trainable_weights
 from .settings import from_params
 
@@ -128,10 +131,11 @@ def dev_pool(dev: list[dict]) -> tuple[list[str], list[str], np.ndarray]:
     return ids, texts, answer_table(bodies, [ex["answers"] for ex in dev])
 
 
-def pool_hits(q_emb: torch.Tensor, d_pool: torch.Tensor, flags: torch.Tensor, at: int) -> float:
-    """HR@at of queries (Q, H) searching the pooled passages (P, H); ``flags`` (Q, P)."""
+def pool_hits(q_emb: torch.Tensor, d_pool: torch.Tensor, flags: torch.Tensor, at: int) -> np.ndarray:
+    """Per query, a hit at ``at`` for queries (Q, H) searching the pooled passages (P, H);
+    ``flags`` (Q, P). Its mean is HR@at."""
     top = (q_emb @ d_pool.T).topk(min(at, d_pool.shape[0]), dim=-1).indices
-    return float(flags.gather(1, top).any(1).float().mean())
+    return flags.gather(1, top).any(1).cpu().numpy()
 
 
 def teacher_summary(p_teacher: torch.Tensor, train: list[dict], k: int) -> dict[str, float]:
@@ -159,7 +163,9 @@ class DistillSettings:
 
     mode: str
     refresh_every: int
+    candidates: int
     tau_gold: float
+    tau_pdist: float
     tau_score: float
     optimizer: str
     momentum: float
@@ -172,7 +178,9 @@ class DistillSettings:
     checkpoint_every: int
     seed: int
     k: int
-    score_key: str
+    objective: str
+    uniform: bool
+    max_questions: int | None
     pooling: str
     normalize: bool
     max_length: int
@@ -180,8 +188,8 @@ class DistillSettings:
     encode_batch_size: int
 
     def __post_init__(self) -> None:
-        if self.select not in ("best", "last"):
-            raise ValueError(f"distill.select: {self.select!r}; use 'best' or 'last'")
+        if self.select not in SELECT:
+            raise ValueError(f"distill.select: {self.select!r}; use one of {', '.join(SELECT)}")
         if self.mode not in ("query", "both"):
             raise ValueError(f"distill.mode: {self.mode!r}; use 'query' or 'both'")
         if self.optimizer not in ("adamw", "sgd"):
@@ -190,6 +198,30 @@ class DistillSettings:
     @property
     def both(self) -> bool:
         return self.mode == "both"
+
+    @property
+    def tau(self) -> float:
+        """The teacher's temperature: PDist's own, or the attention objectives'."""
+        return self.tau_pdist if self.objective == PERPLEXITY_OBJECTIVE else self.tau_gold
+
+    @property
+    def score_key(self) -> str:
+        return f"scores_{self.objective}"
+
+
+SELECT = ("significant", "best", "last")
+Z_ONE_SIDED_95 = 1.6449
+
+
+def beats_step0(hits: np.ndarray, hits0: np.ndarray) -> tuple[int, int, bool]:
+    """(wins, losses, significant): dev questions a step hits that step 0 missed and the reverse,
+    and whether the step is better by a one-sided 95% McNemar test, ``(wins - losses) /
+    sqrt(wins + losses) >= 1.645`` (no discordant question: not better)."""
+    wins = int(np.sum(hits & ~hits0))
+    losses = int(np.sum(~hits & hits0))
+    if wins + losses == 0:
+        return wins, losses, False
+    return wins, losses, (wins - losses) / math.sqrt(wins + losses) >= Z_ONE_SIDED_95
 
 
 def make_optimizer(trainable: list[torch.nn.Parameter], s: DistillSettings) -> torch.optim.Optimizer:
@@ -246,7 +278,8 @@ class DevProbe:
         )
         return torch.from_numpy(vectors).to(self.device)
 
-    def hr5(self, d_pool: torch.Tensor) -> float:
+    def hits5(self, d_pool: torch.Tensor) -> np.ndarray:
+        """(dev questions,) bool: each dev question's hit at 5 against the pool."""
         s = self.s
         questions = [ex["question"] for ex in self.dev]
         q = models.embed_all(self.enc["query"], self.tok, questions, 64, s.max_length, s.pooling, s.normalize)
@@ -255,14 +288,21 @@ class DevProbe:
 
 
 def _teacher(inp: dict, s: DistillSettings) -> tuple[list[dict], torch.Tensor, dict]:
-    """The questions the teacher scored (``attention.max_questions`` may cap them), its
-    distribution over their k documents, and how sharp and right it is."""
-    dump = load_dump(inp["targets"])
-    scored = set(dump["ids"].tolist())
-    train = [ex for ex in read_jsonl(inp["train"]) if len(ex["ctxs"]) >= s.k and str(ex["id"]) in scored]
-    scores = torch.from_numpy(_targets(dump, inp["targets"], s.score_key, train, s.k))
-    p_teacher = teacher_distribution(scores, s.tau_gold)
-    teacher = teacher_summary(p_teacher, train, s.k)
+    """The questions the teacher scored (``attention.max_questions`` may cap them; the learning
+    curve's ``max_questions`` takes the first of those), its distribution over their N
+    candidates, and how sharp and right it is. The uniform control scores every candidate alike."""
+    n = s.candidates
+    train = [ex for ex in read_jsonl(inp["train"]) if len(ex["ctxs"]) >= n]
+    if s.uniform:
+        train = train[: s.max_questions or None]
+        scores = torch.zeros((len(train), n))
+    else:
+        dump = load_dump(inp["targets"])
+        scored = set(dump["ids"].tolist())
+        train = [ex for ex in train if str(ex["id"]) in scored][: s.max_questions or None]
+        scores = torch.from_numpy(_targets(dump, inp["targets"], s.score_key, train, n))
+    p_teacher = teacher_distribution(scores, s.tau)
+    teacher = {"questions": len(train), "tau": s.tau, **teacher_summary(p_teacher, train, n)}
     log.info("teacher: %s", teacher)
     return train, p_teacher, teacher
 
@@ -281,20 +321,22 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     train, p_teacher, teacher = _teacher(inp, s)
     # query mode: the passage side is the initial index's, whose stored vectors the workflow passes
     stored = StoredVectors(inp["vectors"]) if not s.both and inp.get("vectors") else None
-    d_train = None if s.both else _doc_embeddings(enc["passage"], tok, train, s.k, s, stored).to(device)
+    n = s.candidates
+    d_train = None if s.both else _doc_embeddings(enc["passage"], tok, train, n, s, stored).to(device)
     probe = DevProbe(read_jsonl(inp["dev"]), enc, tok, s, stored, device)
     opt = make_optimizer([p for p in enc.parameters() if p.requires_grad], s)
     rng = random.Random(s.seed)
     ckpt = resume.Checkpointer.for_job("distill_retriever", inp, params, s.checkpoint_every)
     start, loop, extra = ckpt.restore(
-        enc, opt, None, rng, {"order": [], "curve": None, "best_step": 0, "index_step": 0}
+        enc, opt, None, rng, {"order": [], "curve": None, "best_step": 0, "index_step": 0, "hits0": None}
     )
     # the passage vectors retrieval searches: restored as they were (stale since the last refresh)
     d_pool = extra.pop(POOL).to(device) if POOL in extra else probe.encode_pool()
     order: list[int] = loop["order"]
     index_step: int = loop["index_step"]
+    hits0 = np.asarray(loop["hits0"], dtype=bool) if loop["hits0"] is not None else probe.hits5(d_pool)
     curve: list[dict] = loop["curve"] or [
-        {"step": 0, "loss": math.nan, "dev_hr5": probe.hr5(d_pool), "index_step": 0}
+        {"step": 0, "loss": math.nan, "dev_hr5": float(hits0.mean()), "index_step": 0, "wins": 0, "losses": 0}
     ]
     best = Best(loop["best_step"], curve[loop["best_step"]]["dev_hr5"], extra or trainable_weights(enc))
     enc.train_mode()
@@ -307,7 +349,7 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
             enc["query"], tok, [train[i]["question"] for i in idx], s.max_length, s.pooling, s.normalize
         )
         d = (
-            _batch_doc_embeddings(enc["passage"], tok, [train[i] for i in idx], s.k, s)
+            _batch_doc_embeddings(enc["passage"], tok, [train[i] for i in idx], n, s)
             if s.both
             else d_train[idx]
         )
@@ -319,12 +361,17 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
             d_pool, index_step = probe.encode_pool(), step  # index refresh
             enc.train_mode()
         row = {"step": step, "loss": loss.item(), "dev_hr5": math.nan, "index_step": index_step}
+        row |= {"wins": math.nan, "losses": math.nan}
         if step % s.eval_every == 0 or step == s.steps:
-            row["dev_hr5"] = probe.hr5(d_pool)
-            best.offer(step, row["dev_hr5"], enc)
+            hits = probe.hits5(d_pool)
+            row["dev_hr5"] = float(hits.mean())
+            row["wins"], row["losses"], better = beats_step0(hits, hits0)
+            if better or s.select != "significant":
+                best.offer(step, row["dev_hr5"], enc)
         curve.append(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}")
         state = {"order": order, "curve": curve, "best_step": best.step, "index_step": index_step}
+        state["hits0"] = hits0.tolist()
         ckpt.after_step(step, s.steps, enc, opt, None, rng, state, {**best.weights, POOL: d_pool})
     _save_distilled(enc, tok, inp, out, s, refresh, best, curve, teacher)
     ckpt.done()
@@ -333,7 +380,7 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
 def _save_distilled(enc: Encoders, tok, inp, out, s: DistillSettings, refresh, best, curve, teacher) -> None:
     """The kept encoders, ``ragdistill_retriever.json`` and the curve (``curve.tsv``)."""
     selected = s.steps
-    if s.select == "best":
+    if s.select != "last":
         enc.load_state_dict(best.weights, strict=False)
         selected = best.step
     enc.eval()
@@ -347,14 +394,14 @@ def _save_distilled(enc: Encoders, tok, inp, out, s: DistillSettings, refresh, b
             "passage_encoder": str(out["passage_encoder"] if s.both else inp["retriever"]),
             "mode": s.mode,
             "refresh_every": refresh,
-            "teacher": str(inp["targets"]),
+            "teacher": str(inp.get("targets") or "uniform"),
             "select": s.select,
             "selected_step": selected,
             "dev_hr5_selected": curve[selected]["dev_hr5"],
             **teacher,
         },
     )
-    write_tsv(out["curve"], ["step", "loss", "dev_hr5", "index_step"], curve)
+    write_tsv(out["curve"], ["step", "loss", "dev_hr5", "index_step", "wins", "losses"], curve)
     log.info(
         "dev HR@5 (pool): %.3f at step 0, %.3f at step %d (kept: step %d, %.3f)",
         curve[0]["dev_hr5"],

@@ -267,7 +267,8 @@ class CandidateSettings:
 def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
     """The stored vectors of the passages query-mode distillation scores, in one small file.
 
-    Its training candidates (each training question's top ``k``) and its dev pool (every dev
+    Its training candidates (each training question's top ``k``: the rule passes
+    ``distill.candidates``) and its dev pool (every dev
     question's candidates) are passages the initial index already holds, encoded by the same
     frozen passage encoder; each distillation job would otherwise encode them again. Reading them
     here once also makes distillation score exactly the vectors retrieval searches (float16 as

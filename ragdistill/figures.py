@@ -46,7 +46,7 @@ def example_tokens(dump: dict, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
     ex = example(dump, i)
     prof = ex["tok_profile"].astype(np.float32)
     doc, ans = ex["tok_doc"], ex["tok_answer"]
-    k = dump["ctx_ids"].shape[1]
+    k = int(dump["window"]) if "window" in dump else dump["ctx_ids"].shape[1]  # window 0's documents
     return [(prof[doc == d], ans[doc == d]) for d in range(k)]
 
 

@@ -96,3 +96,11 @@ def mean_hits(rows: Sequence[Sequence[bool]], ks: Iterable[int]) -> dict[int, fl
         for k, v in hits_at_k(flags, ks).items():
             totals[k] += v
     return {k: totals[k] / len(rows) for k in ks}
+
+
+def reciprocal_rank(flags: Sequence[bool]) -> float:
+    """1 / the rank of the first hit among the ranked passages (0.0 when none is a hit): MRR's term."""
+    for rank, hit in enumerate(flags, start=1):
+        if hit:
+            return 1.0 / rank
+    return 0.0

@@ -392,3 +392,26 @@ def _save_reader(
             "history": history,
         },
     )
+
+
+def random_reader(inp: dict, out: dict, params: dict) -> None:
+    """The ``random`` control teacher: the reader's architecture (its config) with freshly
+    initialised weights (``params["seed"]``), saved as safetensors with the reader's tokenizer.
+
+    Dumped and distilled like any teacher, it separates what a teacher knows from what the
+    distillation procedure does by itself: its attention carries no reading of the documents.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    models.set_seed(int(params["seed"]))
+    trust = models.trusts_remote_code(inp["model"])
+    cfg = AutoConfig.from_pretrained(inp["model"], trust_remote_code=trust)
+    auto = AutoModelForSeq2SeqLM if cfg.is_encoder_decoder else AutoModelForCausalLM
+    model = auto.from_config(cfg, trust_remote_code=trust)
+    models.save_trained(model, models.load_tokenizer(inp["model"]), out["model"], inp["model"])
+    log.info(
+        "random reader: %s, %d parameters, seed %s",
+        type(model).__name__,
+        model.num_parameters(),
+        params["seed"],
+    )

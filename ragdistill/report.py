@@ -125,16 +125,16 @@ def claims_table(items: list[dict]) -> str:
 
 
 def sweep_section(sweep: dict) -> list[str]:
-    """The teacher-quality sweep's table and rank correlations (from sweep.json)."""
-    lines = [
-        "## Teacher-quality sweep",
-        "",
-        "Readers by fine-tuning steps, each the teacher of an ADist retriever; gain: test HR@5 of that "
-        "retriever minus the initial one, paired per question. Spearman: across teachers, per seed.",
-        "",
-        "| seed | teacher | steps | HR@5 gain [95% interval] | " + " | ".join(sweep["indicators"]) + " |",
-        "|---|---|---|---|" + "---|" * len(sweep["indicators"]),
-    ]
+    """The teacher-quality sweep's table and rank correlations, and the controls (sweep.json)."""
+    lines = ["## Teacher-quality sweep and controls", ""]
+    if sweep["rows"]:
+        lines += [
+            "Readers by fine-tuning steps, each the teacher of an ADist retriever; gain: test HR@5 of that "
+            "retriever minus the initial one, paired per question. Spearman: across teachers, per seed.",
+            "",
+            "| seed | teacher | steps | HR@5 gain [95% interval] | " + " | ".join(sweep["indicators"]) + " |",
+            "|---|---|---|---|" + "---|" * len(sweep["indicators"]),
+        ]
     for r in sweep["rows"]:
         g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()
         lines.append(
@@ -143,9 +143,56 @@ def sweep_section(sweep: dict) -> list[str]:
             + " |"
         )
     lines.append("")
-    for name, per_seed in sweep["spearman"].items():
+    if sweep.get("controls"):
+        lines += [
+            "Control teachers, outside the correlations: `uniform` (equal targets over the candidates) and "
+            "`random` (a randomly initialised reader of the same architecture, dumped like the others). "
+            "Neither carries a reading of the documents; a gain from either is the procedure's, not the "
+            "teacher's.",
+            "",
+            "| seed | control | HR@5 gain [95% interval] | " + " | ".join(sweep["indicators"]) + " |",
+            "|---|---|---|" + "---|" * len(sweep["indicators"]),
+        ]
+        for r in sweep["controls"]:
+            g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()
+            lines.append(
+                f"| {r['seed']} | {r['teacher']} | {g} | "
+                + " | ".join(f"{r[i]:.3f}" if r[i] is not None else "-" for i in sweep["indicators"])
+                + " |"
+            )
+        lines.append("")
+    for name, per_seed in sweep["spearman"].items() if sweep["rows"] else ():
         vals = ", ".join(f"seed {s}: {'-' if v is None else f'{v:+.2f}'}" for s, v in per_seed.items())
         lines.append(f"- Spearman({name}, HR@5 gain): {vals}. {sweep['ranks_agree'][name]}")
+    return lines + [""]
+
+
+def curve_section(curve: dict) -> list[str]:
+    """The learning curve's table (from curve.json): per teacher and size, the test gains over the
+    initial retriever and the transfer of the teacher's top-1 advantage."""
+    lines = [
+        "## Learning curve",
+        "",
+        "ADist from each teacher on the first n training questions (the last row of a teacher: all "
+        "of them, the grid's retriever). Gains: test measure minus the initial retriever's, paired per "
+        "question. Transfer: (distilled top-1 hit - initial) / (the teacher's own top-1 among its "
+        "candidates - initial), over the test questions the teacher was dumped on.",
+        "",
+        "| seed | teacher | questions | kept step | HR@5 gain | HR@1 gain | MRR gain | teacher / initial / "
+        "distilled top-1 | transfer |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in curve["rows"]:
+        t = r["transfer"]
+
+        def iv(d: dict) -> str:
+            return claims_check.Interval(d["diff"], d["lo"], d["hi"], d["n"]).text()
+
+        tops = " / ".join(_num(t[k]) for k in ("teacher_top1", "initial_top1", "distilled_top1"))
+        lines.append(
+            f"| {r['seed']} | {r['teacher']} | {r['questions']} | {r['selected_step']} | {iv(r['hr@5'])} | "
+            f"{iv(r['hr@1'])} | {iv(r['mrr'])} | {tops} | {iv(t)} |"
+        )
     return lines + [""]
 
 
@@ -216,6 +263,8 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     lines.append("")
     for path in inp.get("sweep", []):
         lines += sweep_section(read_json(path))
+    for path in inp.get("curve", []):
+        lines += curve_section(read_json(path))
     lines += ["## Figures", ""]
     captions = s.captions
     for fig in inp["figures"]:

@@ -125,3 +125,28 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
         return None
     return float(spearmanr(a, b).statistic)
+
+
+def bootstrap_ratio(
+    num: Sequence[float], den: Sequence[float], resamples: int = 10_000, level: float = 0.95, seed: int = 0
+) -> Interval:
+    """mean(num) / mean(den) over the same items, with its percentile bootstrap interval (items
+    resampled together). Resamples whose denominator is 0 are dropped; no interval when the
+    denominator's mean is 0 (the ratio is undefined)."""
+    a, b = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    n = len(a)
+    if n == 0 or b.mean() == 0:
+        return Interval(None, None, None, n)
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(resamples)
+    chunk = max(1, 4_000_000 // n)
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        top, bottom = a[idx].mean(axis=1), b[idx].mean(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios[start:stop] = np.where(bottom != 0, top / bottom, np.nan)
+    ratios = ratios[np.isfinite(ratios)]
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(ratios, [alpha, 1.0 - alpha])
+    return Interval(float(a.mean() / b.mean()), float(lo), float(hi), n)

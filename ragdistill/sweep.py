@@ -4,8 +4,12 @@
 indicators computed and an ADist retriever distilled from it (the usual rules). This stage
 compares, per seed, each teacher's indicators (PAT_TN at the middle N, mean MQ, mean near-far
 distance measure) with the test HR@5 gain of its retriever over the initial one (paired per
-question, with a bootstrap interval), and gives the Spearman correlation across teachers. It
-writes ``sweep.json`` (``{"rows": [...], "indicators": [...], "spearman": {indicator: {seed:
+question, with a bootstrap interval), and gives the Spearman correlation across teachers.
+
+The control teachers (``grid.controls``) stand beside the sweep, outside its correlations: the
+``uniform`` one (equal targets; no indicators) and the ``random`` one (a randomly initialised
+reader, with its indicators), each with its retriever's HR@5 gain. It writes ``sweep.json``
+(``{"rows": [...], "controls": [...], "indicators": [...], "spearman": {indicator: {seed:
 rho}}, "ranks_agree": {indicator: sentence}}``) and the figure ``sweep.png``/``.pdf``.
 """
 
@@ -29,8 +33,14 @@ def hr5(path: str) -> dict[str, int]:
     return {str(ex["id"]): question_hits(ex, [5])["hr@5"] for ex in read_jsonl(path)}
 
 
-def indicator_values(ind: dict, top_n: list[str]) -> dict[str, float | None]:
-    """The indicators the sweep ranks teachers by, from a reader's indicators.json."""
+def indicator_names(top_n: list[str]) -> list[str]:
+    return [f"PAT_T{top_n[len(top_n) // 2]}", "MQ", "near-far"]
+
+
+def indicator_values(ind: dict | None, top_n: list[str]) -> dict[str, float | None]:
+    """The indicators the sweep ranks teachers by, from a reader's indicators.json (none: all None)."""
+    if ind is None:
+        return dict.fromkeys(indicator_names(top_n))
     n_mid = top_n[len(top_n) // 2]
     nf = [v for v in ind["per_example"]["near_far"] if v is not None]
     return {
@@ -56,6 +66,7 @@ class SweepSettings:
     """The sweep's teachers (``rows``: seed, teacher, steps), ``indicators.top_n``, ``report``."""
 
     rows: list
+    controls: list
     top_n: list
     bootstrap: Bootstrap
     dpi: int
@@ -81,7 +92,14 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
                 **values,
             }
         )
-    names = list(values)
+    names = indicator_names(top_n)
+    control_ind = iter(inp.get("control_indicators", []))
+    controls = []
+    for spec, retrieved in zip(s.controls, inp.get("controls", []), strict=True):
+        gain = paired(hr5(retrieved), initial, **opts)
+        ind = read_json(next(control_ind)) if spec["teacher"] == "random" else None
+        controls.append({**spec, "gain": gain.diff, "lo": gain.lo, "hi": gain.hi, "n": gain.n})
+        controls[-1].update(indicator_values(ind, top_n))
     seeds = sorted({r["seed"] for r in rows})
     rho = {
         name: {
@@ -97,16 +115,17 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
         out["sweep"],
         {
             "rows": rows,
+            "controls": controls,
             "indicators": names,
             "spearman": {k: {str(s): v for s, v in d.items()} for k, d in rho.items()},
             "ranks_agree": {k: agreement(d) for k, d in rho.items()},
         },
     )
-    _plot(rows, names, rho, out, s.dpi)
-    log.info("sweep: %d teachers x %d seeds; Spearman %s", len(rows) // len(seeds), len(seeds), rho)
+    _plot(rows, controls, names, rho, out, s.dpi)
+    log.info("sweep: %d rows, %d controls; Spearman %s", len(rows), len(controls), rho)
 
 
-def _plot(rows: list[dict], names: list[str], rho: dict, out: dict, dpi: int) -> None:
+def _plot(rows: list[dict], controls: list[dict], names: list[str], rho: dict, out: dict, dpi: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,13 +147,32 @@ def _plot(rows: list[dict], names: list[str], rho: dict, out: dict, dpi: int) ->
                     xytext=(3, 3),
                     textcoords="offset points",
                 )
+        for c in controls:
+            if c[name] is not None:
+                ax.errorbar(
+                    [c[name]],
+                    [c["gain"]],
+                    yerr=[[c["gain"] - c["lo"]], [c["hi"] - c["gain"]]],
+                    fmt="x",
+                    color="black",
+                    capsize=3,
+                )
+                ax.annotate(
+                    c["teacher"], (c[name], c["gain"]), fontsize=7, xytext=(3, -8), textcoords="offset points"
+                )
+            else:
+                ax.axhline(c["gain"], color="black", lw=0.6, ls=":")
         ax.axhline(0, color="grey", lw=0.5)
         vals = ", ".join("-" if v is None else f"{v:+.2f}" for v in rho[name].values())
         ax.set_title(f"{name} (Spearman per seed: {vals})", fontsize=8)
         ax.set_xlabel(name)
         ax.set_ylabel("test HR@5 gain over the initial retriever")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle("Teacher-quality sweep (labels: fine-tuning steps)", fontsize=9)
+    if rows:
+        axes[0][0].legend(fontsize=7)
+    fig.suptitle(
+        "Teacher-quality sweep (labels: fine-tuning steps; x: the random control; dotted: the uniform one)",
+        fontsize=9,
+    )
     fig.tight_layout()
     save_figure(fig, {"sweep": out["png"], "sweep_pdf": out["sweep_pdf"]}, "sweep", dpi)
     plt.close(fig)

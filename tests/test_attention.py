@@ -167,7 +167,7 @@ def test_dump_is_the_same_whatever_the_batching(tiny_model_dir, tmp_path):
     for bs in (1, 3):
         out = {"dump": str(tmp_path / f"b{bs}.npz")}
         attention.dump_attention(
-            inp, out, {"k": 3, "prompt": PROMPT, "batch_size": bs, "max_questions": None}
+            inp, out, {"k": 3, "candidates": 3, "prompt": PROMPT, "batch_size": bs, "max_questions": None}
         )
         dumps[bs] = load_dump(out["dump"])
     one, three = dumps[1], dumps[3]
@@ -186,7 +186,9 @@ def test_noq_leaves_out_the_document_tokens_the_question_repeats(tiny_model_dir,
     write_jsonl(tmp_path / "train.jsonl", [{**example("q1"), "question": "Which town is Drossel?"}])
     inp = {"model": tiny_model_dir("llama"), "retrieved": str(tmp_path / "train.jsonl")}
     out = {"dump": str(tmp_path / "d.npz")}
-    attention.dump_attention(inp, out, {"k": 3, "prompt": PROMPT, "batch_size": 1, "max_questions": None})
+    attention.dump_attention(
+        inp, out, {"k": 3, "candidates": 3, "prompt": PROMPT, "batch_size": 1, "max_questions": None}
+    )
     d = load_dump(out["dump"])
     s, e = d["tok_offsets"][0], d["tok_offsets"][1]
     question = d["q_ids"][d["q_offsets"][0] : d["q_offsets"][1]]
@@ -199,3 +201,41 @@ def test_noq_leaves_out_the_document_tokens_the_question_repeats(tiny_model_dir,
     every = [profile[doc == j].sum() / const for j in range(3)]
     np.testing.assert_allclose(d["scores_adist"][0], every, rtol=2e-3)
     assert (d["scores_noq"][0] < d["scores_adist"][0]).all()  # every document names Drossel's town
+
+
+def test_candidates_are_scored_in_windows_as_a_slow_reference_does(tiny_model_dir, tmp_path):
+    """distill.candidates N = 2k: the dump's N scores per question equal, document by document,
+    eager attention over each window's own prompt (candidates wk..(w+1)k, built alone), and the
+    per-token arrays are window 0's, the reader's own prompt."""
+    from ragdistill.dumps import load_dump
+    from ragdistill.files import write_jsonl
+
+    path = tiny_model_dir("llama")
+    rows = [example("q1", k=6), {**example("q2", k=6), "answers": ["town 4"]}]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    out = {"dump": str(tmp_path / "d.npz")}
+    params = {"k": 3, "candidates": 6, "prompt": PROMPT, "batch_size": 3, "max_questions": None}
+    attention.dump_attention({"model": path, "retrieved": str(tmp_path / "train.jsonl")}, out, params)
+    d = load_dump(out["dump"])
+    assert d["scores_adist"].shape == (2, 6) and int(d["window"]) == 3
+    assert d["ctx_ids"].tolist() == [[c["id"] for c in ex["ctxs"]] for ex in rows]
+    tok = models.load_tokenizer(path)
+    layers = models.load_reader(path).config.num_hidden_layers
+    for i, ex in enumerate(rows):
+        for w in range(2):
+            window = {**ex, "ctxs": ex["ctxs"][3 * w : 3 * w + 3]}
+            p = build_prompt(tok, window, 3, PROMPT, with_answer=True)
+            ref = reference_profiles(path, "llama", [p], tok.pad_token_id)[0]
+            a = p.answer_span[1] - p.answer_span[0]
+            want = [ref[s:e].sum() / (attention.NORM * layers * a) for s, e in p.doc_spans]
+            np.testing.assert_allclose(d["scores_adist"][i, 3 * w : 3 * w + 3], want, rtol=1e-4)
+        # the per-token arrays hold window 0's three documents only
+        lo, hi = d["tok_offsets"][i], d["tok_offsets"][i + 1]
+        assert set(d["tok_doc"][lo:hi].tolist()) == {0, 1, 2}
+
+
+def test_candidates_must_be_a_multiple_of_k_and_retrieved():
+    with pytest.raises(ValueError, match="multiple of k"):
+        attention.candidate_windows([example("q1", k=6)], 3, 4)
+    with pytest.raises(ValueError, match="retrieve.top_k"):
+        attention.candidate_windows([example("q1", k=3)], 3, 6)

@@ -56,3 +56,26 @@ def test_objective_names_in_the_schema_are_the_librarys():
 
     pattern = SCHEMA["properties"]["grid"]["properties"]["extra"]["items"]["pattern"]
     assert pattern == f"^({'|'.join(names.OBJECTIVES)})-({names.OFF_THE_SHELF}|{names.FINE_TUNED})$"
+
+
+def test_pairwise_limits_are_checked_when_the_run_is_planned():
+    """k, distill.candidates, retrieve.top_k and curve.sizes against each other, each naming its key."""
+    import copy
+
+    import pytest
+
+    from ragdistill.config_check import ConfigError, check_config
+
+    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    check_config(CONFIG, schema)
+    for change, key in (
+        ({"distill": {"candidates": 7}}, "distill.candidates: 7 is not a multiple of k"),
+        ({"distill": {"candidates": 25}}, "distill.candidates: 25, but retrieve.top_k keeps 20"),
+        ({"k": 25}, "config key k: 25 documents, but retrieve.top_k keeps 20"),
+        ({"attention": {"max_questions": 100}}, "curve.sizes: 200 is not below attention.max_questions"),
+    ):
+        bad = copy.deepcopy(CONFIG)
+        for section, value in change.items():
+            bad[section] = {**bad[section], **value} if isinstance(value, dict) else value
+        with pytest.raises(ConfigError, match=key):
+            check_config(bad, schema)

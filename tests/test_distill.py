@@ -56,7 +56,7 @@ def test_query_mode_leaves_the_passage_encoder_unchanged(tiny_model_dir, tmp_pat
     changed = [n for n in old if not torch.equal(old[n], new[n])]
     assert changed, "the query encoder did not learn"
     curve = (tmp_path / "curve.tsv").read_text().splitlines()
-    assert curve[0] == "step\tloss\tdev_hr5\tindex_step" and len(curve) == 1 + 1 + 3
+    assert curve[0] == "step\tloss\tdev_hr5\tindex_step\twins\tlosses" and len(curve) == 1 + 1 + 3
 
 
 def _both_case(tmp_path, model, refresh_every=2, **kw):
@@ -146,6 +146,12 @@ def test_targets_on_other_documents_are_refused(tmp_path):
         distill._targets(load_dump(path), path, "scores_adist", ex, 2)
 
 
+def _hits(share: float, n: int = 10) -> np.ndarray:
+    """Per-question dev hits with the given share, the first ones hit (so a higher share's hits
+    include a lower one's: every difference is a win)."""
+    return np.arange(n) < round(share * n)
+
+
 def test_best_keeps_the_encoder_of_the_best_dev_step_across_a_resume(tiny_model_dir, tmp_path, monkeypatch):
     """Dev HR@5 scripted 0.5, 0.9, 0.6, 0.7 at steps 0, 2, 4, 6: ``best`` keeps step 2's weights,
     those a 2-step ``last`` run ends with, though the job is killed after step 4 and resumed."""
@@ -163,7 +169,7 @@ def test_best_keeps_the_encoder_of_the_best_dev_step_across_a_resume(tiny_model_
 
     def scripted(values):
         it = iter(values)
-        monkeypatch.setattr(distill, "pool_hits", lambda *a: next(it))
+        monkeypatch.setattr(distill, "pool_hits", lambda *a: _hits(next(it)))
 
     def kill_at_4(stage, step):
         if step == 4:
@@ -259,3 +265,48 @@ def test_candidate_vectors_name_the_shards_when_a_passage_is_missing(tiny_model_
             {"shards": shards, "train": inp["train"], "dev": inp["dev"]}, {"vectors": str(out)}, {"k": 3}
         )
     assert not out.exists()
+
+
+def test_a_step_beats_step0_by_the_one_sided_mcnemar_rule():
+    h0 = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], bool)
+    # 3 wins, 0 losses: 3 / sqrt(3) = 1.73 >= 1.645
+    assert distill.beats_step0(np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0], bool), h0) == (3, 0, True)
+    # 4 wins, 1 loss: 3 / sqrt(5) = 1.34
+    assert distill.beats_step0(np.array([0, 1, 1, 1, 1, 1, 0, 0, 0, 0], bool), h0) == (4, 1, False)
+    assert distill.beats_step0(h0, h0) == (0, 0, False)
+
+
+def test_significant_keeps_step0_unless_a_step_beats_it_by_the_test(tiny_model_dir, tmp_path, monkeypatch):
+    """Scripted dev hits of 10 questions: 0.2 at step 0, then 0.4 (2 wins: 1.41, not enough), 0.3;
+    ``significant`` keeps step 0, ``best`` step 2. With 0.6 at step 4 (4 wins: 2.0) it keeps 4."""
+    import json
+
+    model = tiny_model_dir("bert")
+    for name, values, want in (("flat", [0.2, 0.4, 0.3], 0), ("rise", [0.2, 0.4, 0.6], 4)):
+        for select, expect in (("significant", want), ("best", 4 if name == "rise" else 2)):
+            it = iter(values)
+            monkeypatch.setattr(distill, "pool_hits", lambda *a, it=it: _hits(next(it)))
+            inp, out, params = distill_case(tmp_path / f"{name}-{select}", model, steps=4, select=select)
+            distill.distill_retriever(inp, out, params)
+            kept = json.loads((Path(out["query_encoder"]) / "ragdistill_retriever.json").read_text())
+            assert kept["selected_step"] == expect, (name, select)
+
+
+def test_uniform_teacher_needs_no_targets_and_subsets_take_the_first_questions(tiny_model_dir, tmp_path):
+    import json
+
+    inp, out, params = distill_case(tmp_path, tiny_model_dir("bert"), steps=2)
+    del inp["targets"]
+    params.update(uniform=True, max_questions=5)
+    distill.distill_retriever(inp, out, params)
+    kept = json.loads((Path(out["query_encoder"]) / "ragdistill_retriever.json").read_text())
+    assert kept["questions"] == 5
+    assert kept["teacher_mean_top_p"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_pdist_has_its_own_temperature(tmp_path):
+    _, _, params = distill_case(tmp_path, "unused")
+    s = from_params(distill.DistillSettings, {**params, "tau_gold": 5e-4, "tau_pdist": 1.0}, "distill.")
+    assert (s.tau, s.score_key) == (5e-4, "scores_adist")
+    s = from_params(distill.DistillSettings, {**params, "objective": "pdist", "tau_pdist": 1.0}, "distill.")
+    assert (s.tau, s.score_key) == (1.0, "scores_pdist")

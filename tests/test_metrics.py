@@ -58,3 +58,11 @@ def test_answer_table_is_has_answer_for_every_pair():
     table = answer_table(texts, answers)
     assert table.tolist() == [[True, True, False], [True, False, False]]
     assert table.tolist() == [[has_answer(t, a) for t in texts] for a in answers]
+
+
+def test_reciprocal_rank_of_the_first_hit():
+    from ragdistill.metrics import reciprocal_rank
+
+    assert reciprocal_rank([False, False, True, True]) == pytest.approx(1 / 3)
+    assert reciprocal_rank([True]) == 1.0
+    assert reciprocal_rank([False, False]) == 0.0

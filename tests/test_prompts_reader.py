@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -94,7 +96,7 @@ def test_perplexity_targets_are_minus_mean_answer_nll(tiny_model_dir, tmp_path):
     model = models.load_reader(path).eval()
     ex = example(k=3)
     write_jsonl(tmp_path / "r.jsonl", [ex])
-    params = {"k": 3, "prompt": PROMPT, "max_questions": None}
+    params = {"k": 3, "candidates": 3, "prompt": PROMPT, "max_questions": None, "batch_size": 1}
     score_perplexity(
         {"model": path, "retrieved": str(tmp_path / "r.jsonl")}, {"scores": str(tmp_path / "s.npz")}, params
     )
@@ -252,3 +254,22 @@ def test_select_best_keeps_the_untrained_reader_when_training_never_beats_it(
     before = _safetensors(f"{base}/model.safetensors")
     saved = _safetensors(f"{out['model']}/model.safetensors")
     assert all(torch.equal(before[n], saved[n]) for n in before)
+
+
+def test_random_reader_has_the_architecture_and_fresh_weights(tiny_model_dir, tmp_path):
+    """The random control teacher: same config and tokenizer as the reader, other weights, safetensors."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from ragdistill.reader import random_reader
+
+    base = tiny_model_dir("llama")
+    out = tmp_path / "random"
+    random_reader({"model": base}, {"model": str(out)}, {"seed": 1})  # the tiny base is seed 0's
+    cfg = lambda p: {k: v for k, v in json.loads((p / "config.json").read_text()).items() if k != "dtype"}  # noqa: E731
+    assert cfg(out) == cfg(Path(base))
+    old, new = load_file(str(Path(base) / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert old.keys() == new.keys() and all(old[n].shape == new[n].shape for n in old)
+    assert sum(not torch.equal(old[n], new[n]) for n in old if old[n].dim() > 1) > 0
+    assert (out / "tokenizer.json").exists() or (out / "tokenizer_config.json").exists()

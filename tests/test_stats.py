@@ -109,3 +109,14 @@ def test_json_outputs_are_strict(tmp_path):
     assert json.loads(text) == {"a": None, "b": [1.0, None], "c": {"d": 0.5}}
     write_jsonl(tmp_path / "r.jsonl", [{"x": math.nan}])
     assert json.loads((tmp_path / "r.jsonl").read_text()) == {"x": None}
+
+
+def test_ratio_of_means_and_its_interval():
+    from ragdistill.stats import bootstrap_ratio
+
+    got = bootstrap_ratio([1, 0, 1, 0], [1, 1, 1, 1], resamples=2000)
+    assert got.diff == pytest.approx(0.5) and got.lo <= 0.5 <= got.hi and got.n == 4
+    # constant ratio: a point interval
+    same = bootstrap_ratio([0.5, 1.0, 1.5], [1.0, 2.0, 3.0], resamples=2000)
+    assert same.diff == pytest.approx(0.5) and same.lo == pytest.approx(0.5) and same.hi == pytest.approx(0.5)
+    assert bootstrap_ratio([1, 1], [0, 0]).diff is None  # no advantage: undefined

@@ -21,9 +21,10 @@ rule dump_attention:
     params:
         entry="attention:dump_attention",
         k=config["k"],
+        candidates=config["distill"]["candidates"],
         prompt=config["prompt"],
         batch_size=config["attention"]["batch_size"],
-        max_questions=config["attention"]["max_questions"],
+        max_questions=dump_questions,
     script:
         "../scripts/run_stage.py"
 
@@ -51,8 +52,10 @@ rule score_perplexity:
     params:
         entry="attention:score_perplexity",
         k=config["k"],
+        candidates=config["distill"]["candidates"],
         prompt=config["prompt"],
-        max_questions=config["attention"]["max_questions"],
+        batch_size=1,
+        max_questions=dump_questions,
     script:
         "../scripts/run_stage.py"
 

@@ -38,10 +38,17 @@ BOTH_ENCODERS = config["distill"]["mode"] == "both"
 # Teachers: offtheshelf, finetuned (reader_finetune.steps) and, for the teacher-quality sweep
 # (grid.teachers), ft<N>: the reader fine-tuned for N steps. Reader of a teacher at seed s:
 # offtheshelf, finetuned-s<s>, ft<N>-s<s>.
-TEACHER = r"offtheshelf|finetuned|ft\d+"
-READER = r"offtheshelf|finetuned-s\d+|ft\d+-s\d+"
-# a distilled retriever's name: <objective>-<teacher>-s<seed>
-DISTILLED = rf"({'|'.join(OBJECTIVES)})-({TEACHER})-s\d+"
+# The control teachers (grid.controls): random (a randomly initialised reader, seed-independent
+# like offtheshelf) and uniform (equal targets, no reader).
+TEACHER = r"offtheshelf|finetuned|ft\d+|random|uniform"
+READER = r"offtheshelf|random|finetuned-s\d+|ft\d+-s\d+"
+# a distilled retriever's name: <objective>-<teacher>-s<seed>, or for the learning curve's
+# subsets <objective>-<teacher>-n<questions>-s<seed>
+DISTILLED = rf"({'|'.join(OBJECTIVES)})-({TEACHER})(-n\d+)?-s\d+"
+CONTROLS = ["random", "uniform"] if config["grid"]["controls"] else []
+CURVE_SIZES = [int(n) for n in config["curve"]["sizes"]]
+CURVE_TEACHERS = list(config["curve"]["teachers"]) if CURVE_SIZES else []
+CURVE_SEEDS = SEEDS[:1] if config["curve"]["seeds"] == "first" else SEEDS
 FINETUNE_STEPS = int(config["reader_finetune"]["steps"])
 
 
@@ -58,8 +65,8 @@ SWEEP = [sweep_teacher(n) for n in config["grid"]["teachers"]]
 
 
 def teacher_reader(teacher, seed):
-    """The reader that is ``teacher`` at ``seed``."""
-    return "offtheshelf" if teacher == "offtheshelf" else f"{teacher}-s{seed}"
+    """The reader that is ``teacher`` at ``seed`` (the uniform control has none)."""
+    return teacher if teacher in ("offtheshelf", "random") else f"{teacher}-s{seed}"
 
 
 def finetune_steps(reader):
@@ -134,7 +141,8 @@ def get_reader_base(wildcards):
 
 
 def get_reader_model(wildcards):
-    """The off-the-shelf reader is the fetched model; fine-tuned readers come from finetune_reader."""
+    """The off-the-shelf reader is the fetched model; fine-tuned readers come from finetune_reader,
+    the random control from random_reader."""
     if wildcards.reader == "offtheshelf":
         return get_reader_base(wildcards)
     return f"results/{wildcards.run}/reader/{wildcards.reader}/model"
@@ -145,7 +153,10 @@ def get_teacher_reader(wildcards):
 
 
 def get_targets(wildcards):
-    """Teacher targets: perplexity scores for pdist, attention dumps for adist and its variants."""
+    """Teacher targets: perplexity scores for pdist, attention dumps for adist and its variants;
+    none for the uniform control."""
+    if wildcards.teacher == "uniform":
+        return []
     reader = get_teacher_reader(wildcards)
     stage = (
         "perplexity"
@@ -198,6 +209,7 @@ def readers():
     """Every reader whose attention is dumped and whose indicators are computed."""
     sweep = [teacher_reader(t, s) for s in SEEDS for t in SWEEP]
     main = ["offtheshelf"] + [f"finetuned-s{s}" for s in SEEDS]
+    main += ["random"] if "random" in CONTROLS else []
     return main + [r for r in dict.fromkeys(sweep) if r not in main]
 
 
@@ -206,9 +218,27 @@ def sweep_retrievers():
     return [f"adist-{t}-s{s}" for s in SEEDS for t in SWEEP]
 
 
+def control_retrievers():
+    """The control teachers' ADist retrievers, per seed (empty without grid.controls)."""
+    return [f"adist-{t}-s{s}" for s in SEEDS for t in CONTROLS]
+
+
+def curve_retrievers():
+    """The learning curve's subset retrievers: adist-<teacher>-n<size>-s<seed>."""
+    return [
+        f"adist-{t}-n{n}-s{s}"
+        for s in CURVE_SEEDS
+        for t in CURVE_TEACHERS
+        for n in CURVE_SIZES
+    ]
+
+
 def distilled_retrievers():
     cells = {c["retriever"] for c in grid_cells() if c["retriever"] != "initial"}
-    return sorted(cells | set(sweep_retrievers()))
+    extra = (
+        set(sweep_retrievers()) | set(control_retrievers()) | set(curve_retrievers())
+    )
+    return sorted(cells | extra)
 
 
 def cell_retrievers(reader):
@@ -258,18 +288,82 @@ def get_sweep_inputs(wildcards):
             for s in SEEDS
             for t in SWEEP
         ],
+        "controls": [
+            f"results/{run}/retrieve/{r}/test.jsonl" for r in control_retrievers()
+        ],
+        # the random control's indicators (the uniform control has no reader)
+        "control_indicators": [
+            f"results/{run}/indicators/random/indicators.json"
+            for _ in ["random"]
+            if "random" in CONTROLS
+        ],
     }
 
 
+SWEEPS = bool(
+    SWEEP or CONTROLS
+)  # the sweep stage runs for grid.teachers or grid.controls
+
+
 def get_sweep_files(wildcards):
-    """The sweep's table for the report, when grid.teachers is set."""
-    return [f"results/{wildcards.run}/sweep/sweep.json"] if SWEEP else []
+    """The sweep's table for the report, when grid.teachers or grid.controls is set."""
+    return [f"results/{wildcards.run}/sweep/sweep.json"] if SWEEPS else []
 
 
 def get_curves(wildcards):
+    """Dev curves of the grid's, the sweep's and the controls' distillations (not the subsets')."""
+    subsets = set(curve_retrievers())
     return [
-        f"results/{wildcards.run}/distill/{r}/curve.tsv" for r in distilled_retrievers()
+        f"results/{wildcards.run}/distill/{r}/curve.tsv"
+        for r in distilled_retrievers()
+        if r not in subsets
     ]
+
+
+def dump_questions(wildcards):
+    """Questions a teacher is dumped on: attention.max_questions of the training split; of the
+    test split, curve.transfer_questions (the transfer measure's teacher ceiling)."""
+    if wildcards.split == "test":
+        return config["curve"]["transfer_questions"]
+    return config["attention"]["max_questions"]
+
+
+def curve_rows():
+    """The learning curve's rows: per seed, teacher and size (null: all), its retriever."""
+    return [
+        {
+            "seed": s,
+            "teacher": t,
+            "size": n,
+            "retriever": f"adist-{t}-s{s}" if n is None else f"adist-{t}-n{n}-s{s}",
+        }
+        for s in CURVE_SEEDS
+        for t in CURVE_TEACHERS
+        for n in CURVE_SIZES + [None]
+    ]
+
+
+def get_curve_inputs(wildcards):
+    run = wildcards.run
+    rows = curve_rows()
+    return {
+        "initial": f"results/{run}/retrieve/initial/test.jsonl",
+        "retrieved": [
+            f"results/{run}/retrieve/{r['retriever']}/test.jsonl" for r in rows
+        ],
+        "distilled": [
+            f"results/{run}/distill/{r['retriever']}/query_encoder" for r in rows
+        ],
+        "dumps": [
+            f"results/{run}/attention/{teacher_reader(r['teacher'], r['seed'])}/test.npz"
+            for r in rows
+        ],
+    }
+
+
+def get_curve_files(wildcards):
+    """The learning curve's table for the report, when curve.sizes is set."""
+    return [f"results/{wildcards.run}/curve/curve.json"] if CURVE_TEACHERS else []
 
 
 FIGURES = ["distance", "pat", "mq", "grid", "curves", "example"]
@@ -278,7 +372,7 @@ FIGURES = ["distance", "pat", "mq", "grid", "curves", "example"]
 # one caption per figure, shared by snakemake --report and report.md
 FIGURE_CAPTIONS = {
     f: (Path(workflow.basedir) / "workflow" / "report" / f"{f}.rst").read_text().strip()
-    for f in FIGURES + ["sweep"]
+    for f in FIGURES + ["sweep", "learning_curve"]
 }
 
 
@@ -292,7 +386,11 @@ def get_example_dumps(wildcards):
 
 def figure_names():
     """Every figure of a run: the fixed ones, and the sweep's when grid.teachers is set."""
-    return FIGURES + (["sweep"] if SWEEP else [])
+    return (
+        FIGURES
+        + (["sweep"] if SWEEPS else [])
+        + (["learning_curve"] if CURVE_TEACHERS else [])
+    )
 
 
 def get_figure_files(wildcards):

@@ -43,7 +43,9 @@ rule distill_retriever:
         entry="distill:distill_retriever",
         seed="{seed}",
         k=config["k"],
-        score_key="scores_{objective}",
+        objective="{objective}",
+        uniform=lambda w: w.teacher == "uniform",
+        max_questions=None,
         pooling=config["retriever"]["pooling"],
         normalize=config["retriever"]["normalize"],
         max_length=config["retriever"]["query_max_length"],
@@ -52,6 +54,44 @@ rule distill_retriever:
         resume_dir="results/{run}/distill/{objective}-{teacher}-s{seed}/resume",
     script:
         "../scripts/run_stage.py"
+
+
+# The learning curve's subsets: the same distillation on the first n dumped training questions.
+use rule distill_retriever as distill_subset with:
+    output:
+        **(
+            {
+                "passage_encoder": directory(
+                    "results/{run}/distill/{objective}-{teacher}-n{size}-s{seed}/passage_encoder"
+                )
+            }
+            if BOTH_ENCODERS
+            else {}
+        ),
+        query_encoder=directory(
+            "results/{run}/distill/{objective}-{teacher}-n{size}-s{seed}/query_encoder"
+        ),
+        curve="results/{run}/distill/{objective}-{teacher}-n{size}-s{seed}/curve.tsv",
+    log:
+        "logs/distill_subset/{run}/{objective}-{teacher}-n{size}-s{seed}.log",
+    benchmark:
+        "benchmarks/distill_subset/{run}/{objective}-{teacher}-n{size}-s{seed}.tsv"
+    wildcard_constraints:
+        size=r"\d+",
+    params:
+        **config["distill"],
+        entry="distill:distill_retriever",
+        seed="{seed}",
+        k=config["k"],
+        objective="{objective}",
+        uniform=lambda w: w.teacher == "uniform",
+        max_questions=lambda w: int(w.size),
+        pooling=config["retriever"]["pooling"],
+        normalize=config["retriever"]["normalize"],
+        max_length=config["retriever"]["query_max_length"],
+        passage_max_length=config["retriever"]["passage_max_length"],
+        encode_batch_size=config["retriever"]["batch_size"],
+        resume_dir="results/{run}/distill/{objective}-{teacher}-n{size}-s{seed}/resume",
 
 
 rule distill:

@@ -81,7 +81,8 @@ rule candidate_vectors:
         runtime=30,
     params:
         entry="encode:candidate_vectors",
-        k=config["k"],
+        # the training candidates: each training question's top distill.candidates
+        k=config["distill"]["candidates"],
     script:
         "../scripts/run_stage.py"
 

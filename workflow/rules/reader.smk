@@ -36,6 +36,31 @@ rule finetune_reader:
         "../scripts/run_stage.py"
 
 
+# The random control teacher (grid.controls): the reader's architecture with random weights.
+rule random_reader:
+    input:
+        model=get_reader_base,
+        code=lib("reader"),
+    output:
+        model=directory("results/{run}/reader/random/model"),
+    log:
+        "logs/random_reader/{run}.log",
+    benchmark:
+        "benchmarks/random_reader/{run}.tsv"
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        entry="reader:random_reader",
+        # not 0: init: models (the smoke's tiny reader) are drawn with seed 0
+        seed=1,
+    script:
+        "../scripts/run_stage.py"
+
+
 rule finetune:
     input:
         get_finetune_targets(),

@@ -5,6 +5,7 @@ rule make_report:
         indicators=get_indicator_files,
         figures=get_figure_files,
         sweep=get_sweep_files,
+        curve=get_curve_files,
         code=lib("report"),
     output:
         report=report(

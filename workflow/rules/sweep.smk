@@ -1,5 +1,6 @@
 # The teacher-quality sweep (grid.teachers): each teacher's indicators against the test HR@5
-# gain of the ADist retriever it taught; included only when grid.teachers is set.
+# gain of the ADist retriever it taught, and the control teachers' (grid.controls) beside them;
+# included only when either is set.
 rule teacher_sweep:
     input:
         unpack(get_sweep_inputs),
@@ -26,6 +27,7 @@ rule teacher_sweep:
             for s in SEEDS
             for t, n in zip(SWEEP, config["grid"]["teachers"])
         ],
+        controls=[{"seed": s, "teacher": t} for s in SEEDS for t in CONTROLS],
         top_n=config["indicators"]["top_n"],
         bootstrap=config["report"],
         dpi=config["figures"]["dpi"],

@@ -1,0 +1,72 @@
+"""The learning curve's measures on hand-made retrievals and dumps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ragdistill import learning_curve
+from ragdistill.files import write_json, write_jsonl
+
+
+def _q(qid: str, hits: list[bool]) -> dict:
+    return {"id": qid, "ctxs": [{"id": f"{qid}-p{i}", "has_answer": h} for i, h in enumerate(hits)]}
+
+
+def test_teacher_top1_reads_the_highest_scored_candidate():
+    initial = [_q("a", [False, True, False]), _q("b", [True, False, False])]
+    dump = {
+        "ids": np.array(["a", "b"]),
+        "ctx_ids": np.array([["a-p0", "a-p1", "a-p2"], ["b-p0", "b-p1", "b-p2"]]),
+        "scores_adist": np.array([[0.1, 0.5, 0.2], [0.1, 0.5, 0.2]]),
+    }
+    assert learning_curve.teacher_top1(dump, initial) == {"a": 1.0, "b": 0.0}
+
+
+def test_transfer_is_the_share_of_the_teachers_top1_advantage():
+    # teacher top-1 hits 4 of 4, the initial retriever 0 of 4, the distilled one 2 of 4: share 0.5
+    teacher = dict.fromkeys("abcd", 1.0)
+    initial = {q: {"hr@1": 0.0} for q in "abcd"}
+    distilled = {q: {"hr@1": float(q in "ab")} for q in "abcd"}
+    got = learning_curve.transfer(teacher, initial, distilled, {"resamples": 2000, "level": 0.95, "seed": 0})
+    assert got["diff"] == pytest.approx(0.5) and got["n"] == 4
+    assert (got["teacher_top1"], got["initial_top1"], got["distilled_top1"]) == (1.0, 0.0, 0.5)
+
+
+def test_the_stage_writes_gains_and_transfer_per_row(tmp_path):
+    write_jsonl(tmp_path / "initial.jsonl", [_q(q, [False] * 5 + [True]) for q in "abcd"])
+    write_jsonl(tmp_path / "d.jsonl", [_q(q, [q in "ab"] + [False] * 4 + [True]) for q in "abcd"])
+    enc = tmp_path / "enc"
+    enc.mkdir()
+    write_json(enc / "ragdistill_retriever.json", {"questions": 8, "selected_step": 10})
+    ids = list("abcd")
+    np.savez(
+        tmp_path / "dump.npz",
+        ids=np.array(ids),
+        ctx_ids=np.array([[f"{q}-p{i}" for i in range(6)] for q in ids]),
+        scores_adist=np.tile(np.array([0, 0, 0, 0, 0, 1.0]), (4, 1)),
+    )
+    out = {
+        "curve": str(tmp_path / "curve.json"),
+        "png": str(tmp_path / "c.png"),
+        "pdf": str(tmp_path / "c.pdf"),
+    }
+    inp = {
+        "initial": str(tmp_path / "initial.jsonl"),
+        "retrieved": [str(tmp_path / "d.jsonl")],
+        "distilled": [str(enc)],
+        "dumps": [str(tmp_path / "dump.npz")],
+    }
+    params = {
+        "rows": [{"seed": 0, "teacher": "finetuned", "size": 8, "retriever": "adist-finetuned-n8-s0"}],
+        "bootstrap": {"resamples": 1000, "level": 0.95, "seed": 0},
+        "dpi": 30,
+    }
+    learning_curve.learning_curve(inp, out, params)
+    row = json.loads((tmp_path / "curve.json").read_text())["rows"][0]
+    assert row["hr@1"]["diff"] == pytest.approx(0.5) and row["hr@5"]["diff"] == pytest.approx(0.5)
+    assert row["mrr"]["diff"] == pytest.approx(0.5 * (1 - 1 / 6))
+    assert row["transfer"]["diff"] == pytest.approx(0.5) and row["questions"] == 8
+    assert (tmp_path / "c.png").stat().st_size > 0
