@@ -64,11 +64,30 @@ def test_report_and_every_setting(smoke_run):
         "| pdist-finetuned | finetuned",
     ):
         assert kind in grid
-    for fig in ("distance", "pat", "mq", "grid", "curves", "example"):
+    for fig in ("distance", "pat", "mq", "grid", "curves", "example", "sweep", "learning_curve"):
         assert (run / "figures" / f"{fig}.png").stat().st_size > 1000
         assert (run / "figures" / f"{fig}.pdf").read_bytes().startswith(b"%PDF")
         assert f"figures/{fig}.png" in report
     assert "One training question as the two teachers" in report  # captions, as in the HTML report
+
+
+def test_controls_and_the_learning_curve_are_reported(smoke_run):
+    """grid.controls (on by default) and the smoke's one-size curve: the sweep holds both controls
+    with their gains (the uniform one without indicators), the curve a row per size with its
+    gains and transfer, and the report shows both tables."""
+    run = smoke_run / "results" / "smoke"
+    sweep = json.loads((run / "sweep" / "sweep.json").read_text())
+    assert [c["teacher"] for c in sweep["controls"]] == ["random", "uniform"]
+    assert sweep["controls"][1]["MQ"] is None and sweep["controls"][0]["MQ"] is not None
+    curve = json.loads((run / "curve" / "curve.json").read_text())["rows"]
+    assert [(r["teacher"], r["size"], r["questions"]) for r in curve] == [
+        ("finetuned", 8, 8),
+        ("finetuned", None, 24),
+    ]
+    for r in curve:
+        assert {"hr@5", "hr@1", "mrr", "transfer"} <= set(r) and r["hr@5"]["n"] == 12
+    report = (run / "report" / "report.md").read_text()
+    assert "## Learning curve" in report and "| 0 | uniform |" in report
 
 
 def test_snakemake_html_report(smoke_run, tmp_path):
@@ -100,14 +119,17 @@ def test_a_figure_parameter_change_plans_only_figures_and_report(smoke_run, tmp_
     extra = tmp_path / "dpi.yaml"
     extra.write_text("figures:\n  dpi: 60\n")
     out = snakemake(smoke_run, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
-    assert set(planned_rules(out)) == {"plot_figures", "make_report", "all"}, out[-3000:]
+    # the sweep and the learning curve draw figures of their own
+    figures = {"plot_figures", "teacher_sweep", "learning_curve", "make_report", "all"}
+    assert set(planned_rules(out)) == figures, out[-3000:]
 
 
 def test_a_distillation_change_reruns_distillation_and_downstream_only(smoke_run, tmp_path):
     extra = tmp_path / "lr.yaml"
     extra.write_text("distill:\n  lr: 1.0e-4\n")
     rules = planned_rules(snakemake(smoke_run, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout)
-    assert rules.get("distill_retriever") == 3
+    # the grid's 3 and the controls' 2; the curve's subset
+    assert (rules.get("distill_retriever"), rules.get("distill_subset")) == (5, 1)
     assert not {"fetch_model", "fetch_data", "encode_corpus", "finetune_reader", "dump_attention"} & set(
         rules
     )
@@ -118,7 +140,8 @@ def test_both_encoders_mode_plans_an_index_per_distilled_retriever(tmp_path):
     extra.write_text("distill:\n  mode: both\n")
     out = snakemake(tmp_path, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
     rules = planned_rules(out)
-    assert (rules["encode_corpus"], rules["build_index"]) == (2 * 4, 4)  # initial + 3 distilled, 2 shards
+    # initial + 6 distilled (the grid's 3, the controls' 2, the curve's 1), 2 shards each
+    assert (rules["encode_corpus"], rules["build_index"]) == (2 * 7, 7)
     for name in ("adist-offtheshelf-s0", "adist-finetuned-s0", "pdist-finetuned-s0"):
         assert f"results/smoke/distill/{name}/passage_encoder" in out
         job = re.search(
@@ -134,7 +157,7 @@ def test_extra_grid_cells_are_distilled_and_answered_by_their_teacher(tmp_path):
     extra.write_text("grid:\n  extra: [attn-finetuned, pdist-offtheshelf]\n")
     out = snakemake(tmp_path, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
     rules = planned_rules(out)
-    assert (rules["distill_retriever"], rules["evaluate_setting"], rules["score_perplexity"]) == (5, 9, 2)
+    assert (rules["distill_retriever"], rules["evaluate_setting"], rules["score_perplexity"]) == (7, 9, 2)
     assert rules["answer_questions"] == 2
     for cell in (
         "attn-finetuned-s0+finetuned-s0",
@@ -151,7 +174,8 @@ def test_teacher_sweep_plans_a_reader_per_step_count(tmp_path):
     extra.write_text("grid:\n  teachers: [0, 2, 4]\n")
     out = snakemake(tmp_path, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
     rules = planned_rules(out)
-    assert (rules["finetune_reader"], rules["dump_attention"], rules["distill_retriever"]) == (2, 3, 4)
+    # dumps: off the shelf, finetuned, ft2, the random control, and finetuned's test dump (transfer)
+    assert (rules["finetune_reader"], rules["dump_attention"], rules["distill_retriever"]) == (2, 5, 6)
     assert rules["teacher_sweep"] == 1 and rules["answer_questions"] == 2  # the sweep answers nothing
     assert "results/smoke/reader/ft2-s0/model" in out
     assert "results/smoke/retrieve/adist-ft2-s0/test.jsonl" in out
@@ -224,8 +248,12 @@ READER_ON = {
     "score_perplexity",
     "distill_retriever",
     "retrieve_distilled",
+    "random_reader",
+    "distill_subset",
 }
 READER_ON |= {
+    "teacher_sweep",
+    "learning_curve",
     "answer_questions",
     "evaluate_setting",
     "compute_indicators",
@@ -247,7 +275,7 @@ RETRIEVAL_SIDE = {
     ("module", "planned"),
     [
         # indicators.py: its own stage, then the figures and the report that read its output
-        ("indicators", {"compute_indicators", "plot_figures", "make_report", "all"}),
+        ("indicators", {"compute_indicators", "teacher_sweep", "plot_figures", "make_report", "all"}),
         # prompts.py: the reader's stages and what follows them; fetching, encoding and the
         # initial retrieval (which build no prompt) stay done
         ("prompts", READER_ON),
@@ -346,7 +374,8 @@ def test_squad_preset_plans_from_the_official_file(tmp_path):
     default = SMOKE.parent.parent / "config.yaml"  # read from the repository, as a user runs it
     out = snakemake(tmp_path, "all", "-n", "--configfile", str(default), str(squad)).stdout
     rules = planned_rules(out)
-    assert rules["fetch_data"] == 1 and rules["make_report"] == 1 and rules["distill_retriever"] == 3
+    # the grid's 3 distillations and the controls' 2
+    assert rules["fetch_data"] == 1 and rules["make_report"] == 1 and rules["distill_retriever"] == 5
     local = tmp_path / "local.yaml"
     local.write_text('datasets: {squad: {squad: {source: "local:/nowhere/dev-v1.1.json"}}}\n')
     out = snakemake(tmp_path, "all", "-n", "--configfile", str(default), str(squad), str(local)).stdout
