@@ -124,6 +124,13 @@ def claims_table(items: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sweep_row(r: dict, lead: list, indicators: list[str]) -> str:
+    """One sweep or control row: its leading cells, the HR@5 gain with its interval, the indicators."""
+    g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()
+    values = [f"{r[i]:.3f}" if r[i] is not None else "-" for i in indicators]
+    return "| " + " | ".join([*map(str, lead), g, *values]) + " |"
+
+
 def sweep_section(sweep: dict) -> list[str]:
     """The teacher-quality sweep's table and rank correlations, and the controls (sweep.json)."""
     lines = ["## Teacher-quality sweep and controls", ""]
@@ -135,13 +142,9 @@ def sweep_section(sweep: dict) -> list[str]:
             "| seed | teacher | steps | HR@5 gain [95% interval] | " + " | ".join(sweep["indicators"]) + " |",
             "|---|---|---|---|" + "---|" * len(sweep["indicators"]),
         ]
-    for r in sweep["rows"]:
-        g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()
-        lines.append(
-            f"| {r['seed']} | {r['teacher']} | {r['steps']} | {g} | "
-            + " | ".join(f"{r[i]:.3f}" if r[i] is not None else "-" for i in sweep["indicators"])
-            + " |"
-        )
+    lines += [
+        _sweep_row(r, [r["seed"], r["teacher"], r["steps"]], sweep["indicators"]) for r in sweep["rows"]
+    ]
     lines.append("")
     if sweep.get("controls"):
         lines += [
@@ -153,13 +156,7 @@ def sweep_section(sweep: dict) -> list[str]:
             "| seed | control | HR@5 gain [95% interval] | " + " | ".join(sweep["indicators"]) + " |",
             "|---|---|---|" + "---|" * len(sweep["indicators"]),
         ]
-        for r in sweep["controls"]:
-            g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()
-            lines.append(
-                f"| {r['seed']} | {r['teacher']} | {g} | "
-                + " | ".join(f"{r[i]:.3f}" if r[i] is not None else "-" for i in sweep["indicators"])
-                + " |"
-            )
+        lines += [_sweep_row(r, [r["seed"], r["teacher"]], sweep["indicators"]) for r in sweep["controls"]]
         lines.append("")
     for name, per_seed in sweep["spearman"].items() if sweep["rows"] else ():
         vals = ", ".join(f"seed {s}: {'-' if v is None else f'{v:+.2f}'}" for s, v in per_seed.items())

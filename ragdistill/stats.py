@@ -70,6 +70,15 @@ def _as_array(values: Sequence[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
+def _resamples(n: int, resamples: int, seed: int):
+    """Bootstrap index draws (resamples, n) in chunks of at most about 4M numbers, so memory
+    stays small for any n; the draws are the same whatever the chunking (one generator, in order)."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 4_000_000 // n)
+    for start in range(0, resamples, chunk):
+        yield rng.integers(0, n, size=(min(resamples, start + chunk) - start, n))
+
+
 def bootstrap_mean(
     values: Sequence[float | None], resamples: int = 10_000, level: float = 0.95, seed: int = 0
 ) -> Interval:
@@ -83,13 +92,7 @@ def bootstrap_mean(
     n = len(x)
     if n == 0:
         return Interval(None, None, None, 0)
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    chunk = max(1, 4_000_000 // n)
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = x[idx].mean(axis=1)
+    means = np.concatenate([x[idx].mean(axis=1) for idx in _resamples(n, resamples, seed)])
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
     return Interval(float(x.mean()), float(lo), float(hi), n)
@@ -137,15 +140,12 @@ def bootstrap_ratio(
     n = len(a)
     if n == 0 or b.mean() == 0:
         return Interval(None, None, None, n)
-    rng = np.random.default_rng(seed)
-    ratios = np.empty(resamples)
-    chunk = max(1, 4_000_000 // n)
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
+    parts = []
+    for idx in _resamples(n, resamples, seed):
         top, bottom = a[idx].mean(axis=1), b[idx].mean(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratios[start:stop] = np.where(bottom != 0, top / bottom, np.nan)
+            parts.append(np.where(bottom != 0, top / bottom, np.nan))
+    ratios = np.concatenate(parts)
     ratios = ratios[np.isfinite(ratios)]
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(ratios, [alpha, 1.0 - alpha])

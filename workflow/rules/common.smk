@@ -292,11 +292,11 @@ def get_sweep_inputs(wildcards):
             f"results/{run}/retrieve/{r}/test.jsonl" for r in control_retrievers()
         ],
         # the random control's indicators (the uniform control has no reader)
-        "control_indicators": [
-            f"results/{run}/indicators/random/indicators.json"
-            for _ in ["random"]
+        "control_indicators": (
+            [f"results/{run}/indicators/random/indicators.json"]
             if "random" in CONTROLS
-        ],
+            else []
+        ),
     }
 
 
