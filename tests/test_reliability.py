@@ -302,6 +302,7 @@ def test_bad_data_stops_with_file_and_line(tmp_path, case):
         "runs: [bad]\ndatasets:\n  bad:\n    questions:\n"
         + "".join(f"      {s}: 'local:{q}'\n" for s in ("train", "dev", "test"))
         + f"    corpus: 'local:{tmp_path / 'c.tsv'}'\n"
+        + "    allow_overlap: 'one question file for every split (a test of something else)'\n"
     )
     _cli_fails(tmp_path, extra, "resources/data/bad/corpus.tsv", message)
 

@@ -144,6 +144,7 @@ def test_fetch_data_builds_splits_and_corpus_from_one_squad_file(tmp_path):
     path = fixture(tmp_path)
     out = {s: str(tmp_path / "out" / f"{s}.jsonl") for s in ("train", "dev", "test")}
     out["corpus"] = str(tmp_path / "out" / "corpus.tsv")
+    out["checks"] = str(tmp_path / "out" / "checks.json")
     ds = {"question_format": "squad", "squad": {"source": f"local:{path}", "train": 1, "dev": 1, "test": 1}}
     fetch.fetch_data({}, out, {"name": "sq", "download_dir": str(tmp_path / "dl"), "dataset": ds})
     ids = {row["id"] for _, row in iter_tsv(out["corpus"], ("id", "text", "title"))}

@@ -30,6 +30,9 @@ def test_report_and_every_setting(smoke_run):
         report.index("## Claims check") < report.index("## Evaluation grid") < report.index("## Indicators")
     )
     assert "| claim | rule | measured per seed: mean difference [95% interval] (n) |" in report
+    # the fetch's leakage checks, counted on the report's first lines
+    assert "Data: 24 training, 8 dev and 12 test questions; " in report
+    assert "Test questions also in train: 0, in dev: 0; passages repeating another's text: " in report
     claims = json.loads((run / "report" / "claims.json").read_text())
     assert [c["claim"].split(".")[0] for c in claims] == ["1", "2", "2b", "3", "4", "5", "6", "7"]
     for c in claims:

@@ -30,6 +30,8 @@ rule fetch_data:
         dev="resources/data/{run}/dev.jsonl",
         test="resources/data/{run}/test.jsonl",
         corpus="resources/data/{run}/corpus.tsv",
+        # split sizes, test questions also in train or dev, passages repeated under another id
+        checks="resources/data/{run}/checks.json",
     log:
         "logs/fetch_data/{run}.log",
     benchmark:

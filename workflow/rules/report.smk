@@ -6,6 +6,7 @@ rule make_report:
         figures=get_figure_files,
         sweep=get_sweep_files,
         curve=get_curve_files,
+        data_checks="resources/data/{run}/checks.json",
         code=lib("report"),
     output:
         report=report(
