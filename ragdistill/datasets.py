@@ -92,6 +92,9 @@ def _checked_answers(row: dict, fmt: str, where: str) -> list[str]:
     with the file and line. So does a question whose only answers normalise to nothing (``"The"``:
     it could never be found in a passage, and an empty prediction would match it); beside other
     answers such an alias is dropped, and logged (:func:`matchable_answers`)."""
+    fields = ("answers",) if fmt not in ("triviaqa", "nq_open") else ("answer", "answers")
+    if not any(f in row for f in fields):
+        raise InputError(f"{where}: missing field {' or '.join(map(repr, fields))}")
     try:
         raw = _answers(row, fmt)
     except TypeError:

@@ -160,7 +160,7 @@ def _from_squad(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[
         len(found),
         skipped,
     )
-    splits = split_by_article(articles, split, str(path))
+    splits = split_by_article(articles, split, str(path), f"{key}.squad")
 
     def passages():
         return ((f"{path}: passage {p['id']}", p) for p in found)

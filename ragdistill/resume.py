@@ -131,22 +131,26 @@ def save(
     tmp = root / f".step-{step:07d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    weights = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
-    save_file(weights, str(tmp / "trainable.safetensors"))
-    opt_tensors, opt_meta = _flatten_optimizer(optimizer)
-    opt_tensors["rng.torch"] = torch.get_rng_state()
-    save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
-    extra_tensors = {n: t.detach().cpu().contiguous() for n, t in (extra or {}).items()}
-    save_file(extra_tensors, str(tmp / "extra.safetensors"))
-    meta = {
-        "step": step,
-        "fingerprint": fp,
-        "optimizer": opt_meta,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "rng_python": rng.getstate(),
-        "loop": loop,
-    }
-    (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
+    try:
+        weights = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+        save_file(weights, str(tmp / "trainable.safetensors"))
+        opt_tensors, opt_meta = _flatten_optimizer(optimizer)
+        opt_tensors["rng.torch"] = torch.get_rng_state()
+        save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+        extra_tensors = {n: t.detach().cpu().contiguous() for n, t in (extra or {}).items()}
+        save_file(extra_tensors, str(tmp / "extra.safetensors"))
+        meta = {
+            "step": step,
+            "fingerprint": fp,
+            "optimizer": opt_meta,
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "rng_python": rng.getstate(),
+            "loop": loop,
+        }
+        (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk leaves no half checkpoint behind
+        raise
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     write_text(root / "LATEST", final.name + "\n")  # atomic: a kill leaves the previous one named
@@ -221,7 +225,9 @@ class Checkpointer:
         self, model, optimizer, scheduler, rng: random.Random, fresh: dict
     ) -> tuple[int, dict, dict[str, torch.Tensor]]:
         """``(steps done, loop state, extra tensors)`` from the LATEST checkpoint that fits, else
-        ``(0, fresh, {})``."""
+        ``(0, fresh, {})``. A checkpoint a kill left half-written (``.step-*.tmp``) goes first."""
+        for left in Path(self.resume_dir).glob(".step-*.tmp"):
+            shutil.rmtree(left, ignore_errors=True)
         restored = load(self.resume_dir, self.fp, model, optimizer, scheduler, rng)
         return restored if restored is not None else (0, fresh, {})
 

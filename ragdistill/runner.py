@@ -9,11 +9,13 @@ a job when it changes.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from .files import InputError
@@ -46,6 +48,47 @@ def call(entry: str, **kwargs) -> Any:
     return getattr(importlib.import_module(f"ragdistill.{module}"), func)(**kwargs)
 
 
+def clean_temporaries(outputs: list[str]) -> list[Path]:
+    """Remove what a killed earlier attempt left beside each output: the temporary names of
+    :func:`ragdistill.files.atomic_path` (``.<name>.*``) and of downloads (``<name>.part``), so
+    that nothing half-written survives to look complete. Returns what was removed."""
+    import shutil
+
+    removed = []
+    for out in map(Path, outputs):
+        if not out.parent.is_dir():
+            continue
+        for left in [*out.parent.glob(f".{out.name}.*"), out.parent / f"{out.name}.part"]:
+            if left.is_dir():
+                shutil.rmtree(left, ignore_errors=True)
+            elif left.exists():
+                left.unlink()
+            else:
+                continue
+            removed.append(left)
+    return removed
+
+
+def disk_error_line(err: Exception, outputs: list[str]) -> str | None:
+    """One line for a disk or file-system error (read-only, full, no permission), naming the
+    path and the reason; None for any other error (which keeps its traceback)."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover (a dependency of transformers)
+        SafetensorError = ()  # noqa: N806
+    where = ", ".join(outputs) or "the job's outputs"
+    if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+        path = err.filename or where
+        return f"{path}: {err.strerror or os.strerror(err.errno)} (errno {errno.errorcode[err.errno]})"
+    if isinstance(err, SafetensorError) and "os error" in str(err).lower():
+        return f"writing {where}: {err}"
+    return None
+
+
+# read-only file system, disk full, quota, no permission
+DISK_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM})
+
+
 def run_from_snakemake(smk) -> None:
     setup_logging(smk.log[0] if len(smk.log) else None)
     params = _named(smk.params)
@@ -55,6 +98,9 @@ def run_from_snakemake(smk) -> None:
     # before torch is imported, so that its thread pool matches the job's share of cores
     os.environ["OMP_NUM_THREADS"] = str(max(1, int(smk.threads)))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    outputs = [str(o) for o in smk.output]
+    for left in clean_temporaries(outputs):
+        log.info("removed %s, left by an interrupted attempt", left)
     start = time.time()
     try:
         call(entry, inp=_named(smk.input), out=_named(smk.output), params=params)
@@ -62,5 +108,11 @@ def run_from_snakemake(smk) -> None:
         # bad input or config: the message names the file and line or the key; a traceback
         # through our code would only bury it
         log.error("%s", err)
+        sys.exit(1)
+    except Exception as err:
+        line = disk_error_line(err, outputs)
+        if line is None:
+            raise
+        log.error("%s", line)
         sys.exit(1)
     log.info("done in %.1f s", time.time() - start)

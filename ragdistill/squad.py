@@ -115,12 +115,21 @@ def read_squad(path: str | Path, passage_words: int) -> tuple[list[dict], list[l
     """Passages of every paragraph, questions per article (each with its ``gold_ids``) and the
     number of unanswerable (SQuAD v2.0) questions skipped."""
     path = Path(path)
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from err
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}:{line}: not valid UTF-8 (byte {raw[err.start]:#04x} at offset {err.start}); "
+            "SQuAD files are UTF-8"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise InputError(f"{path}: not SQuAD JSON (no top-level 'data' list)")
+    if not data["data"]:
+        raise InputError(f"{path}: the file has no articles (its 'data' list is empty)")
     passages: list[dict] = []
     articles: list[list[dict]] = []
     seen: dict[str, str] = {}
@@ -166,10 +175,13 @@ def read_squad(path: str | Path, passage_words: int) -> tuple[list[dict], list[l
     return passages, articles, skipped
 
 
-def split_by_article(articles: list[list[dict]], split: SquadSplit, where: str) -> dict[str, list[dict]]:
+def split_by_article(
+    articles: list[list[dict]], split: SquadSplit, where: str, key: str = "squad"
+) -> dict[str, list[dict]]:
     """Train, dev and test questions, each split from articles of its own: articles in a seeded
     order are taken until the split's size is reached, then that many of their questions are
-    drawn (seeded), kept in file order."""
+    drawn (seeded), kept in file order. Sizes the articles cannot fill stop with the totals and
+    the keys (``<key>.train`` ...) to change."""
     rng = random.Random(split.seed)
     order = list(range(len(articles)))
     rng.shuffle(order)
@@ -179,8 +191,13 @@ def split_by_article(articles: list[list[dict]], split: SquadSplit, where: str) 
         while len(pool) < size and order:
             pool += articles[order.pop(0)]
         if len(pool) < size:
+            total = sum(map(len, articles))
+            asked = split.train + split.dev + split.test
             raise InputError(
-                f"{where}: the articles left give {len(pool)} questions for split {name!r} of size {size}"
+                f"{where}: {len(articles)} articles with {total} answerable questions cannot fill "
+                f"{key}.train {split.train} + dev {split.dev} + test {split.test} = {asked}: splits take "
+                f"whole articles (no article gives questions to two splits), and those left for "
+                f"{name!r} hold {len(pool)}; lower {key}.{name} (or the others)"
             )
         keep = sorted(rng.sample(range(len(pool)), size))
         out[name] = [pool[i] for i in keep]

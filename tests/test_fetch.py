@@ -223,6 +223,7 @@ def test_dpr_question_tsv_and_hub_dataset(tmp_path, monkeypatch):
         ),
         ('{"answers": ["ay"]}\n', r"q\.jsonl:1: missing or empty 'question'"),
         ('{"question": "q?", "answers": []}\n', r"q\.jsonl:1: empty answer list"),
+        ('{"question": "q?", "answer": ["a"]}\n', r"q\.jsonl:1: missing field 'answers'"),
         (
             '{"id": "x", "question": "q?", "answers": ["ay"]}\n'
             '{"id": "x", "question": "r?", "answers": ["b"]}\n',

@@ -244,7 +244,7 @@ DATA_CASES = {
         r"q\.jsonl:2: malformed JSON",
     ),
     "missing-question": ('{"answers": ["ay"]}\n', GOOD_CORPUS, r"q\.jsonl:1: missing or empty 'question'"),
-    "missing-answers": ('{"question": "q?"}\n', GOOD_CORPUS, r"q\.jsonl:1: empty answer list"),
+    "missing-answers": ('{"question": "q?"}\n', GOOD_CORPUS, r"q\.jsonl:1: missing field 'answers'"),
     "empty-answers": ('{"question": "q?", "answers": []}\n', GOOD_CORPUS, r"q\.jsonl:1: empty answer list"),
     "duplicate-ids": (
         '{"id": "x", "question": "q?", "answers": ["ay"]}\n{"id": "x", "question": "r?", "answers": ["b"]}\n',
@@ -371,3 +371,101 @@ def test_trust_remote_code_follows_the_config(tiny_model_dir, tmp_path, monkeypa
         )
         models.load_encoder(out)
     assert seen == [False, True]
+
+
+# ---- disk and file-system errors
+
+
+class _Named(list):
+    """A Snakemake named list: its values in order, and ``items()``."""
+
+    def __init__(self, named: dict) -> None:
+        super().__init__(named.values())
+        self._named = named
+
+    def items(self):
+        return self._named.items()
+
+
+class _Job:
+    """What Snakemake hands a script (the fields run_from_snakemake reads)."""
+
+    def __init__(self, tmp_path: Path, output: Path) -> None:
+        self.log = [str(tmp_path / "job.log")]
+        self.params = _Named({"entry": "fetch:fetch_data"})
+        self.rule = "fetch_data"
+        self.threads = 1
+        self.input = _Named({})
+        self.output = _Named({"corpus": str(output)})
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            OSError(30, "Read-only file system", "results/smoke/reader/finetuned-s0/resume"),
+            "results/smoke/reader/finetuned-s0/resume: Read-only file system (errno EROFS)",
+        ),
+        (OSError(28, "No space left on device", "x.npz"), "x.npz: No space left on device (errno ENOSPC)"),
+        (PermissionError(13, "Permission denied", "y.json"), "y.json: Permission denied (errno EACCES)"),
+    ],
+)
+def test_a_disk_error_ends_the_job_with_one_line(tmp_path, monkeypatch, error, line):
+    """Read-only, full or forbidden: one line naming the path and the reason, no traceback, and
+    what an earlier killed attempt left beside the output is gone before the job starts."""
+    import logging
+
+    from ragdistill import runner
+
+    out = tmp_path / "data" / "corpus.tsv"
+    out.parent.mkdir()
+    (out.parent / ".corpus.tsv.abc123.tmp").write_text("half")  # an atomic_path a kill left
+    (out.parent / "corpus.tsv.part").write_text("half")  # a download a kill left
+    (out.parent / ".other.tsv.abc123.tmp").write_text("another output's: kept")
+
+    def fail(entry, **kwargs):
+        raise error
+
+    monkeypatch.setattr(runner, "call", fail)
+    with pytest.raises(SystemExit) as stop:
+        runner.run_from_snakemake(_Job(tmp_path, out))
+    logging.getLogger().handlers[0].flush()
+    assert stop.value.code == 1
+    text = (tmp_path / "job.log").read_text()
+    assert f"ERROR ragdistill: {line}\n" in text and "Traceback" not in text
+    assert sorted(p.name for p in out.parent.iterdir()) == [".other.tsv.abc123.tmp"]
+
+
+def test_other_errors_keep_their_traceback_and_safetensors_disk_errors_get_one_line():
+    from safetensors import SafetensorError
+
+    from ragdistill.runner import disk_error_line
+
+    full = SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+    assert disk_error_line(full, ["a/model"]) == f"writing a/model: {full}"
+    assert disk_error_line(ValueError("a bug"), ["a/model"]) is None
+    assert disk_error_line(FileNotFoundError(2, "No such file", "z"), ["a"]) is None  # a bug too
+
+
+def test_a_full_disk_leaves_no_half_checkpoint_and_a_killed_one_is_cleared(tmp_path, monkeypatch):
+    import random
+
+    import safetensors.torch
+    import torch
+
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    root = tmp_path / "resume"
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(root / ".step-0000002.tmp" / "x"))
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(OSError, match="No space left"):
+        resume.save(root, 2, "fp", model, opt, None, random.Random(0), {})
+    assert list(root.iterdir()) == []
+    monkeypatch.undo()
+    (root / ".step-0000004.tmp").mkdir()  # a SIGKILL mid-write
+    ckpt = resume.Checkpointer("distill_retriever", str(root), 2, "fp")
+    assert ckpt.restore(model, opt, None, random.Random(0), {"fresh": 1}) == (0, {"fresh": 1}, {})
+    assert list(root.iterdir()) == []

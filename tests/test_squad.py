@@ -130,9 +130,31 @@ def test_splits_are_drawn_by_article_with_a_seed():
     )
     assert got == split_by_article(articles, SquadSplit(train=7, dev=3, test=5, seed=1), "f")
     assert got != split_by_article(articles, SquadSplit(train=7, dev=3, test=5, seed=2), "f")
-    too_few = r"f: the articles left give 15 questions for split 'test' of size 16"
+    too_few = (
+        r"f: 6 articles with 30 answerable questions cannot fill sq\.squad\.train 7 \+ dev 3 \+ test 16 "
+        r"= 26: splits take whole articles .* those left for 'test' hold 15; lower sq\.squad\.test"
+    )
     with pytest.raises(InputError, match=too_few):
-        split_by_article(articles, SquadSplit(train=7, dev=3, test=16), "f")
+        split_by_article(articles, SquadSplit(train=7, dev=3, test=16), "f", "sq.squad")
+
+
+def test_empty_files_bad_bytes_and_bad_json_name_the_line(tmp_path):
+    """What the user sees for a file that is not what it should be: no articles, a latin-1 byte
+    (its line), broken JSON (its line)."""
+    (tmp_path / "empty.json").write_text('{"data": [], "version": "1.1"}')
+    with pytest.raises(
+        InputError, match=r"empty\.json: the file has no articles \(its 'data' list is empty\)"
+    ):
+        read_squad(tmp_path / "empty.json", 12)
+    good = fixture(tmp_path).read_text()
+    text = json.dumps(json.loads(good), indent=1)
+    line = text.splitlines().index(next(x for x in text.splitlines() if "Poland" in x)) + 1
+    (tmp_path / "latin1.json").write_bytes(text.replace("Poland", "Pol\u00e4nd").encode("latin-1"))
+    with pytest.raises(InputError, match=rf"latin1\.json:{line}: not valid UTF-8 \(byte 0xe4"):
+        read_squad(tmp_path / "latin1.json", 12)
+    (tmp_path / "broken.json").write_text('{"data": [\n  {"title": "A",\n  }]}')
+    with pytest.raises(InputError, match=r"broken\.json:3: not valid JSON"):
+        read_squad(tmp_path / "broken.json", 12)
 
 
 def test_fetch_data_builds_splits_and_corpus_from_one_squad_file(tmp_path):
