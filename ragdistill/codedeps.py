@@ -1,7 +1,8 @@
 """Which library modules a stage's code depends on, read from the imports themselves.
 
-A rule declares the modules its job imports as inputs, so that editing one reruns the job
-(Snakemake does not follow imports). Lists kept by hand drift from the code; this derives them:
+A rule gives the hash of the modules its job imports as a param (:func:`code_digest`), so that
+editing one reruns the job (Snakemake does not follow imports) while moving the project does not.
+Lists kept by hand drift from the code; this derives them:
 the entry module and, transitively, every ``ragdistill`` module it imports (at the top or inside
 a function), read with :mod:`ast` (nothing is imported). Left out: ``files`` (reading and writing),
 ``runner`` (the Snakemake bridge) and ``__init__``. Nearly every job imports them, and none of
@@ -12,6 +13,7 @@ them that does alter outputs needs ``snakemake -R``.
 from __future__ import annotations
 
 import ast
+import hashlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -44,3 +46,12 @@ def code_modules(entry: str, package: Path = PACKAGE) -> list[str]:
             seen.add(m)
             todo.extend(direct_imports(m, package) - seen)
     return sorted(seen - NOT_TRACKED)
+
+
+def code_digest(package: Path, modules: list[str]) -> str:
+    """A short hash of the modules' source text (names and content, in order): what a job's
+    result depends on in code, independent of where the files lie and of their times."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(m.encode() + b"\0" + (Path(package) / f"{m}.py").read_bytes() + b"\0")
+    return h.hexdigest()[:16]

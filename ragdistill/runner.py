@@ -93,6 +93,7 @@ def run_from_snakemake(smk) -> None:
     setup_logging(smk.log[0] if len(smk.log) else None)
     params = _named(smk.params)
     entry = params.pop("entry")
+    params.pop("code", None)  # the code's hash: it reruns the job, the job does not need it
     log = logging.getLogger("ragdistill")
     log.info("rule %s: %s (threads=%s)", smk.rule, entry, smk.threads)
     # before torch is imported, so that its thread pool matches the job's share of cores

@@ -331,3 +331,78 @@ def test_test_questions_in_train_or_dev_stop_the_fetch_unless_allowed(tmp_path):
     assert (
         checks["overlap"] == {"train": 1, "dev": 3} and checks["allow_overlap"] == "a probe of memorisation"
     )
+
+
+def _onnx_export(model_dir: str, dest: Path, eager: bool = True) -> Path:
+    """The tiny BERT exported as torch's (TorchScript) ONNX exporter writes it: named biases,
+    anonymous transposed MatMul weights; biases and LayerNorms made random so that none is
+    deduplicated."""
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(model_dir, attn_implementation="eager" if eager else "sdpa").eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 1:  # biases and LayerNorms: equal ones would share one initializer
+                p.add_(torch.randn_like(p) * 0.1)
+
+    class Tokens(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.model = m
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    ids = torch.randint(5, 100, (2, 7))
+    axes = {"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"}}
+    torch.onnx.export(
+        Tokens(model),
+        (ids, torch.ones_like(ids)),
+        str(dest),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["tokens"],
+        dynamic_axes=axes,
+        dynamo=False,
+    )
+    return dest
+
+
+def test_an_onnx_bert_graph_becomes_the_same_encoder(tiny_model_dir, tmp_path):
+    """A BERT encoder given as an ONNX graph: its weights traced back through the graph, its
+    token vectors equal to the graph's own (onnx.reference) on sentences it was not checked on;
+    a graph needs a tokenizer named, and one of another vocabulary size is refused."""
+    import numpy as np
+    import onnxruntime
+    from transformers import AutoModel, AutoTokenizer
+
+    from ragdistill import onnx_bert
+
+    tiny = tiny_model_dir("bert")
+    graph = _onnx_export(tiny, tmp_path / "enc.onnx")
+    with pytest.raises(
+        SourceError, match=r"models\.m\.source: an ONNX graph carries no tokenizer; .* models\.m\.tokenizer"
+    ):
+        _fetch(f"local:{graph}", tmp_path / "no-tok", tmp_path)
+    fetch.fetch_model(
+        {"tokenizer": tiny},
+        {"model": str(tmp_path / "out")},
+        {"name": "m", "model": {"source": f"local:{graph}"}, "download_dir": str(tmp_path / "dl")},
+    )
+    assert (tmp_path / "out" / "model.safetensors").exists() and (
+        tmp_path / "out" / "ragdistill_source.json"
+    ).exists()
+    tok = AutoTokenizer.from_pretrained(tmp_path / "out")
+    enc = tok(["an unseen sentence", "and another, longer one than that"], padding=True, return_tensors="np")
+    feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
+    want = onnxruntime.InferenceSession(str(graph)).run(None, feed)[0]
+    model = AutoModel.from_pretrained(tmp_path / "out").eval()
+    with torch.no_grad():
+        got = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).last_hidden_state.numpy()
+    assert np.abs((got - want) * feed["attention_mask"][..., None]).max() < 1e-4
+    assert model.config.num_attention_heads == AutoModel.from_pretrained(tiny).config.num_attention_heads
+    from ragdistill.models import init_tokenizer
+
+    wrong = tmp_path / "tok-small"
+    init_tokenizer(vocab_size=900).save_pretrained(wrong)
+    with pytest.raises(SourceError, match=r"a vocabulary of \d+, the ONNX graph's has \d+"):
+        onnx_bert.convert(graph, wrong, tmp_path / "bad")

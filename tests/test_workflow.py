@@ -288,9 +288,9 @@ RETRIEVAL_SIDE = {
 )
 def test_a_docstring_edit_reruns_the_stages_that_import_the_module(smoke_run, tmp_path, module, planned):
     repo, work = _copy_of_repo_and_run(smoke_run, tmp_path)
-    # mtime alone: the copy's code files have other paths than the run recorded (the "input set"
-    # trigger would fire on that); what is tested is what an edit to one of them reruns
-    cmd = ["-s", str(repo / "Snakefile"), "all", "-n", "--rerun-triggers", "mtime"]
+    # every rerun trigger: the copied project (other folders, the same code) reruns nothing, and
+    # an edit reruns what imports the edited module
+    cmd = ["-s", str(repo / "Snakefile"), "all", "-n"]
     cmd += ["--configfile", str(repo / "config" / "smoke.yaml")]
     assert "Nothing to be done" in snakemake(work, *cmd).stdout
     path = repo / "ragdistill" / f"{module}.py"
@@ -298,8 +298,9 @@ def test_a_docstring_edit_reruns_the_stages_that_import_the_module(smoke_run, tm
     assert set(planned_rules(snakemake(work, *cmd).stdout)) == planned
 
 
-def test_code_inputs_are_the_entry_modules():
-    """Each rule's code inputs are derived from the module its params.entry names."""
+def test_code_hashes_are_the_entry_modules():
+    """Each rule's code hash is derived from the module its params.entry names, and follows
+    content, not place: the same files elsewhere hash alike, an edit does not."""
     import pathlib
 
     from ragdistill.codedeps import code_modules
@@ -307,13 +308,26 @@ def test_code_inputs_are_the_entry_modules():
 
     for smk in pathlib.Path(REPO / "workflow" / "rules").glob("*.smk"):
         for block in re.split(r"\nrule ", smk.read_text()):
-            code = re.search(r'code=lib\("(\w+)"\)', block)
+            code = re.search(r'code=code_hash\("(\w+)"\)', block)
             entry = re.search(r'entry="(\w+):\w+"', block)
             assert bool(code) == bool(entry), (smk.name, block[:40])
             if code:
                 assert code.group(1) == entry.group(1), (smk.name, block[:40])
     assert "metrics" in code_modules("evaluate") and "files" not in code_modules("evaluate")
     assert code_modules("report") == ["claims", "names", "report", "settings", "stats"]
+    import shutil
+    import tempfile
+
+    from ragdistill.codedeps import PACKAGE, code_digest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = pathlib.Path(tmp) / "elsewhere"
+        shutil.copytree(PACKAGE, copy)
+        mods = code_modules("report")
+        assert code_digest(copy, mods) == code_digest(PACKAGE, mods)
+        (copy / "stats.py").write_text((copy / "stats.py").read_text() + "\n# edited\n")
+        assert code_digest(copy, mods) != code_digest(PACKAGE, mods)
+        assert code_digest(copy, code_modules("fetch")) == code_digest(PACKAGE, code_modules("fetch"))
 
 
 ARMS_SMOKE = SMOKE.parent / "arms-smoke.yaml"

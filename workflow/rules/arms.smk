@@ -1,7 +1,6 @@
 rule compare_arms:
     input:
         unpack(get_arm_inputs),
-        code=lib("arms"),
     output:
         report=report(
             "results/arms/arms.md",
@@ -24,6 +23,7 @@ rule compare_arms:
         "../../envs/plot.yaml"
     threads: 1
     params:
+        code=code_hash("arms"),
         entry="arms:compare_arms",
         runs=RUNS,
         readers=arm_readers(),

@@ -2,7 +2,6 @@ rule dump_attention:
     input:
         model=get_reader_model,
         retrieved="results/{run}/retrieve/initial/{split}.jsonl",
-        code=lib("attention"),
     output:
         dump="results/{run}/attention/{reader}/{split}.npz",
     log:
@@ -19,6 +18,7 @@ rule dump_attention:
         mem_mb=16000,
         runtime=240,
     params:
+        code=code_hash("attention"),
         entry="attention:dump_attention",
         k=config["k"],
         candidates=config["distill"]["candidates"],
@@ -33,7 +33,6 @@ rule score_perplexity:
     input:
         model=get_reader_model,
         retrieved="results/{run}/retrieve/initial/{split}.jsonl",
-        code=lib("attention"),
     output:
         scores="results/{run}/perplexity/{reader}/{split}.npz",
     log:
@@ -50,6 +49,7 @@ rule score_perplexity:
         mem_mb=16000,
         runtime=240,
     params:
+        code=code_hash("attention"),
         entry="attention:score_perplexity",
         k=config["k"],
         candidates=config["distill"]["candidates"],

@@ -4,7 +4,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from ragdistill import names
-from ragdistill.codedeps import code_modules
+from ragdistill.codedeps import code_digest, code_modules
 from ragdistill.config_check import check_config
 
 # our check first, for messages with dotted key paths; then Snakemake's, which fills in defaults
@@ -88,11 +88,26 @@ wildcard_constraints:
     index=f"initial|{DISTILLED}",
 
 
-def lib(entry):
-    """Library files a job's entry module imports (transitively, read from the source), declared
-    as inputs: editing one reruns the job, since Snakemake does not follow imports
-    (ragdistill/codedeps.py says what is left out and why)."""
-    return [str(LIB / f"{m}.py") for m in code_modules(entry)]
+def code_hash(entry):
+    """The library code a job's entry module imports (transitively, read from the source;
+    ragdistill/codedeps.py says what is left out and why), as a hash of its content. Given as a
+    param, it reruns the job when that code changes (Snakemake does not follow imports), and
+    only then: a moved or copied project, or a clone elsewhere, changes no content, while file
+    inputs would be absolute paths that change with the folder."""
+    return code_digest(LIB, code_modules(entry))
+
+
+def get_model_tokenizer(wildcards):
+    """The folder of the model whose tokenizer ``models.<name>.tokenizer`` names (an ONNX graph
+    carries none), or nothing."""
+    other = config["models"][wildcards.model].get("tokenizer")
+    if other is None:
+        return {}
+    if other not in config["models"] or other == wildcards.model:
+        raise ValueError(
+            f"config key models.{wildcards.model}.tokenizer: {other!r} is not another key of models"
+        )
+    return {"tokenizer": f"resources/models/{other}"}
 
 
 def maybe_temp(path):

@@ -10,7 +10,6 @@ rule distill_retriever:
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
         targets=get_targets,
-        code=lib("distill"),
     output:
         **(
             {
@@ -40,6 +39,7 @@ rule distill_retriever:
         runtime=240,
     params:
         **config["distill"],
+        code=code_hash("distill"),
         entry="distill:distill_retriever",
         seed="{seed}",
         k=config["k"],
@@ -80,6 +80,7 @@ use rule distill_retriever as distill_subset with:
         size=r"\d+",
     params:
         **config["distill"],
+        code=code_hash("distill"),
         entry="distill:distill_retriever",
         seed="{seed}",
         k=config["k"],

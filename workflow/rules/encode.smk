@@ -4,7 +4,6 @@ rule encode_corpus:
     input:
         model=get_passage_encoder,
         corpus="resources/data/{run}/corpus.tsv",
-        code=lib("encode"),
     output:
         shard=maybe_temp("results/{run}/encode/{index}/shard{shard}.npz"),
     log:
@@ -20,6 +19,7 @@ rule encode_corpus:
         runtime=240,
     params:
         **retriever_params("passage_max_length"),
+        code=code_hash("encode"),
         entry="encode:encode_corpus",
         shard="{shard}",
         n_shards=config["encode"]["shards"],
@@ -34,7 +34,6 @@ rule build_index:
             "results/{{run}}/encode/{{index}}/shard{shard}.npz",
             shard=range(config["encode"]["shards"]),
         ),
-        code=lib("encode"),
     output:
         index=maybe_protected("results/{run}/index/{index}/index.faiss"),
         ids=maybe_protected("results/{run}/index/{index}/ids.npy"),
@@ -51,6 +50,7 @@ rule build_index:
         runtime=120,
     params:
         **config["index"],
+        code=code_hash("encode"),
         entry="encode:build_index",
     script:
         "../scripts/run_stage.py"
@@ -66,7 +66,6 @@ rule candidate_vectors:
         ),
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
-        code=lib("encode"),
     output:
         vectors="results/{run}/encode/initial/candidates.npz",
     log:
@@ -80,6 +79,7 @@ rule candidate_vectors:
         mem_mb=4000,
         runtime=30,
     params:
+        code=code_hash("encode"),
         entry="encode:candidate_vectors",
         # the training candidates: each training question's top distill.candidates
         k=config["distill"]["candidates"],

@@ -4,7 +4,6 @@ rule answer_questions:
     input:
         retrieved=get_answer_inputs,
         reader=get_reader_model,
-        code=lib("evaluate"),
     output:
         answers="results/{run}/answers/{reader}.jsonl",
     log:
@@ -21,6 +20,7 @@ rule answer_questions:
         mem_mb=8000,
         runtime=240,
     params:
+        code=code_hash("evaluate"),
         entry="evaluate:answer_questions",
         reader="{reader}",
         retrievers=lambda w: cell_retrievers(w.reader),
@@ -38,7 +38,6 @@ rule evaluate_setting:
     input:
         retrieved="results/{run}/retrieve/{retriever}/test.jsonl",
         answers="results/{run}/answers/{reader}.jsonl",
-        code=lib("evaluate"),
     output:
         predictions="results/{run}/evaluate/{retriever}+{reader}/predictions.jsonl",
         metrics="results/{run}/evaluate/{retriever}+{reader}/metrics.json",
@@ -49,6 +48,7 @@ rule evaluate_setting:
         "../../envs/ragdistill.yaml"
     threads: 1
     params:
+        code=code_hash("evaluate"),
         entry="evaluate:evaluate_setting",
         retriever="{retriever}",
         reader="{reader}",

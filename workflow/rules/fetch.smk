@@ -1,6 +1,7 @@
 rule fetch_model:
     input:
-        code=lib("fetch"),
+        # an ONNX graph's tokenizer: another model's folder (models.<name>.tokenizer)
+        unpack(get_model_tokenizer),
     output:
         model=directory("resources/models/{model}"),
     log:
@@ -14,6 +15,7 @@ rule fetch_model:
         mem_mb=8000,
         runtime=60,
     params:
+        code=code_hash("fetch"),
         entry="fetch:fetch_model",
         name="{model}",
         model=lookup(dpath="models/{model}", within=config),
@@ -23,8 +25,6 @@ rule fetch_model:
 
 
 rule fetch_data:
-    input:
-        code=lib("fetch"),
     output:
         train="resources/data/{run}/train.jsonl",
         dev="resources/data/{run}/dev.jsonl",
@@ -45,6 +45,7 @@ rule fetch_data:
         mem_mb=4000,
         runtime=120,
     params:
+        code=code_hash("fetch"),
         entry="fetch:fetch_data",
         name="{run}",
         # the data alone: a run's reader choice does not change its data

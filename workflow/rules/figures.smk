@@ -5,7 +5,6 @@ rule plot_figures:
         curves=get_curves,
         dumps=get_example_dumps,
         retrieved="results/{run}/retrieve/initial/train.jsonl",
-        code=lib("figures"),
     output:
         **{f"{f}_pdf": f"results/{{run}}/figures/{f}.pdf" for f in FIGURES},
         distance=report(
@@ -52,6 +51,7 @@ rule plot_figures:
     threads: 1
     params:
         **config["figures"],
+        code=code_hash("figures"),
         entry="figures:plot_figures",
         cells=grid_cells(),
         mq_threshold=config["indicators"]["mq_threshold"],

@@ -2,7 +2,6 @@ rule compute_indicators:
     input:
         dump="results/{run}/attention/{reader}/train.npz",
         model=get_reader_model,
-        code=lib("indicators"),
     output:
         indicators="results/{run}/indicators/{reader}/indicators.json",
     log:
@@ -16,8 +15,9 @@ rule compute_indicators:
         mem_mb=4000,
         runtime=30,
     params:
-        # polar_cut is the arms stage's (claim 8), not a per-reader measure
         **{k: v for k, v in config["indicators"].items() if k != "polar_cut"},
+        code=code_hash("indicators"),
+        # polar_cut is the arms stage's (claim 8), not a per-reader measure
         entry="indicators:compute_indicators",
         reader="{reader}",
     script:

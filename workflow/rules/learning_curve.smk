@@ -4,7 +4,6 @@
 rule learning_curve:
     input:
         unpack(get_curve_inputs),
-        code=lib("learning_curve"),
     output:
         curve="results/{run}/curve/curve.json",
         pdf="results/{run}/figures/learning_curve.pdf",
@@ -21,6 +20,7 @@ rule learning_curve:
         "../../envs/plot.yaml"
     threads: 1
     params:
+        code=code_hash("learning_curve"),
         entry="learning_curve:learning_curve",
         rows=curve_rows(),
         bootstrap=config["report"],

@@ -3,7 +3,6 @@ rule finetune_reader:
         model=get_reader_base,
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
-        code=lib("reader"),
     output:
         model=directory("results/{run}/reader/{reader}/model"),
         metrics="results/{run}/reader/{reader}/train_metrics.json",
@@ -25,6 +24,7 @@ rule finetune_reader:
         mem_mb=16000,
         runtime=720,
     params:
+        code=code_hash("reader"),
         entry="reader:finetune_reader",
         seed=lambda w: w.reader.split("-s")[-1],
         k=config["k"],
@@ -40,7 +40,6 @@ rule finetune_reader:
 rule random_reader:
     input:
         model=get_reader_base,
-        code=lib("reader"),
     output:
         model=directory("results/{run}/reader/random/model"),
     log:
@@ -54,6 +53,7 @@ rule random_reader:
         mem_mb=8000,
         runtime=30,
     params:
+        code=code_hash("reader"),
         entry="reader:random_reader",
         # not 0: init: models (the smoke's tiny reader) are drawn with seed 0
         seed=1,

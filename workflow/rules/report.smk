@@ -7,7 +7,6 @@ rule make_report:
         sweep=get_sweep_files,
         curve=get_curve_files,
         data_checks="resources/data/{run}/checks.json",
-        code=lib("report"),
     output:
         report=report(
             "results/{run}/report/report.md",
@@ -30,6 +29,7 @@ rule make_report:
         "../../envs/plot.yaml"
     threads: 1
     params:
+        code=code_hash("report"),
         entry="report:make_report",
         run="{run}",
         cells=grid_cells(),

@@ -5,7 +5,6 @@ rule retrieve_initial:
         corpus="resources/data/{run}/corpus.tsv",
         questions=expand("resources/data/{{run}}/{split}.jsonl", split=SPLITS),
         query_encoder=get_retriever_model(),
-        code=lib("retrieve"),
     output:
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
@@ -23,6 +22,7 @@ rule retrieve_initial:
         runtime=60,
     params:
         **retriever_params("query_max_length"),
+        code=code_hash("retrieve"),
         entry="retrieve:retrieve",
         splits=SPLITS,
         top_k=config["retrieve"]["top_k"],
@@ -39,7 +39,6 @@ rule retrieve_distilled:
         corpus="resources/data/{run}/corpus.tsv",
         questions=["resources/data/{run}/test.jsonl"],
         query_encoder="results/{run}/distill/{retriever}/query_encoder",
-        code=lib("retrieve"),
     output:
         test="results/{run}/retrieve/{retriever}/test.jsonl",
     log:
@@ -59,6 +58,7 @@ rule retrieve_distilled:
         runtime=60,
     params:
         **retriever_params("query_max_length"),
+        code=code_hash("retrieve"),
         entry="retrieve:retrieve",
         splits=["test"],
         top_k=config["retrieve"]["top_k"],

@@ -4,7 +4,6 @@
 rule teacher_sweep:
     input:
         unpack(get_sweep_inputs),
-        code=lib("sweep"),
     output:
         sweep="results/{run}/sweep/sweep.json",
         sweep_pdf="results/{run}/figures/sweep.pdf",
@@ -21,6 +20,7 @@ rule teacher_sweep:
         "../../envs/plot.yaml"
     threads: 1
     params:
+        code=code_hash("sweep"),
         entry="sweep:teacher_sweep",
         rows=[
             {"seed": s, "teacher": t, "steps": n}
