@@ -13,6 +13,7 @@ them that does alter outputs needs ``snakemake -R``.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from pathlib import Path
 
@@ -20,8 +21,10 @@ PACKAGE = Path(__file__).resolve().parent
 NOT_TRACKED = frozenset({"files", "runner", "__init__"})
 
 
-def direct_imports(module: str, package: Path = PACKAGE) -> set[str]:
-    """Modules of the package that ``module`` imports anywhere in its source."""
+@functools.cache
+def direct_imports(module: str, package: Path = PACKAGE) -> frozenset[str]:
+    """Modules of the package that ``module`` imports anywhere in its source (read once per
+    Snakemake invocation: every rule's code hash walks the same modules)."""
     tree = ast.parse((package / f"{module}.py").read_text(encoding="utf-8"))
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -33,7 +36,7 @@ def direct_imports(module: str, package: Path = PACKAGE) -> set[str]:
                 found |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
         elif isinstance(node, ast.Import):
             found |= {a.name.split(".")[1] for a in node.names if a.name.startswith(f"{package.name}.")}
-    return {m for m in found if (package / f"{m}.py").exists()}
+    return frozenset(m for m in found if (package / f"{m}.py").exists())
 
 
 def code_modules(entry: str, package: Path = PACKAGE) -> list[str]:

@@ -43,6 +43,7 @@ def _graph_weights(model) -> tuple[dict[str, np.ndarray], dict]:
         raise SourceError("the ONNX graph has no '...embeddings.word_embeddings.weight': not a BERT encoder")
     prefix = word[: -len("embeddings.word_embeddings.weight")]
     producer = {out: node for node in graph.node for out in node.output}
+    adds = {i: node for node in graph.node if node.op_type == "Add" for i in node.input}  # bias -> its Add
     state: dict[str, np.ndarray] = {}
     for name, value in inits.items():
         if not name.startswith(prefix):
@@ -51,7 +52,7 @@ def _graph_weights(model) -> tuple[dict[str, np.ndarray], dict]:
         state[key] = value
         if not key.endswith(".bias") or "LayerNorm" in key:
             continue
-        add = next((n for n in graph.node if n.op_type == "Add" and name in n.input), None)
+        add = adds.get(name)
         other = [i for i in add.input if i != name] if add is not None else []
         matmul = producer.get(other[0]) if other else None
         if matmul is None or matmul.op_type != "MatMul" or matmul.input[1] not in inits:
