@@ -18,10 +18,25 @@ SMOKE = REPO / "config" / "smoke.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run this repository's workflow in ``workdir`` (a throwaway folder) and return the process."""
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout: float | None = None
+) -> subprocess.CompletedProcess:
+    """Run this repository's workflow in ``workdir`` (a throwaway folder) and return the process.
+
+    With ``timeout`` (seconds) a run that hangs (a scheduler that never answers) fails the test
+    with the output it printed so far, instead of holding CI until its own limit.
+    """
     cmd = [*SNAKEMAKE, "--directory", str(workdir), *args]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        said = [
+            (x or b"").decode(errors="replace") if isinstance(x, bytes) else (x or "")
+            for x in (e.stdout, e.stderr)
+        ]
+        raise AssertionError(
+            f"{' '.join(cmd)} still running after {timeout:.0f} s:\n{said[0][-3000:]}\n{said[1][-3000:]}"
+        ) from None
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
     return res

@@ -27,6 +27,24 @@ CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 
 # Result files that must be equal between the local run and the SLURM run.
 COMPARED = ["evaluate/*/metrics.json", "indicators/*/indicators.json", "report/claims.json"]
+# Limits that turn a hang (a status command that never answers, a job pending for ever) into a
+# failure with the scheduler's own account, well inside CI's limit; the run takes about 10 min.
+CLUSTER_UP_S = 900
+SLURM_RUN_S = 1800
+
+
+def _scheduler_state(work: Path) -> str:
+    """What SLURM says about the cluster and the jobs of ``work``, for a failure message."""
+    said = []
+    for cmd in (["sinfo", "-R"], ["squeue", "-o", "%i %j %T %r"], ["sacct", "-X", "-n", "-P"]):
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        said.append(f"$ {' '.join(cmd)}\n{(res.stdout + res.stderr)[-1500:]}")
+    for log in ("slurmctld.log", "slurmd.log", "slurmdbd.log"):
+        path = Path("/var/log/slurm") / log
+        if path.exists():
+            said.append(f"$ tail {path}\n" + "\n".join(path.read_text().splitlines()[-15:]))
+    subprocess.run(["scancel", "--user", "root"], capture_output=True, timeout=60)
+    return "\n".join(said)
 
 
 def _skip(reason: str) -> None:
@@ -45,7 +63,12 @@ def cluster() -> None:
         import snakemake_executor_plugin_slurm  # noqa: F401
     except ImportError:
         _skip("snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
-    res = subprocess.run(["bash", str(CLUSTER), "up"], capture_output=True, text=True)
+    try:
+        res = subprocess.run(
+            ["bash", str(CLUSTER), "up"], capture_output=True, text=True, timeout=CLUSTER_UP_S
+        )
+    except subprocess.TimeoutExpired:
+        _skip(f"bringing up SLURM took over {CLUSTER_UP_S} s (apt or a daemon did not answer)")
     if res.returncode != 0:
         _skip(f"could not bring up SLURM: {res.stderr[-1500:]}")
 
@@ -107,7 +130,18 @@ def test_smoke_preset_through_slurm_equals_local_run(cluster, smoke_run, tmp_pat
     work = tmp_path / "work"
     profile = _test_profile(tmp_path / "profile")
     start = subprocess.run(["date", "+%Y-%m-%dT%H:%M:%S"], capture_output=True, text=True).stdout.strip()
-    res = snakemake(work, "all", "--workflow-profile", str(profile), "--configfile", str(SMOKE))
+    try:
+        res = snakemake(
+            work,
+            "all",
+            "--workflow-profile",
+            str(profile),
+            "--configfile",
+            str(SMOKE),
+            timeout=SLURM_RUN_S,
+        )
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{_scheduler_state(work)}") from None
     out = res.stdout + res.stderr
 
     # every non-local job went through sbatch: one kept SLURM log per job, by rule

@@ -34,9 +34,11 @@ install() {
   local missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
-  apt-get update -qq
+  # a mirror that stops answering fails the download instead of waiting for ever
+  local net=(-o Acquire::Retries=3 -o Acquire::http::Timeout=60 -o Acquire::https::Timeout=60)
+  apt-get "${net[@]}" update -qq
   # the postinst scripts cannot start services here (policy-rc.d); we start them by hand below
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive apt-get "${net[@]}" install -y -qq --no-install-recommends "${missing[@]}"
 }
 
 start_munge() {
