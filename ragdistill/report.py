@@ -9,6 +9,7 @@ each cell's mean and standard deviation over seeds.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,58 @@ def grid_table(rows: list[dict]) -> tuple[str, str]:
         csv.append(f"{ret},{rea},{len(rs)}," + ",".join(stats))
         md.append(f"| {ret} | {rea} | {len(rs)} | " + " | ".join(cells_md) + " |")
     return "\n".join(csv) + "\n", "\n".join(md) + "\n"
+
+
+def rst_text(text: str) -> str:
+    """``text`` as literal RST: markup characters escaped, and "1. ..." kept from becoming a list."""
+    for ch in "\\*`_|":
+        text = text.replace(ch, "\\" + ch)
+    return re.sub(r"^(\w+)\.", r"\1\\.", text)
+
+
+def rst_table(header: list[str], rows: list[list[str]], widths: str = "auto") -> list[str]:
+    """An RST ``list-table``: cells hold any text (escaped), no column alignment to keep."""
+    lines = [".. list-table::", "   :header-rows: 1", f"   :widths: {widths}", ""]
+    for row in [header, *rows]:
+        lines += [f"   * - {rst_text(row[0])}", *(f"     - {rst_text(cell)}" for cell in row[1:])]
+    return lines + [""]
+
+
+def front_page(run: str, items: list[dict], grid_md: str) -> str:
+    """RST for the HTML report's first page: each claim with its intervals and verdict, the grid.
+
+    ``workflow/report/workflow.rst`` includes this file (docutils ``include``) when the report
+    holds it, so ``snakemake --report`` opens on the study's answer rather than on a pointer to
+    ``report.md``. The grid comes from its Markdown rows, so both show the same numbers.
+    """
+    rows = []
+    for c in items:
+        seeds = []
+        for m in c["measured"]:
+            comps = "; ".join(
+                f"{x['name']} " + claims_check.Interval(x["diff"], x["lo"], x["hi"], x["n"]).text()
+                for x in m["comparisons"]
+            )
+            seeds.append(f"seed {m['seed']}: {comps} ({m['status']})")
+        rows.append([c["claim"], "; ".join(seeds), str(c["seeds_held"]), c["verdict"]])
+    grid = [[cell.strip() for cell in line.strip("|").split("|")] for line in grid_md.splitlines()]
+    title = f"Claims check, run ``{run}``"
+    lines = [title, "~" * len(title), ""]
+    lines += rst_table(
+        ["claim", "measured per seed: mean difference [95% interval] (n)", "held in seeds", "verdict"],
+        rows,
+        widths="30 50 8 12",
+    )
+    sub = f"Evaluation grid, run ``{run}``"
+    lines += [sub, "~" * len(sub), ""]
+    lines += rst_table(grid[0], grid[2:])
+    lines += [
+        "The rules behind each verdict are in the project's ``docs/method.md``. ``report.md`` "
+        "(under Report_) adds the indicators, the teacher sweep and the learning curve; the "
+        "figures are under Indicators_, Evaluation_ and Distillation_.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def cell_items(cells: list[dict], paths: list[str]) -> dict[tuple[str, str, int], dict[str, dict]]:
@@ -207,7 +260,8 @@ class ReportSettings:
 
 
 def make_report(inp: dict, out: dict, params: dict) -> None:
-    """``report.md`` (claims check, grid, indicators, sweep, figures), ``claims.json``, the grid."""
+    """``report.md`` (claims check, grid, indicators, sweep, figures), ``claims.json``, the grid,
+    and the HTML report's first page (``front_page``)."""
     s = from_params(ReportSettings, params, "report.")
     rows = load_grid(s.cells, list(inp["metrics"]))
     indicators = {ind["reader"]: ind for ind in map(read_json, inp["indicators"])}
@@ -220,6 +274,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     write_text(out["grid_csv"], csv)
     write_text(out["grid_md"], md)
     write_json(out["claims"], items)
+    write_text(out["front_page"], front_page(s.run, items, md))
     report_dir = Path(out["report"]).parent
     boot = s.bootstrap
     lines = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -95,13 +96,23 @@ def test_controls_and_the_learning_curve_are_reported(smoke_run):
 
 def test_snakemake_html_report(smoke_run, tmp_path):
     """``snakemake --report``: every figure and table with its caption, under its category."""
-    html = tmp_path / "report.html"
-    snakemake(smoke_run, "--report", str(html), "--configfile", str(SMOKE))
-    text = html.read_text()
+    page = tmp_path / "report.html"
+    snakemake(smoke_run, "--report", str(page), "--configfile", str(SMOKE))
+    text = page.read_text()
     for caption in ("Mean attention contribution c(t)", "One training question as the two teachers"):
         assert caption in text
     for category in ("Indicators", "Evaluation", "Distillation", "Report"):
         assert category in text
+    # the first page (the workflow description) answers: every claim with its verdict, the grid
+    first = json.loads(re.search(r"var workflow_desc = (\".*?\");\n", text).group(1))
+    assert "system-message" not in first, first
+    shown = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", first)).split())
+    assert "Claims check, run smoke" in shown and "Evaluation grid, run smoke" in shown
+    claims = json.loads((smoke_run / "results/smoke/report/claims.json").read_text())
+    starts = [shown.index(c["claim"]) for c in claims] + [shown.index("Evaluation grid, run")]
+    for c, a, b in zip(claims, starts, starts[1:], strict=False):  # a row ends: seeds held, verdict
+        assert shown[a:b].strip().endswith(f"{c['seeds_held']} {c['verdict']}"), shown[a:b]
+    assert "adist-finetuned" in shown and "hr@5" in shown
 
 
 def test_retrieval_format(smoke_run):

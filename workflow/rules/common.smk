@@ -474,7 +474,12 @@ def get_figure_targets():
 
 
 def get_report_targets():
-    return [f"results/{r}/report/report.md" for r in RUNS]
+    """Each run's ``report.md`` and the HTML report's first page (so ``all`` asks for both)."""
+    return [
+        f"results/{r}/report/{name}"
+        for r in RUNS
+        for name in ("report.md", f"claims-{r}.rst")
+    ]
 
 
 # ---- the two arms (decoder-only and encoder-decoder readers as two runs of the same data)

@@ -22,6 +22,12 @@ rule make_report:
             labels={"run": "{run}", "file": "grid.csv"},
         ),
         grid_md="results/{run}/report/grid.md",
+        front_page=report(
+            "results/{run}/report/claims-{run}.rst",
+            caption="../report/front_page.rst",
+            category="Report",
+            labels={"run": "{run}", "file": "claims-{run}.rst"},
+        ),
     log:
         "logs/make_report/{run}.log",
     localrule: True

@@ -1,0 +1,58 @@
+"""The HTML report's first page (``report.front_page``): valid RST that shows every claim as written."""
+
+from __future__ import annotations
+
+import docutils.nodes
+from docutils.core import publish_doctree
+
+from ragdistill.report import front_page, rst_text
+
+ITEMS = [
+    {
+        "claim": "1. Fine-tuned *distillation* beats `initial` on HR@5 (PAT_TN | MQ_)",
+        "seeds_held": "1/2",
+        "verdict": "does not hold",
+        "measured": [
+            {
+                "seed": s,
+                "status": status,
+                "comparisons": [{"name": "HR@5 a - b", "diff": d, "lo": lo, "hi": hi, "n": 1000}],
+            }
+            for s, status, d, lo, hi in [
+                (0, "holds", 0.053, 0.026, 0.079),
+                (1, "does not hold", 0.0, -0.01, 0.01),
+            ]
+        ],
+    }
+]
+GRID = (
+    "| retriever | reader | seeds | hr@5 |\n|---|---|---|---|\n| initial | finetuned | 2 | 0.562 ± 0.010 |\n"
+)
+
+
+def _text_and_errors(rst: str) -> tuple[str, list]:
+    """The document's plain text and every docutils message of level WARNING or above."""
+    doc = publish_doctree(rst, settings_overrides={"report_level": 5, "halt_level": 5})
+    errors = [m for m in doc.findall(docutils.nodes.system_message) if m["level"] >= 2]
+    for m in errors:
+        m.parent.remove(m)
+    return doc.astext(), errors
+
+
+def test_markup_is_shown_as_written_and_a_leading_number_is_no_list():
+    text, errors = _text_and_errors(rst_text(ITEMS[0]["claim"]))
+    assert not errors
+    assert text == ITEMS[0]["claim"]
+
+
+def test_front_page_holds_each_claim_its_intervals_verdict_and_the_grid():
+    rst = front_page("world", ITEMS, GRID)
+    # the links to the report's categories are defined by Snakemake; here as plain targets
+    links = "\n".join(f".. _{c}: #" for c in ("Report", "Indicators", "Evaluation", "Distillation"))
+    text, errors = _text_and_errors(rst + "\n" + links + "\n")
+    assert not errors, errors
+    assert "Claims check, run world" in text
+    assert ITEMS[0]["claim"] in text
+    assert "seed 0: HR@5 a - b +0.053 [+0.026, +0.079] (n 1000) (holds)" in text
+    assert "does not hold" in text and "1/2" in text
+    assert "0.562 ± 0.010" in text and "finetuned" in text
