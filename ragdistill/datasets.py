@@ -11,9 +11,10 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from . import hf_data
 from .files import InputError, iter_jsonl, iter_tsv, iter_tsv_rows
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _rows(path: Path, fmt: str = "jsonl") -> Iterator[tuple[int, dict]]:
 
             frame = pd.read_parquet(path)
         except ImportError as err:
-            raise InputError(f"{path}: reading Parquet needs pyarrow: pip install -e '.[hub]'") from err
+            raise InputError(f"{path}: reading Parquet needs pyarrow (installed with datasets)") from err
         yield from enumerate(frame.to_dict(orient="records"), start=1)
     else:
         raise InputError(f"{path}: unknown question file type; expected .jsonl, .jsonl.gz, .json or .parquet")
@@ -133,31 +134,55 @@ def matchable_answers(answers: list[str], where: str) -> list[str]:
     return kept
 
 
-def read_questions(paths: list[Path], fmt: str, split: str) -> list[dict]:
+def question_rows(paths: list[Path], fmt: str, cache_dir: Path) -> Iterator[tuple[str, dict]]:
+    """Each file's rows with where they are: through ``datasets``' builder where one fits and
+    reads the file (``ragdistill/hf_data.py``), else through our own reader, which names a bad
+    line. DPR's question files (a Python list literal in a TSV column) have no builder."""
+    for path in paths:
+        rows = None
+        if fmt != "dpr_qas":
+            field = "data" if path.name.endswith(".json") and _starts_with_object(path) else None
+            rows = hf_data.file_rows(path, cache_dir, field)
+        if rows is None:
+            rows = ((f"{path}:{n}", row) for n, row in _rows(path, fmt))
+        yield from rows
+
+
+def _starts_with_object(path: Path) -> bool:
+    """A ``.json`` file holding ``{"data": [...]}`` rather than a list of rows."""
+    with open(path, "rb") as fh:
+        return fh.read(4096).lstrip().startswith(b"{")
+
+
+def read_questions(paths: list[Path], fmt: str, split: str, cache_dir: Path) -> list[dict]:
     """Read question files of ``fmt`` into our format, checking every row."""
+    return check_questions(question_rows(paths, fmt, cache_dir), fmt, split)
+
+
+def check_questions(rows: Iterable[tuple[str, dict]], fmt: str, split: str) -> list[dict]:
+    """Rows ``(where, row)`` of ``fmt`` (from files or a hub split) into our format: a missing
+    field, an empty or non-string answer, or a duplicate id stops with ``where``."""
     if fmt not in QUESTION_FORMATS:
         raise InputError(f"question format {fmt!r} unknown; expected one of {QUESTION_FORMATS}")
     out: list[dict] = []
     seen: dict[str, str] = {}
-    for path in paths:
-        for lineno, row in _rows(path, fmt):
-            where = f"{path}:{lineno}"
-            question = row.get("question")
-            if not isinstance(question, str) or not question.strip():
-                raise InputError(f"{where}: missing or empty 'question' field")
-            answers = _checked_answers(row, fmt, where)
-            qid = str(row.get("id", row.get("question_id", f"{split}-{len(out)}")))
-            if qid in seen:
-                raise InputError(f"{where}: duplicate id {qid!r} (first seen at {seen[qid]})")
-            seen[qid] = where
-            out.append(
-                {
-                    "id": qid,
-                    "question": question.strip(),
-                    "answers": answers,
-                    "gold_ids": [str(g) for g in _as_list(row.get("gold_ids"))],
-                }
-            )
+    for where, row in rows:
+        question = row.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise InputError(f"{where}: missing or empty 'question' field")
+        answers = _checked_answers(row, fmt, where)
+        qid = str(row.get("id", row.get("question_id", f"{split}-{len(out)}")))
+        if qid in seen:
+            raise InputError(f"{where}: duplicate id {qid!r} (first seen at {seen[qid]})")
+        seen[qid] = where
+        out.append(
+            {
+                "id": qid,
+                "question": question.strip(),
+                "answers": answers,
+                "gold_ids": [str(g) for g in _as_list(row.get("gold_ids"))],
+            }
+        )
     return out
 
 

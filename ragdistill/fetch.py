@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import leakage
-from .datasets import iter_corpus_lines, read_questions
+from . import hf_data, leakage
+from .datasets import check_questions, iter_corpus_lines, read_questions
 from .files import InputError, write_json, write_jsonl, write_tsv
 from .settings import from_params
 from .sources import Source, SourceError, download_url, fetch_wheel_member, hf_snapshot
@@ -189,11 +189,19 @@ def _from_files(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[
         if sub not in ds:
             raise SourceError(f"{key}.{sub}: missing (or set {key}.source: 'synthetic:')")
     splits = {}
+    cache_dir = hf_data.cache_dir_of(download_dir)
+    fmt = ds.get("question_format", "jsonl")
     for split in SPLITS:
         if split not in ds["questions"]:
             raise SourceError(f"{key}.questions.{split}: missing")
-        paths = _resolve_files(ds["questions"][split], f"{key}.questions.{split}", download_dir)
-        rows = read_questions(paths, ds.get("question_format", "jsonl"), split)
+        text, where = ds["questions"][split], f"{key}.questions.{split}"
+        src = Source.parse(text, where)
+        if src.kind == "hf":  # a hub dataset (or a folder in hub layout) through load_dataset
+            hub_split = src.split or hf_data.HUB_SPLITS[split]
+            found = hf_data.hub_rows(src.target, src.revision, src.member, hub_split, cache_dir, where)
+            rows = check_questions(found, fmt, split)
+        else:
+            rows = read_questions(_resolve_files(text, where, download_dir), fmt, split, cache_dir)
         limit = (ds.get("max_questions") or {}).get(split)
         splits[split] = rows[:limit] if limit else rows
     corpus_paths = _resolve_files(ds["corpus"], f"{key}.corpus", download_dir, ds.get("corpus_sha256"))

