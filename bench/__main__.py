@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = ("encoding", "corpus", "attention", "reader", "faiss")
+SECTIONS = ("data", "encoding", "corpus", "attention", "reader", "faiss")
 
 
 def _machine(device) -> str:
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
     rows: list[dict] = []
+    if "data" in only:
+        rows += stages.bench_data_path(work, 20_000 if args.quick else 100_000, (64, 512))
     if "encoding" in only:
         # on a GPU also the paper's retriever size, where the model rather than the host sets the pace
         for name in ("minilm", "contriever") if gpu else ("minilm",):

@@ -1,7 +1,9 @@
 """Each model stage against the bare model doing the same arithmetic, side by side in one run.
 
-- encoding: ``encode_corpus`` end to end (read the TSV, tokenise, length-sort, forward, pool,
-  write float16) against the encoder's forward alone on the same, already tokenised batches;
+- data: the host side of an encoding job alone (passages/s delivered as token batches): the TSV
+  read and tokenised in the job against the token ids ``tokenize_corpus`` stored once;
+- encoding: ``encode_corpus`` end to end as the workflow runs it (read the stored ids, length-sort,
+  pad, forward, pool, write float16) against the encoder's forward alone on the same batches;
 - attention dump: ``token_profiles`` (SDPA plus the answer rows) against a plain SDPA forward of
   the same batch and against the textbook eager ``output_attentions=True`` forward;
 - reader: training examples/s (one optimizer step of ``finetune_reader``'s kind) and answering
@@ -26,6 +28,71 @@ def _row(section: str, what: str, rate: float, unit: str, peak_mb: float, **extr
     return {"section": section, "what": what, "rate": rate, "unit": unit, "peak_mb": peak_mb, **extra}
 
 
+def _write_corpus(work: Path, passages: int) -> tuple[Path, list[tuple[str, str, str]]]:
+    """A DPR TSV of ``passages`` generated passages of 20-90 words (seeded), and its rows."""
+    rng = random.Random(0)
+    rows = [(f"p{i}", words(rng, rng.randrange(20, 90)), f"Title {i}") for i in range(passages)]
+    corpus = work / f"corpus-{passages}.tsv"
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("id\ttext\ttitle\n")
+        f.writelines(f"{pid}\t{text}\t{title}\n" for pid, text, title in rows)
+    return corpus, rows
+
+
+def bench_data_path(
+    work: Path, passages: int, batch_sizes: tuple[int, ...], name: str = "minilm"
+) -> list[dict]:
+    """What an encoding job's host side delivers, with no model: passages/s handed over as padded
+    token batches, reading and tokenising the TSV in the job (the path before the token ids) against
+    reading the ids that ``tokenize_corpus`` stored (memory-mapped Arrow), side by side; and the
+    one-off cost of ``tokenize_corpus`` itself."""
+    import time
+
+    path, _ = model_dir(name, work)
+    corpus, _ = _write_corpus(work, passages)
+    tok = models.load_tokenizer(path)
+    tokens = work / f"tokens-{passages}"
+    t0 = time.perf_counter()
+    encode.tokenize_corpus(
+        {"corpus": str(corpus), "model": path}, {"tokens": str(tokens)}, {"max_length": 128}
+    )
+    out = [
+        _row(
+            "data",
+            f"tokenize_corpus once, {passages:,} passages",
+            passages / (time.perf_counter() - t0),
+            "passages/s",
+            float("nan"),
+        )
+    ]
+    batcher = models.BatchTokenizer(tok, 128)
+    for bs in batch_sizes:
+
+        def tsv(bs=bs):
+            for _ids, texts in encode.shard_chunks(corpus, 0, 1):
+                encode.sorted_batches(batcher.arrays, texts, bs)
+
+        def arrow(bs=bs):
+            for _ids, lengths, ids, types in encode.token_chunks(tokens, 0, 1):
+                encode.padded_batches(lengths, ids, types, bs, tok)
+
+        rate = {}
+        for label, fn in (("TSV read and tokenised in the job", tsv), ("stored token ids (Arrow)", arrow)):
+            m = measure(fn, torch.device("cpu"), repeats=2, warmup=0)
+            rate[label] = passages / m.seconds
+            out.append(_row("data", f"{label}, batches of {bs}", rate[label], "passages/s", m.peak_mb))
+        out.append(
+            _row(
+                "data",
+                f"stored ids / TSV path, batches of {bs}",
+                rate["stored token ids (Arrow)"] / rate["TSV read and tokenised in the job"],
+                "ratio",
+                float("nan"),
+            )
+        )
+    return out
+
+
 def bench_encoding(
     work: Path, device: torch.device, passages: int, batch_sizes: tuple[int, ...], name: str = "minilm"
 ) -> list[dict]:
@@ -34,12 +101,11 @@ def bench_encoding(
     the GPU, so a GPU run also times the larger batch a user would configure there)."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # as in a workflow job (runner.py)
     path, label = model_dir(name, work)
-    rng = random.Random(0)
-    rows = [(f"p{i}", words(rng, rng.randrange(20, 90)), f"Title {i}") for i in range(passages)]
-    corpus = work / f"corpus-{passages}.tsv"
-    with open(corpus, "w", encoding="utf-8") as f:
-        f.write("id\ttext\ttitle\n")
-        f.writelines(f"{pid}\t{text}\t{title}\n" for pid, text, title in rows)
+    corpus, rows = _write_corpus(work, passages)
+    tokens = work / f"tokens-{name}-{passages}"  # as the workflow runs it: ids stored once, then read
+    encode.tokenize_corpus(
+        {"corpus": str(corpus), "model": path}, {"tokens": str(tokens)}, {"max_length": 128}
+    )
     tok = models.load_tokenizer(path)
     model = models.load_encoder(path).to(device).eval()
     if device.type == "cuda":
@@ -74,7 +140,7 @@ def bench_encoding(
         raw()  # once untimed: the stage then starts, like the raw forward, with the device's context up
         stage = measure(
             lambda params=params, shard=shard: encode.encode_corpus(
-                {"corpus": str(corpus), "model": path}, shard, params
+                {"tokens": str(tokens), "model": path}, shard, params
             ),
             device,
             repeats=repeats,

@@ -1,8 +1,10 @@
-"""Stage ``encode``: passage embeddings in shards, then a FAISS index over them.
+"""Stage ``encode``: the corpus tokenised once, passage embeddings in shards, a FAISS index.
 
-A shard job streams the corpus and keeps every ``n_shards``-th passage (so shards need no
-passage count up front and come out the same size), embeds them in length-sorted chunks, and
-stores float16 embeddings with their passage ids.
+``tokenize_corpus`` stores the corpus's token ids as an Arrow dataset (``datasets``). A shard
+job reads every ``n_shards``-th passage's ids from it, memory-mapped (so shards need no passage
+count up front and come out the same size), embeds them in length-sorted chunks, and stores
+float16 embeddings with their passage ids. Without token ids it reads the TSV and tokenises
+(the path the token ids are tested against, byte for byte).
 """
 
 from __future__ import annotations
@@ -153,6 +155,168 @@ def shard_chunks(corpus: Path, shard: int, n_shards: int) -> Iterator[tuple[list
 
 
 @dataclass(frozen=True)
+class TokenSettings:
+    """``tokenize_corpus``: the passage length the retriever reads, and the tokenising processes."""
+
+    max_length: int
+    workers: int = 1
+
+
+TOKENS_META = "ragdistill_tokens.json"
+
+
+def tokenizer_digest(model_dir: str | os.PathLike) -> str:
+    """A hash of a model folder's tokenizer files: tokens made with one tokenizer must not be fed
+    to an encoder that reads another (a distilled encoder saves a copy of the same files)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(Path(model_dir).iterdir()):
+        if f.name.startswith(("tokenizer", "vocab", "special_tokens", "merges", "spiece")):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _corpus_rows(path: str):
+    """The corpus as ``datasets`` rows: id, the text the retriever reads, its length in characters
+    (the key today's encoding sorts by, so the token path forms the very same batches)."""
+    from . import models
+
+    for p in iter_corpus(Path(path), "dpr_tsv"):
+        text = models.passage_text(p["title"], p["text"])
+        yield {"id": p["id"], "text": text, "n_chars": len(text)}
+
+
+def tokenize_corpus(inp: dict, out: dict, params: dict) -> None:
+    """The corpus as an Arrow dataset of token ids, made once per (corpus, tokenizer, max length).
+
+    Columns: ``id``, ``n_chars`` and the unpadded, truncated ``input_ids`` (and ``token_type_ids``
+    where the tokenizer has them), from ``Dataset.map(batched=True, num_proc=workers)``. Every
+    encoding job then reads memory-mapped ids instead of reading the TSV and tokenising it again;
+    the same ids padded per batch are what :class:`BatchTokenizer` gives (tested byte for byte).
+    """
+    import shutil
+    import tempfile
+
+    import datasets
+
+    from . import models
+
+    s = from_params(TokenSettings, params, "encode.")
+    datasets.disable_progress_bars()
+    tok = models.load_tokenizer(inp["model"])
+    out_dir = Path(out["tokens"])
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    names = [
+        n for n in ("input_ids", "token_type_ids") if n in models.BatchTokenizer(tok, s.max_length).names
+    ]
+    tokenize = _ids_function(tok, s.max_length, names)
+    # datasets' own cache in a folder of this job's: the output folder is the cache Snakemake keeps
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as cache:
+        features = datasets.Features(
+            {
+                "id": datasets.Value("string"),
+                "text": datasets.Value("string"),
+                "n_chars": datasets.Value("int32"),
+            }
+        )
+        ds = datasets.Dataset.from_generator(
+            _corpus_rows, gen_kwargs={"path": inp["corpus"]}, features=features, cache_dir=cache
+        )
+        ds = ds.map(
+            tokenize,
+            batched=True,
+            batch_size=1000,
+            num_proc=s.workers if s.workers > 1 and len(ds) >= 10_000 else None,
+            remove_columns=["text"],
+            desc="tokenize corpus",
+        )
+        tmp = out_dir.with_name(f".{out_dir.name}.part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        ds.save_to_disk(str(tmp))
+        write_json(
+            tmp / TOKENS_META,
+            {"tokenizer": tokenizer_digest(inp["model"]), "max_length": s.max_length, "passages": len(ds)},
+        )
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+    log.info("%d passages tokenised (max %d tokens) -> %s", len(ds), s.max_length, out_dir)
+
+
+def _ids_function(tok, max_length: int, names: list[str]):
+    """A batched ``map`` function: texts to unpadded, truncated ids (and token types)."""
+    backend = getattr(tok, "_tokenizer", None)
+    if backend is not None and hasattr(backend, "to_str"):
+        from tokenizers import Tokenizer
+
+        rust = Tokenizer.from_str(backend.to_str())
+        rust.no_padding()
+        rust.enable_truncation(max_length)
+        fields = {"input_ids": "ids", "token_type_ids": "type_ids"}
+
+        def tokenize(batch: dict) -> dict:
+            encs = (
+                rust.encode_batch_fast(batch["text"])
+                if hasattr(rust, "encode_batch_fast")
+                else rust.encode_batch(batch["text"])
+            )
+            return {n: [getattr(e, fields[n]) for e in encs] for n in names}
+
+        return tokenize
+
+    def tokenize_slow(batch: dict) -> dict:
+        enc = tok(batch["text"], truncation=True, max_length=max_length)
+        return {n: enc[n] for n in names}
+
+    return tokenize_slow
+
+
+def token_chunks(
+    tokens: Path, shard: int, n_shards: int
+) -> Iterator[tuple[list[str], list[int], list[list[int]], list | None]]:
+    """(ids, n_chars, input ids, token types or None) of this shard's passages, ``CHUNK`` at a
+    time, memory-mapped from :func:`tokenize_corpus`'s dataset: every ``n_shards``-th passage, as
+    :func:`shard_chunks` takes them."""
+    import datasets
+
+    ds = datasets.load_from_disk(str(tokens)).shard(n_shards, shard, contiguous=False)
+    types = "token_type_ids" in ds.column_names
+    for start in range(0, len(ds), CHUNK):
+        rows = ds[start : start + CHUNK]
+        yield rows["id"], rows["n_chars"], rows["input_ids"], rows["token_type_ids"] if types else None
+
+
+def padded_batches(
+    lengths: list[int], ids: list[list[int]], types: list | None, batch_size: int, tokenizer
+) -> tuple[list[int], list[dict[str, np.ndarray]]]:
+    """(order, batches) as :func:`sorted_batches` makes them from texts: the chunk by length in
+    characters (stable), each batch padded to its longest passage with the tokenizer's pad id,
+    type and side. Shapes: each array ``[batch, longest]``, int64."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    pad_id, pad_type = tokenizer.pad_token_id, getattr(tokenizer, "pad_token_type_id", 0)
+    left = tokenizer.padding_side == "left"
+    batches = []
+    for s in range(0, len(order), batch_size):
+        rows = order[s : s + batch_size]
+        width = max(len(ids[i]) for i in rows)
+        input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        token_types = np.full((len(rows), width), pad_type, dtype=np.int64)
+        for r, i in enumerate(rows):
+            n = len(ids[i])
+            span = slice(width - n, width) if left else slice(0, n)
+            input_ids[r, span] = ids[i]
+            mask[r, span] = 1
+            if types is not None:
+                token_types[r, span] = types[i]
+        batch = {"input_ids": input_ids, "attention_mask": mask}
+        if types is not None:
+            batch["token_type_ids"] = token_types
+        batches.append(batch)
+    return order, batches
+
+
+@dataclass(frozen=True)
 class ShardSettings:
     """One encoding shard job: which shard, and how passages are encoded (``retriever``, ``encode``)."""
 
@@ -187,17 +351,33 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
     tokenizer = models.BatchTokenizer(tok, s.max_length)
-    workers = tokenize_workers(s.tokenize_workers, device, tokenizer)
+    tokens = inp.get("tokens")
+    workers = 0 if tokens else tokenize_workers(s.tokenize_workers, device, tokenizer)
+    if tokens:
+        _check_tokens(Path(tokens), inp["model"], s.max_length)
     ids: list[str] = []
     embs: list[np.ndarray] = []
     with ChunkTokenizer(tokenizer, s.batch_size, workers) as chunker:  # before the model
         model = models.load_encoder(inp["model"]).to(device).eval()
         if device.type == "cuda":
             model = model.to(torch.bfloat16)
-        log.info("shard %d/%d on %s, %d tokenising worker processes", shard, n_shards, device, workers)
+        log.info(
+            "shard %d/%d on %s, %s",
+            shard,
+            n_shards,
+            device,
+            f"token ids from {tokens}" if tokens else f"{workers} tokenising worker processes",
+        )
         bar = tqdm(desc=f"encode shard {shard}/{n_shards}", unit="passage", mininterval=5)
         on_device: list[torch.Tensor] = []  # copied back every COPY_EVERY chunks: fewer waits on a GPU
-        for chunk_ids, order, batches in chunker.map(shard_chunks(Path(inp["corpus"]), shard, n_shards)):
+        if tokens:
+            chunks = (
+                (chunk_ids, *padded_batches(lengths, input_ids, types, s.batch_size, tok))
+                for chunk_ids, lengths, input_ids, types in token_chunks(Path(tokens), shard, n_shards)
+            )
+        else:
+            chunks = chunker.map(shard_chunks(Path(inp["corpus"]), shard, n_shards))
+        for chunk_ids, order, batches in chunks:
             emb = models.embed_batches(model, batches, s.pooling, s.normalize)
             unsorted = torch.empty_like(emb)
             unsorted[torch.as_tensor(order, device=emb.device)] = emb
@@ -215,6 +395,17 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
     with atomic_path(out["shard"], suffix=".npz") as tmp:
         np.savez(tmp, ids=np.array(ids, dtype=object).astype(str), emb=emb)
     log.info("shard %d/%d: %d passages", shard, n_shards, len(ids))
+
+
+def _check_tokens(tokens: Path, model_dir: str, max_length: int) -> None:
+    """Stop when the stored token ids were made for another tokenizer or length than this job's."""
+    from .files import read_json
+
+    meta = read_json(tokens / TOKENS_META)
+    mine = {"tokenizer": tokenizer_digest(model_dir), "max_length": max_length}
+    theirs = {k: meta[k] for k in mine}
+    if theirs != mine:
+        raise ValueError(f"{tokens}: token ids made with {theirs}, but {model_dir} reads {mine}")
 
 
 def index_factory(params: dict | IndexSettings) -> str:

@@ -103,3 +103,53 @@ def test_tokenize_workers_default_to_none_on_a_cpu(tiny_model_dir):
     assert encode.tokenize_workers(None, gpu, tokenizer) == 1
     tokenizer.rust = None
     assert encode.tokenize_workers(3, gpu, tokenizer) == 0
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize(("shard", "n_shards"), [(0, 1), (1, 3)])
+def test_token_ids_stored_once_give_the_same_vectors_byte_for_byte(
+    tiny_model_dir, tmp_path, monkeypatch, side, shard, n_shards
+):
+    """``tokenize_corpus`` (an Arrow dataset of unpadded ids) then ``encode_corpus`` reading it
+    memory-mapped: the same float16 vectors, byte for byte, and the same ids in the same order as
+    tokenising the TSV in the job (several chunks: CHUNK 5; both padding sides; one shard and a
+    third of three)."""
+    from ragdistill import encode
+
+    monkeypatch.setattr(encode, "CHUNK", 5)
+    monkeypatch.setattr(models, "load_tokenizer", _with_side(models.load_tokenizer, side))
+    path = tiny_model_dir("bert")
+    corpus = tmp_path / "corpus.tsv"
+    _corpus(corpus, 23)
+    tokens = tmp_path / "tokens"
+    encode.tokenize_corpus(
+        {"corpus": str(corpus), "model": path}, {"tokens": str(tokens)}, {"max_length": 24}
+    )
+    assert not list(tmp_path.glob(".tokens*")), "the job's own datasets cache is removed"
+    params = {"shard": shard, "n_shards": n_shards, "batch_size": 3, "max_length": 24, "pooling": "mean"}
+    params["normalize"] = True
+    shards = {}
+    for name, inp in {"tsv": {"corpus": str(corpus)}, "arrow": {"tokens": str(tokens)}}.items():
+        shards[name] = str(tmp_path / f"{name}.npz")
+        encode.encode_corpus({**inp, "model": path}, {"shard": shards[name]}, params)
+    with np.load(shards["tsv"]) as a, np.load(shards["arrow"]) as b:
+        assert len(a["ids"]) == len(range(shard, 23, n_shards))
+        assert a["ids"].tolist() == b["ids"].tolist()
+        assert a["emb"].tobytes() == b["emb"].tobytes()
+
+    # token ids made for another length are refused, not silently read
+    with pytest.raises(ValueError, match="token ids made with"):
+        encode.encode_corpus(
+            {"tokens": str(tokens), "model": path},
+            {"shard": str(tmp_path / "x.npz")},
+            {**params, "max_length": 16},
+        )
+
+
+def _with_side(load, side):
+    def loader(*args, **kwargs):
+        tok = load(*args, **kwargs)
+        tok.padding_side = side
+        return tok
+
+    return loader

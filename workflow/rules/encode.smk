@@ -1,9 +1,38 @@
+# the corpus's token ids for the retriever's tokenizer and passage length, once per run: every
+# encoding job (each shard, each distilled passage encoder) reads them memory-mapped
+rule tokenize_corpus:
+    input:
+        model=get_retriever_model,
+        corpus="resources/data/{run}/corpus.tsv",
+    output:
+        tokens=directory("results/{run}/encode/tokens"),
+    log:
+        "logs/tokenize_corpus/{run}.log",
+    benchmark:
+        "benchmarks/tokenize_corpus/{run}.tsv"
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: config["encode"]["threads"] or MODEL_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        code=code_hash("encode"),
+        entry="encode:tokenize_corpus",
+        max_length=config["retriever"]["passage_max_length"],
+        workers=config["encode"]["tokenize_workers"]
+        or config["encode"]["threads"]
+        or MODEL_THREADS,
+    script:
+        "../scripts/run_stage.py"
+
+
 # {index}: "initial" (the fetched retriever), or a retriever distilled in both mode (its passage
 # encoder; in query mode the initial index serves every retriever).
 rule encode_corpus:
     input:
         model=get_passage_encoder,
-        corpus="resources/data/{run}/corpus.tsv",
+        tokens="results/{run}/encode/tokens",
     output:
         shard=maybe_temp("results/{run}/encode/{index}/shard{shard}.npz"),
     log:
@@ -23,7 +52,6 @@ rule encode_corpus:
         entry="encode:encode_corpus",
         shard="{shard}",
         n_shards=config["encode"]["shards"],
-        tokenize_workers=config["encode"]["tokenize_workers"],
     script:
         "../scripts/run_stage.py"
 
