@@ -299,6 +299,15 @@ def _train_step(
     return total
 
 
+def check_prompts_fit(tok, test: list[dict], job: FinetuneJob, shape: ReaderShape) -> None:
+    """Build every test question's prompt from its initial retrieval, as ``answer_questions``
+    will: one longer than the reader's context stops the first reader job, naming the question
+    and the keys to change, instead of the answering stage after every training stage. (A
+    distilled retriever's documents differ, but each is cut to ``prompt.max_doc_tokens`` as
+    these are; ``answer_questions`` checks its own prompts again.)"""
+    build_prompts(tok, test, job.k, job.prompt, False, shape, "finetune_reader, checking the test questions")
+
+
 def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     """Fine-tune with AdamW, linear warm-up then linear decay, gradient accumulation; dev EM
     every ``eval_every`` steps and after the last, and the best or the last weights kept."""
@@ -313,8 +322,11 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     train = read_jsonl(inp["train"])
     if s.answer_in_context:
         train = [with_answer_in_context(ex, job.k) for ex in train]
-    prompts = build_prompts(tok, train, job.k, job.prompt, True, ReaderShape.of(model), "finetune_reader")
+    shape = ReaderShape.of(model)
+    prompts = build_prompts(tok, train, job.k, job.prompt, True, shape, "finetune_reader")
     dev = read_jsonl(inp["dev"])[: s.dev_questions]
+    if "test" in inp:  # a test question too long for the reader stops the run here, before training
+        check_prompts_fit(tok, read_jsonl(inp["test"]), job, shape)
     lora = _trainable_reader(model, s)
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=s.lr, weight_decay=s.weight_decay

@@ -4,6 +4,7 @@ interrupted between checkpoints ends exactly where an uninterrupted one does."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -469,3 +470,48 @@ def test_a_full_disk_leaves_no_half_checkpoint_and_a_killed_one_is_cleared(tmp_p
     ckpt = resume.Checkpointer("distill_retriever", str(root), 2, "fp")
     assert ckpt.restore(model, opt, None, random.Random(0), {"fresh": 1}) == (0, {"fresh": 1}, {})
     assert list(root.iterdir()) == []
+
+
+@pytest.mark.workflow
+def test_a_test_question_too_long_for_the_reader_stops_before_training(tmp_path):
+    """The first reader job builds every test question's prompt before it trains: a question
+    too long for the reader's context (1,024 tokens for the smoke reader) stops there with the
+    question's id and the keys to change, not in answer_questions after every training stage."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "c.tsv").write_text(
+        "id\ttext\ttitle\n" + "".join(f"{i}\tplace {i} is in city {i % 7}\tPlace {i}\n" for i in range(30))
+    )
+    for split, n in (("train", 8), ("dev", 4)):
+        rows = [
+            {"id": f"{split}{i}", "question": f"where is place {i}?", "answers": [f"city {i % 7}"]}
+            for i in range(n)
+        ]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    long_question = "where " + "exactly " * 1500 + "is place 3?"
+    test = [{"id": "t0", "question": "where is place 20?", "answers": ["city 6"]}]
+    test.append({"id": "too-long", "question": long_question, "answers": ["city 3"]})
+    (data / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
+    extra = (
+        "runs: [long]\ndatasets:\n  long:\n    questions:\n"
+        + "".join(f"      {s}: 'local:{data / f'{s}.jsonl'}'\n" for s in ("train", "dev", "test"))
+        + f"    corpus: 'local:{data / 'c.tsv'}'\n"
+    )
+    (tmp_path / "long.yaml").write_text(extra)
+    work = tmp_path / "w"
+    res = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(work), "results/long/reader/finetuned-s0/model", "--cores", "1"]
+        + ["--configfile", str(SMOKE), str(tmp_path / "long.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    said = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert re.search(
+        r"finetune_reader, checking the test questions: question 'too-long': a prompt of \d+ tokens is "
+        r"longer than the reader's context of 1024 .*set prompt\.max_question_tokens",
+        said,
+    ), said[-3000:]
+    assert not (work / "results" / "long" / "reader" / "finetuned-s0").exists(), "nothing trained"
+    log = (work / "logs" / "finetune_reader" / "long" / "finetuned-s0.log").read_text()
+    assert "Traceback" not in log and "step" not in log.split("checking the test questions")[0].lower()

@@ -3,6 +3,8 @@ rule finetune_reader:
         model=get_reader_base,
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
+        # read only to check, before training, that every test question's prompt fits the reader
+        test="results/{run}/retrieve/initial/test.jsonl",
     output:
         model=directory("results/{run}/reader/{reader}/model"),
         metrics="results/{run}/reader/{reader}/train_metrics.json",
