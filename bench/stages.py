@@ -73,8 +73,8 @@ def bench_data_path(
                 encode.sorted_batches(batcher.arrays, texts, bs)
 
         def arrow(bs=bs):
-            for _ids, lengths, ids, types in encode.token_chunks(tokens, 0, 1):
-                encode.padded_batches(lengths, ids, types, bs, tok)
+            for chunk in encode.token_chunks(tokens, 0, 1):
+                encode.padded_batches(chunk, bs, tok)
 
         rate = {}
         for label, fn in (("TSV read and tokenised in the job", tsv), ("stored token ids (Arrow)", arrow)):

@@ -271,49 +271,71 @@ def _ids_function(tok, max_length: int, names: list[str]):
     return tokenize_slow
 
 
-def token_chunks(
-    tokens: Path, shard: int, n_shards: int
-) -> Iterator[tuple[list[str], list[int], list[list[int]], list | None]]:
-    """(ids, n_chars, input ids, token types or None) of this shard's passages, ``CHUNK`` at a
-    time, memory-mapped from :func:`tokenize_corpus`'s dataset: every ``n_shards``-th passage, as
-    :func:`shard_chunks` takes them."""
+@dataclass
+class TokenChunk:
+    """Up to ``CHUNK`` passages' stored token ids as flat Arrow buffers (no Python list per
+    passage): passage ``i``'s ids are ``values[offsets[i]:offsets[i + 1]]``."""
+
+    ids: list[str]
+    n_chars: np.ndarray  # [passages] int: the length in characters, the sort key
+    offsets: np.ndarray  # [passages + 1] int
+    values: np.ndarray  # [tokens] int: input ids
+    types: np.ndarray | None  # [tokens] int: token types, where the tokenizer has them
+
+
+def _flat(column) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets rebased to 0, values) of an Arrow list column."""
+    col = column.combine_chunks()
+    offsets = col.offsets.to_numpy()
+    values = col.values.to_numpy()[offsets[0] : offsets[-1]]
+    return offsets - offsets[0], values
+
+
+def token_chunks(tokens: Path, shard: int, n_shards: int) -> Iterator[TokenChunk]:
+    """This shard's passages, ``CHUNK`` at a time, read from :func:`tokenize_corpus`'s dataset
+    (memory-mapped): every ``n_shards``-th passage, as :func:`shard_chunks` takes them."""
     import datasets
 
     ds = datasets.load_from_disk(str(tokens)).shard(n_shards, shard, contiguous=False)
-    types = "token_type_ids" in ds.column_names
+    ds = ds.with_format("arrow")
+    has_types = "token_type_ids" in ds.column_names
     for start in range(0, len(ds), CHUNK):
-        rows = ds[start : start + CHUNK]
-        yield rows["id"], rows["n_chars"], rows["input_ids"], rows["token_type_ids"] if types else None
+        table = ds[start : start + CHUNK]
+        offsets, values = _flat(table["input_ids"])
+        types = _flat(table["token_type_ids"])[1] if has_types else None
+        yield TokenChunk(table["id"].to_pylist(), table["n_chars"].to_numpy(), offsets, values, types)
 
 
 def padded_batches(
-    lengths: list[int], ids: list[list[int]], types: list | None, batch_size: int, tokenizer
+    chunk: TokenChunk, batch_size: int, tokenizer
 ) -> tuple[list[int], list[dict[str, np.ndarray]]]:
     """(order, batches) as :func:`sorted_batches` makes them from texts: the chunk by length in
     characters (stable), each batch padded to its longest passage with the tokenizer's pad id,
     type and side. Shapes: each array ``[batch, longest]``, int64."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    order = np.argsort(chunk.n_chars, kind="stable")
     pad_id, pad_type = tokenizer.pad_token_id, getattr(tokenizer, "pad_token_type_id", 0)
     left = tokenizer.padding_side == "left"
+    starts, n_all = chunk.offsets[:-1], np.diff(chunk.offsets)
     batches = []
     for s in range(0, len(order), batch_size):
         rows = order[s : s + batch_size]
-        width = max(len(ids[i]) for i in rows)
+        n = n_all[rows]
+        width = int(n.max())
+        pos = np.arange(width)
+        # the real tokens' places, filled row by row and left to right: each passage's ids in order
+        real = pos[None, :] >= (width - n)[:, None] if left else pos[None, :] < n[:, None]
+        # the flat positions of those ids: each row's start, then 0, 1, ... within the row
+        within = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        flat = np.repeat(starts[rows], n) + within
         input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        token_types = np.full((len(rows), width), pad_type, dtype=np.int64)
-        for r, i in enumerate(rows):
-            n = len(ids[i])
-            span = slice(width - n, width) if left else slice(0, n)
-            input_ids[r, span] = ids[i]
-            mask[r, span] = 1
-            if types is not None:
-                token_types[r, span] = types[i]
-        batch = {"input_ids": input_ids, "attention_mask": mask}
-        if types is not None:
+        input_ids[real] = chunk.values[flat]
+        batch = {"input_ids": input_ids, "attention_mask": real.astype(np.int64)}
+        if chunk.types is not None:
+            token_types = np.full((len(rows), width), pad_type, dtype=np.int64)
+            token_types[real] = chunk.types[flat]
             batch["token_type_ids"] = token_types
         batches.append(batch)
-    return order, batches
+    return order.tolist(), batches
 
 
 @dataclass(frozen=True)
@@ -372,8 +394,8 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
         on_device: list[torch.Tensor] = []  # copied back every COPY_EVERY chunks: fewer waits on a GPU
         if tokens:
             chunks = (
-                (chunk_ids, *padded_batches(lengths, input_ids, types, s.batch_size, tok))
-                for chunk_ids, lengths, input_ids, types in token_chunks(Path(tokens), shard, n_shards)
+                (c.ids, *padded_batches(c, s.batch_size, tok))
+                for c in token_chunks(Path(tokens), shard, n_shards)
             )
         else:
             chunks = chunker.map(shard_chunks(Path(inp["corpus"]), shard, n_shards))
