@@ -2,7 +2,8 @@
 
 The Snakemake workflow at the repository root calls one module of this package per stage
 (``fetch``, ``encode``, ``retrieve``, ``reader``, ``attention``, ``distill``, ``evaluate``,
-``indicators``, ``figures``, ``report``); the other modules are the pieces they share.
+``indicators``, ``figures``, ``sweep``, ``learning_curve``, ``report``, ``arms``: one per file in
+``workflow/rules/``); the other modules are the pieces they share.
 """
 
 __version__ = "0.1.0"
