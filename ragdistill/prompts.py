@@ -114,9 +114,9 @@ class PromptSettings:
 
     seed: int = 0
     shuffle: bool = True
-    max_doc_tokens: int = 128
-    add_bos: bool = True
-    header: str | None = None
+    max_doc_tokens: int = 96
+    add_bos: bool = False
+    header: str | None = "Answer the question using the documents below."
     chat_template: bool = False
     max_question_tokens: int | None = None
 
