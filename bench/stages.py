@@ -123,6 +123,7 @@ def bench_encoding(
             "pooling": "mean",
             "normalize": True,
             "tokenize_workers": None,  # the default: processes on a GPU, a thread on a CPU
+            "precision": "auto",  # bf16 weights on a GPU, as the raw forward below
         }
         shard = {"shard": str(work / f"shard-{name}.npz")}
         batches = [

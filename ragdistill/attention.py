@@ -120,7 +120,8 @@ def _record(query, key, value, attention_mask, scale: float, causal: bool = True
     if rec.rows is None:
         return
     groups = query.shape[1] // key.shape[1]
-    with torch.no_grad():
+    # in float32 whatever the pass computes in: the statistics are sums of many small products
+    with torch.no_grad(), torch.autocast(query.device.type, enabled=False):
         p = answer_row_probs(query, key, attention_mask, scale, rec.rows, groups, causal)  # (B,H,A,T)
         vn = _repeat_kv(value, groups).float().norm(dim=-1)  # (B,H,T)
         rm = rec.row_mask[:, None, :, None].float()
@@ -332,6 +333,7 @@ class DumpSettings:
     prompt: PromptSettings
     max_questions: int | None
     batch_size: int
+    precision: str = "float32"  # model_jobs.precision
 
 
 def candidate_windows(examples: list[dict], k: int, n: int) -> list[dict]:
@@ -371,6 +373,7 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     k, n_cand = s.k, s.candidates
     windows = n_cand // k
     device = models.pick_device()
+    dtype = models.stage_precision(s.precision, device, "dump_attention")
     tok = models.load_tokenizer(inp["model"])
     model = load_reader_for_capture(inp["model"]).to(device).eval()
     examples = read_jsonl(inp["retrieved"])[: s.max_questions or None]
@@ -386,7 +389,8 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
     for start in tqdm(range(0, len(prompts), s.batch_size), desc="dump_attention", mininterval=5):
         idx = order[start : start + s.batch_size]
-        prof = token_profiles(model, [prompts[i] for i in idx], tok.pad_token_id)
+        with models.autocast(dtype, device):
+            prof = token_profiles(model, [prompts[i] for i in idx], tok.pad_token_id)
         layers = prof["layers"]
         for j, i in enumerate(idx):
             ex_i, w = divmod(i, windows)
@@ -459,6 +463,7 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
     s = from_params(DumpSettings, params, "attention.")
     k = s.candidates  # every candidate alone: no windows needed
     device = models.pick_device()
+    dtype = models.stage_precision(s.precision, device, "score_perplexity")
     tok = models.load_tokenizer(inp["model"])
     model = models.load_reader(inp["model"]).to(device).eval()
     examples = read_jsonl(inp["retrieved"])[: s.max_questions or None]
@@ -470,7 +475,8 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
         alone = [{**ex, "ctxs": [c]} for c in ex["ctxs"][:k]]
         singles = build_prompts(tok, alone, 1, prompt, True, shape, "score_perplexity")
         batch = to_device(lm_batch(singles, tok.pad_token_id, False, start_id), device)
-        nll = answer_nll(model, batch)
+        with models.autocast(dtype, device):
+            nll = answer_nll(model, batch).float()
         labels = batch["labels"] if shape.fid else batch["labels"][:, 1:]
         counts = (labels != -100).sum(1).tolist()
         for d, chunk in enumerate(torch.split(nll, counts)):

@@ -349,6 +349,7 @@ class ShardSettings:
     normalize: bool
     batch_size: int
     tokenize_workers: int | None = None
+    precision: str = "float32"  # model_jobs.precision: bfloat16 casts the encoder's weights
 
 
 @dataclass(frozen=True)
@@ -381,8 +382,8 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
     embs: list[np.ndarray] = []
     with ChunkTokenizer(tokenizer, s.batch_size, workers) as chunker:  # before the model
         model = models.load_encoder(inp["model"]).to(device).eval()
-        if device.type == "cuda":
-            model = model.to(torch.bfloat16)
+        if models.stage_precision(s.precision, device, "encode_corpus") == torch.bfloat16:
+            model = model.to(torch.bfloat16)  # no gradients here: weights in bf16, not autocast
         log.info(
             "shard %d/%d on %s, %s",
             shard,

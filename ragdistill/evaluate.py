@@ -73,6 +73,7 @@ class AnswerSettings:
     max_new_tokens: int
     batch_size: int
     max_questions: int | None = None
+    precision: str = "float32"  # model_jobs.precision
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
     files = list(inp["retrieved"])
     k = s.k
     device = models.pick_device()
+    dtype = models.stage_precision(s.precision, device, "answer_questions")
     tok = models.load_tokenizer(inp["reader"])
     reader = models.load_reader(inp["reader"]).to(device)
     keys: list[tuple[str, str, tuple[int, ...]]] = []
@@ -118,7 +120,8 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
         len(retrievers),
         len(prompts),
     )
-    preds = answer(reader, tok, prompts, s.max_new_tokens, s.batch_size, progress=True)
+    with models.autocast(dtype, device):
+        preds = answer(reader, tok, prompts, s.max_new_tokens, s.batch_size, progress=True)
     write_jsonl(
         out["answers"],
         ({"retriever": name, "id": qid, "prediction": preds[unique[key]]} for name, qid, key in keys),

@@ -223,6 +223,7 @@ class FinetuneJob:
     k: int
     prompt: PromptSettings
     max_new_tokens: int
+    precision: str = "float32"  # model_jobs.precision
 
     @classmethod
     def from_params(cls, params: dict) -> FinetuneJob:
@@ -233,6 +234,7 @@ class FinetuneJob:
             int(params["k"]),
             PromptSettings.of(params["prompt"]),
             int(params["max_new_tokens"]),
+            str(params.get("precision", "float32")),
         )
 
 
@@ -282,9 +284,11 @@ def _warmup_then_decay(s: FinetuneSettings):
 
 
 def _train_step(
-    model, tok, prompts: list[Prompt], order: list[int], rng, s: FinetuneSettings, device
+    model, tok, prompts: list[Prompt], order: list[int], rng, s: FinetuneSettings, device, dtype
 ) -> float:
-    """One optimizer step's forward and backward passes (``grad_accum`` micro-batches); its loss."""
+    """One optimizer step's forward and backward passes (``grad_accum`` micro-batches); its loss.
+    The forward runs in ``dtype`` (autocast: bfloat16 products, float32 master weights); the
+    backward outside the autocast region, as torch recommends."""
     total = 0.0
     for _ in range(s.grad_accum):
         batch = lm_batch(
@@ -292,8 +296,8 @@ def _train_step(
             tok.pad_token_id,
             start_id=getattr(model.config, "decoder_start_token_id", None),
         )
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = answer_nll(model, to_device(batch, device)).mean() / s.grad_accum
+        with models.autocast(dtype, device):
+            loss = answer_nll(model, to_device(batch, device)).float().mean() / s.grad_accum
         loss.backward()
         total += loss.item()
     return total
@@ -317,6 +321,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     s = job.train
     models.set_seed(job.seed)
     device = models.pick_device()
+    dtype = models.stage_precision(job.precision, device, "finetune_reader")
     tok = models.load_tokenizer(inp["model"])
     model = models.load_reader(inp["model"]).to(device)
     train = read_jsonl(inp["train"])
@@ -341,7 +346,8 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     best = resume.Best(loop["best_step"], loop["best_em"], extra)
 
     def dev_em(step: int) -> float:
-        em = exact_match_rate(model, tok, dev, job.k, job.prompt, job.max_new_tokens, s.eval_batch_size)
+        with models.autocast(dtype, device):
+            em = exact_match_rate(model, tok, dev, job.k, job.prompt, job.max_new_tokens, s.eval_batch_size)
         model.train()
         log.info("dev EM after %d steps: %.3f", step, em)
         if s.select == "best":
@@ -353,7 +359,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     model.train()
     bar = tqdm(range(start, s.steps), desc="finetune_reader", initial=start, total=s.steps, mininterval=5)
     for step in bar:
-        total = _train_step(model, tok, prompts, order, rng, s, device)
+        total = _train_step(model, tok, prompts, order, rng, s, device, dtype)
         torch.nn.utils.clip_grad_norm_(model.parameters(), s.max_grad_norm)
         opt.step()
         sched.step()

@@ -25,6 +25,7 @@ rule dump_attention:
         prompt=config["prompt"],
         batch_size=config["attention"]["batch_size"],
         max_questions=dump_questions,
+        precision=PRECISION,
     script:
         "../scripts/run_stage.py"
 
@@ -56,6 +57,7 @@ rule score_perplexity:
         prompt=config["prompt"],
         batch_size=1,
         max_questions=dump_questions,
+        precision=PRECISION,
     script:
         "../scripts/run_stage.py"
 

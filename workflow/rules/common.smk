@@ -33,6 +33,8 @@ LIB = Path(workflow.basedir) / "ragdistill"
 # side by side, as many as --cores allows at their threads.
 MODEL_THREADS = config["model_jobs"]["threads"]
 MODEL_GPU = config["model_jobs"]["gpu"]
+# what the reader's passes and corpus encoding compute in (model_jobs.precision)
+PRECISION = config["model_jobs"]["precision"]
 # distill.mode both: distilled retrievers bring their own passage encoder, hence their own index
 BOTH_ENCODERS = config["distill"]["mode"] == "both"
 # Teachers: offtheshelf, finetuned (reader_finetune.steps) and, for the teacher-quality sweep

@@ -50,6 +50,7 @@ rule encode_corpus:
         **retriever_params("passage_max_length"),
         code=code_hash("encode"),
         entry="encode:encode_corpus",
+        precision=PRECISION,
         shard="{shard}",
         n_shards=config["encode"]["shards"],
     script:

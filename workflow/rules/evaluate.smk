@@ -29,6 +29,7 @@ rule answer_questions:
         max_questions=config["evaluate"]["max_questions"],
         max_new_tokens=config["evaluate"]["max_new_tokens"],
         batch_size=config["evaluate"]["batch_size"],
+        precision=PRECISION,
     script:
         "../scripts/run_stage.py"
 

@@ -33,6 +33,7 @@ rule finetune_reader:
         train=lambda w: {**config["reader_finetune"], "steps": finetune_steps(w.reader)},
         prompt=config["prompt"],
         max_new_tokens=config["evaluate"]["max_new_tokens"],
+        precision=PRECISION,
         resume_dir="results/{run}/reader/{reader}/resume",
     script:
         "../scripts/run_stage.py"
