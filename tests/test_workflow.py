@@ -278,6 +278,7 @@ READER_ON |= {
 RETRIEVAL_SIDE = {
     "fetch_data",
     "fetch_model",
+    "tokenize_corpus",
     "encode_corpus",
     "build_index",
     "retrieve_initial",
