@@ -375,7 +375,7 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     device = models.pick_device()
     dtype = models.stage_precision(s.precision, device, "dump_attention")
     tok = models.load_tokenizer(inp["model"])
-    model = load_reader_for_capture(inp["model"]).to(device).eval()
+    model = models.in_precision(load_reader_for_capture(inp["model"]).to(device).eval(), dtype)
     examples = read_jsonl(inp["retrieved"])[: s.max_questions or None]
     views = candidate_windows(examples, k, n_cand)
     prompts = build_prompts(tok, views, k, s.prompt, True, ReaderShape.of(model), "dump_attention")
@@ -389,8 +389,7 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
     for start in tqdm(range(0, len(prompts), s.batch_size), desc="dump_attention", mininterval=5):
         idx = order[start : start + s.batch_size]
-        with models.autocast(dtype, device):
-            prof = token_profiles(model, [prompts[i] for i in idx], tok.pad_token_id)
+        prof = token_profiles(model, [prompts[i] for i in idx], tok.pad_token_id)
         layers = prof["layers"]
         for j, i in enumerate(idx):
             ex_i, w = divmod(i, windows)
@@ -465,7 +464,7 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
     device = models.pick_device()
     dtype = models.stage_precision(s.precision, device, "score_perplexity")
     tok = models.load_tokenizer(inp["model"])
-    model = models.load_reader(inp["model"]).to(device).eval()
+    model = models.in_precision(models.load_reader(inp["model"]).to(device).eval(), dtype)
     examples = read_jsonl(inp["retrieved"])[: s.max_questions or None]
     prompt = dataclasses.replace(s.prompt, shuffle=False)  # one document per prompt: no order
     scores = np.zeros((len(examples), k), dtype=np.float32)
@@ -475,8 +474,7 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
         alone = [{**ex, "ctxs": [c]} for c in ex["ctxs"][:k]]
         singles = build_prompts(tok, alone, 1, prompt, True, shape, "score_perplexity")
         batch = to_device(lm_batch(singles, tok.pad_token_id, False, start_id), device)
-        with models.autocast(dtype, device):
-            nll = answer_nll(model, batch).float()
+        nll = answer_nll(model, batch).float()
         labels = batch["labels"] if shape.fid else batch["labels"][:, 1:]
         counts = (labels != -100).sum(1).tolist()
         for d, chunk in enumerate(torch.split(nll, counts)):

@@ -382,8 +382,7 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
     embs: list[np.ndarray] = []
     with ChunkTokenizer(tokenizer, s.batch_size, workers) as chunker:  # before the model
         model = models.load_encoder(inp["model"]).to(device).eval()
-        if models.stage_precision(s.precision, device, "encode_corpus") == torch.bfloat16:
-            model = model.to(torch.bfloat16)  # no gradients here: weights in bf16, not autocast
+        model = models.in_precision(model, models.stage_precision(s.precision, device, "encode_corpus"))
         log.info(
             "shard %d/%d on %s, %s",
             shard,

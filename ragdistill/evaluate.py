@@ -99,7 +99,7 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
     device = models.pick_device()
     dtype = models.stage_precision(s.precision, device, "answer_questions")
     tok = models.load_tokenizer(inp["reader"])
-    reader = models.load_reader(inp["reader"]).to(device)
+    reader = models.in_precision(models.load_reader(inp["reader"]).to(device), dtype)
     keys: list[tuple[str, str, tuple[int, ...]]] = []
     unique: dict[tuple[int, ...], int] = {}
     prompts = []
@@ -120,8 +120,7 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
         len(retrievers),
         len(prompts),
     )
-    with models.autocast(dtype, device):
-        preds = answer(reader, tok, prompts, s.max_new_tokens, s.batch_size, progress=True)
+    preds = answer(reader, tok, prompts, s.max_new_tokens, s.batch_size, progress=True)
     write_jsonl(
         out["answers"],
         ({"retriever": name, "id": qid, "prediction": preds[unique[key]]} for name, qid, key in keys),
