@@ -77,16 +77,7 @@ def front_page(run: str, items: list[dict], grid_md: str) -> str:
     holds it, so ``snakemake --report`` opens on the study's answer rather than on a pointer to
     ``report.md``. The grid comes from its Markdown rows, so both show the same numbers.
     """
-    rows = []
-    for c in items:
-        seeds = []
-        for m in c["measured"]:
-            comps = "; ".join(
-                f"{x['name']} " + claims_check.Interval(x["diff"], x["lo"], x["hi"], x["n"]).text()
-                for x in m["comparisons"]
-            )
-            seeds.append(f"seed {m['seed']}: {comps} ({m['status']})")
-        rows.append([c["claim"], "; ".join(seeds), str(c["seeds_held"]), c["verdict"]])
+    rows = [[c["claim"], "; ".join(seed_texts(c)), str(c["seeds_held"]), c["verdict"]] for c in items]
     grid = [[cell.strip() for cell in line.strip("|").split("|")] for line in grid_md.splitlines()]
     title = f"Claims check, run ``{run}``"
     lines = [title, "~" * len(title), ""]
@@ -156,6 +147,18 @@ def make_lookup(cells: dict, readers: dict) -> claims_check.Lookup:
     return lookup
 
 
+def seed_texts(claim: dict) -> list[str]:
+    """Per seed: every comparison as mean [interval] (n), then the seed's status."""
+    out = []
+    for m in claim["measured"]:
+        comps = "; ".join(
+            f"{x['name']} " + claims_check.Interval(x["diff"], x["lo"], x["hi"], x["n"]).text()
+            for x in m["comparisons"]
+        )
+        out.append(f"seed {m['seed']}: {comps} ({m['status']})")
+    return out
+
+
 def claims_table(items: list[dict]) -> str:
     """Markdown: each claim's rule, every comparison per seed as mean [interval] (n), verdict."""
     lines = [
@@ -163,13 +166,7 @@ def claims_table(items: list[dict]) -> str:
         "|---|---|---|---|---|",
     ]
     for c in items:
-        parts = []
-        for m in c["measured"]:
-            comps = "; ".join(
-                f"{x['name']} " + claims_check.Interval(x["diff"], x["lo"], x["hi"], x["n"]).text()
-                for x in m["comparisons"]
-            )
-            parts.append(f"seed {m['seed']}: {comps} ({m['status']})")
+        parts = seed_texts(c)
         rule = c["rule"] + (f" (EM: {c['reader']})" if c.get("reader") else "")
         lines.append(
             f"| {c['claim']} | {rule} | {'<br>'.join(parts)} | {c['seeds_held']} | **{c['verdict']}** |"
