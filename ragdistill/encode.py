@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import hf_data
 from .datasets import iter_corpus
 from .files import atomic_path, read_jsonl, write_json
 from .settings import from_params
@@ -203,7 +204,7 @@ def tokenize_corpus(inp: dict, out: dict, params: dict) -> None:
     from . import models
 
     s = from_params(TokenSettings, params, "encode.")
-    datasets.disable_progress_bars()
+    hf_data.quiet()
     tok = models.load_tokenizer(inp["model"])
     out_dir = Path(out["tokens"])
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 GLOB_CHARS = ("*", "?", "/")
 
 
-def _quiet() -> None:
+def quiet() -> None:
     """No progress bars or info lines from ``datasets`` (the job's log carries ours)."""
     import datasets
 
@@ -57,7 +57,7 @@ def hub_rows(
     """
     import datasets
 
-    _quiet()
+    quiet()
     kwargs: dict = {"revision": revision, "cache_dir": str(cache_dir)}
     if is_file_glob(member):
         kwargs["data_files"] = {split.split("[")[0]: member}
@@ -102,7 +102,7 @@ def file_rows(path: Path, cache_dir: Path, field: str | None = None) -> Iterator
         return None
     import datasets
 
-    _quiet()
+    quiet()
     kwargs: dict = {"data_files": str(path), "split": "train", "cache_dir": str(cache_dir)}
     if field:
         kwargs["field"] = field
