@@ -31,6 +31,10 @@ COMPARED = ["evaluate/*/metrics.json", "indicators/*/indicators.json", "report/c
 # failure with the scheduler's own account, well inside CI's limit; the run takes about 10 min.
 CLUSTER_UP_S = 900
 SLURM_RUN_S = 1800
+# Threads of the model rules in the SLURM run, as in the local run with --cores 2. The node must
+# state at least this many CPUs (cluster.sh does, on a 1-CPU machine too), or those jobs pend
+# for ever with reason PartitionConfig.
+JOB_CPUS = 2
 
 
 def _scheduler_state(work: Path) -> str:
@@ -71,6 +75,10 @@ def cluster() -> None:
         _skip(f"bringing up SLURM took over {CLUSTER_UP_S} s (apt or a daemon did not answer)")
     if res.returncode != 0:
         _skip(f"could not bring up SLURM: {res.stderr[-1500:]}")
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, timeout=60)
+    assert int(cpus.stdout.split()[0]) >= JOB_CPUS, (
+        f"the SLURM node states {cpus.stdout.strip()} CPUs; the test's jobs ask for {JOB_CPUS}"
+    )
 
 
 def test_profile_is_commented_and_site_free_of_gpu_counters():
@@ -99,8 +107,8 @@ def _test_profile(dest: Path) -> Path:
         rule: {"slurm_partition": "debug", "gpu": 0, "mem_mb": 3000, "runtime": 30}
         for rule in profile["set-resources"]
     }
-    # the node has 2 CPUs: model rules get 2 threads, as in the local run with --cores 2
-    profile["set-threads"] = {rule: 2 for rule in profile["set-resources"]}
+    # model rules get 2 threads, as in the local run with --cores 2 (the node states >= 2 CPUs)
+    profile["set-threads"] = {rule: JOB_CPUS for rule in profile["set-resources"]}
     profile.update(
         {
             "jobs": 2,

@@ -87,7 +87,11 @@ write_conf() {
   host=$(hostname -s)
   # SlurmctldHost and NodeName must resolve; map the host name to loopback if it does not
   getent hosts "$host" >/dev/null || echo "127.0.0.1 $host" >> /etc/hosts
+  # The test's model jobs ask for 2 CPUs (as the local run with --cores 2 does). On a 1-CPU
+  # machine a node of CPUs=1 leaves them PENDING (PartitionConfig) for ever, so the node states
+  # at least RAGDISTILL_SLURM_CPUS (default 2) and slurmd believes slurm.conf (config_overrides)
   cpus=$(nproc)
+  [ "$cpus" -ge "${RAGDISTILL_SLURM_CPUS:-2}" ] || cpus=${RAGDISTILL_SLURM_CPUS:-2}
   mem=$(free -m | awk '/^Mem:/{print int($2*0.95)}')   # below what slurmd -C reports, or the node drains
   mkdir -p /var/lib/slurm/slurmctld /var/lib/slurm/slurmd /var/log/slurm
   chown slurm:slurm /var/lib/slurm/slurmctld /var/log/slurm
@@ -119,6 +123,7 @@ InactiveLimit=0
 MinJobAge=300
 KillWait=5
 Waittime=0
+SlurmdParameters=config_overrides
 NodeName=${host} CPUs=${cpus} RealMemory=${mem} State=UNKNOWN
 PartitionName=${PARTITION} Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 CONF
