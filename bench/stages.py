@@ -21,7 +21,8 @@ import torch
 
 from bench.inputs import ARCH, fid_prompts, model_dir, reader_prompts, words
 from bench.measure import measure
-from ragdistill import attention, encode, fid, models, reader
+from ragdistill import attention, encode, models, readers
+from ragdistill.readers import fid
 
 
 def _row(section: str, what: str, rate: float, unit: str, peak_mb: float, **extra) -> dict:
@@ -227,7 +228,7 @@ def bench_attention(
     capture = attention.load_reader_for_capture(path).to(device).eval()  # as dump_attention loads it
     prompts = reader_prompts(batch * batches, plain.config.vocab_size)
     groups = [prompts[s : s + batch] for s in range(0, len(prompts), batch)]
-    padded = [reader.pad([p.input_ids for p in g], 0) for g in groups]
+    padded = [readers.pad([p.input_ids for p in g], 0) for g in groups]
     tokens = sum(len(p.input_ids) for p in prompts) / len(prompts)
 
     @torch.no_grad()
@@ -237,7 +238,7 @@ def bench_attention(
 
     def dump():
         for g in groups:
-            attention.token_profiles(capture, g, 0)
+            readers.of(capture).token_profiles(g, 0)
 
     m_plain = measure(sdpa, device)
     m_dump = measure(dump, device)
@@ -296,12 +297,12 @@ def bench_fid_attention(work: Path, device: torch.device, name: str, batch: int,
     """The encoder-decoder reader: the FiD forward pass plain, with the cross-attention dump (hooks
     on each decoder block's cross-attention), and with eager ``output_attentions``."""
     path, label = model_dir(name, work)
-    plain = models.load_reader(path, attn_implementation="sdpa").to(device).eval()
+    plain = readers.load(path, attn_implementation="sdpa").to(device).eval()
     capture = attention.load_reader_for_capture(path).to(device).eval()  # as dump_attention loads it
-    eager = models.load_reader(path, attn_implementation="eager").to(device).eval()
+    eager = readers.load(path, attn_implementation="eager").to(device).eval()
     prompts = fid_prompts(batch * batches, plain.config.vocab_size)
     groups = [prompts[s : s + batch] for s in range(0, len(prompts), batch)]
-    batches_t = [reader.to_device(reader.lm_batch(g, 0, start_id=0), device) for g in groups]
+    batches_t = [readers.to_device(readers.of(plain).batch(g, 0), device) for g in groups]
     tokens = sum(len(p.input_ids) for p in prompts) / len(prompts)
 
     @torch.no_grad()
@@ -311,7 +312,7 @@ def bench_fid_attention(work: Path, device: torch.device, name: str, batch: int,
 
     def dump():
         for g in groups:
-            attention.token_profiles(capture, g, 0)
+            readers.of(capture).token_profiles(g, 0)
 
     m_plain = measure(lambda: forward(plain), device)
     m_dump = measure(dump, device)
@@ -325,20 +326,21 @@ def bench_reader(
 ) -> list[dict]:
     path, label = model_dir("smollm2", work)
     tok = models.load_tokenizer(path)
-    model = models.load_reader(path).to(device)
+    model = readers.load(path).to(device)
     prompts = reader_prompts(batch * batches, len(tok), seed=1)
     groups = [prompts[s : s + batch] for s in range(0, len(prompts), batch)]
     models.set_seed(0)
-    reader.freeze_below(model, train_layers)
+    dec = readers.of(model)
+    dec.freeze_below(train_layers)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
 
     def train():
         model.train()
         for g in groups:
-            batch_t = {n: t.to(device) for n, t in reader.lm_batch(g, pad_id).items()}
+            batch_t = {n: t.to(device) for n, t in dec.batch(g, pad_id).items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = reader.answer_nll(model, batch_t).mean()
+                loss = dec.answer_nll(batch_t).mean()
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
@@ -348,7 +350,7 @@ def bench_reader(
         type(p)(p.input_ids[: p.answer_span[0]], p.doc_spans, p.question_span, None, p.answer_span[0], [])
         for p in prompts
     ]
-    m_answer = measure(lambda: reader.answer(model, tok, asks, 12, batch), device, repeats=2)
+    m_answer = measure(lambda: dec.answer(tok, asks, 12, batch), device, repeats=2)
     n = len(prompts)
     return [
         _row(

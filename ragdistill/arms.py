@@ -25,15 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import claims as claims_check
-from . import models
+from . import readers
 from .files import read_json, write_json, write_text
 from .names import FINE_TUNED
+from .plots import save_figure
 from .settings import from_params
 from .stats import Bootstrap
 
 log = logging.getLogger(__name__)
 
-DECODER_ONLY, ENCODER_DECODER = "decoder-only", "encoder-decoder"
+DECODER_ONLY, ENCODER_DECODER = readers.DecoderOnly.kind, readers.FusionInDecoder.kind
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,6 @@ def _plot(rows: list[dict], out: dict, cut: float, dpi: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .figures import save_figure
-
     runs = list(dict.fromkeys(r["run"] for r in rows))
     fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.5), squeeze=False, sharey=True)
     for ax, run in zip(axes[0], runs, strict=True):
@@ -118,17 +117,12 @@ def _plot(rows: list[dict], out: dict, cut: float, dpi: int) -> None:
 
 def compare_arms(inp: dict, out: dict, params: dict) -> None:
     """The arms' MQ distributions, the polarized claim and the figure (module docstring)."""
-    from .report import claims_table
-
     s = from_params(ArmSettings, params, "arms.")
-    kinds = {
-        run: ENCODER_DECODER if models.is_encoder_decoder(path) else DECODER_ONLY
-        for run, path in zip(s.runs, inp["models"], strict=True)
-    }
+    kinds = {run: readers.kind_of_folder(path).kind for run, path in zip(s.runs, inp["models"], strict=True)}
     paths = iter(inp["indicators"])
     rows = []
-    for run, readers in zip(s.runs, s.readers, strict=True):
-        for reader in readers:
+    for run, run_readers in zip(s.runs, s.readers, strict=True):
+        for reader in run_readers:
             ind = read_json(next(paths))
             rows.append({"run": run, "kind": kinds[run], "reader": reader, "indicators": ind})
     by_kind: dict[tuple[str, str, int], dict] = {}
@@ -187,6 +181,6 @@ def compare_arms(inp: dict, out: dict, params: dict) -> None:
             "",
             f"Claim 8 is not measured: the runs' readers are all {', '.join(sorted(set(kinds.values())))}.",
         ]
-    lines += ["", "## Claims", "", claims_table(items), "![MQ per arm](mq_arms.png)", ""]
+    lines += ["", "## Claims", "", claims_check.claims_table(items), "![MQ per arm](mq_arms.png)", ""]
     write_text(out["report"], "\n".join(lines))
     log.info("arms: %s; claim 8 %s", kinds, items[0]["verdict"])

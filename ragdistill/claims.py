@@ -251,3 +251,29 @@ def check(claims: list[Claim], lookup: Lookup, seeds: list[int], boot: Bootstrap
             }
         )
     return out
+
+
+def seed_texts(claim: dict) -> list[str]:
+    """Per seed: every comparison as mean [interval] (n), then the seed's status."""
+    out = []
+    for m in claim["measured"]:
+        comps = "; ".join(
+            f"{x['name']} " + Interval(x["diff"], x["lo"], x["hi"], x["n"]).text() for x in m["comparisons"]
+        )
+        out.append(f"seed {m['seed']}: {comps} ({m['status']})")
+    return out
+
+
+def claims_table(items: list[dict]) -> str:
+    """Markdown: each claim's rule, every comparison per seed as mean [interval] (n), verdict."""
+    lines = [
+        "| claim | rule | measured per seed: mean difference [95% interval] (n) | held in seeds | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for c in items:
+        parts = seed_texts(c)
+        rule = c["rule"] + (f" (EM: {c['reader']})" if c.get("reader") else "")
+        lines.append(
+            f"| {c['claim']} | {rule} | {'<br>'.join(parts)} | {c['seeds_held']} | **{c['verdict']}** |"
+        )
+    return "\n".join(lines) + "\n"

@@ -4,7 +4,8 @@ A rule gives the hash of the modules its job imports as a param (:func:`code_dig
 editing one reruns the job (Snakemake does not follow imports) while moving the project does not.
 Lists kept by hand drift from the code; this derives them:
 the entry module and, transitively, every ``ragdistill`` module it imports (at the top or inside
-a function), read with :mod:`ast` (nothing is imported). Left out: ``files`` (reading and writing),
+a function; in subpackages too, named by dotted path: ``readers.fid``), read with :mod:`ast`
+(nothing is imported). Left out: ``files`` (reading and writing),
 ``runner`` (the Snakemake bridge) and ``__init__``. Nearly every job imports them, and none of
 them computes a result, so an edit there would rerun the whole study for nothing. A change in
 them that does alter outputs needs ``snakemake -R``.
@@ -21,22 +22,64 @@ PACKAGE = Path(__file__).resolve().parent
 NOT_TRACKED = frozenset({"files", "runner", "__init__"})
 
 
+def module_file(module: str, package: Path = PACKAGE) -> Path | None:
+    """The source file of a package module named by its dotted path inside the package
+    (``attention``, ``readers``, ``readers.fid``), or None where there is none."""
+    base = package.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _resolve(importer: str, node: ast.ImportFrom, package: Path) -> set[str]:
+    """The package modules one ``from ... import ...`` statement of ``importer`` names."""
+    if node.level == 0:
+        parts = (node.module or "").split(".")
+        if parts[0] != package.name:
+            return set()
+        target = parts[1:]
+    else:
+        # the importer's own package: itself for a package's __init__, else its parent
+        here = importer.split(".")
+        own = here if module_file(importer, package).name == "__init__.py" else here[:-1]
+        if node.level - 1 > len(own):
+            return set()
+        target = own[: len(own) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+    found = set()
+    for alias in node.names:  # `from .readers import fid` names a module; `from .x import y`, x
+        sub = ".".join([*target, alias.name])
+        if module_file(sub, package) is not None:
+            found.add(sub)
+        elif target:
+            found.add(".".join(target))
+    return {m for m in found if module_file(m, package) is not None}
+
+
 @functools.cache
 def direct_imports(module: str, package: Path = PACKAGE) -> frozenset[str]:
-    """Modules of the package that ``module`` imports anywhere in its source (read once per
-    Snakemake invocation: every rule's code hash walks the same modules)."""
-    tree = ast.parse((package / f"{module}.py").read_text(encoding="utf-8"))
+    """Modules of the package that ``module`` imports anywhere in its source, by dotted path
+    inside the package, subpackages included (read once per Snakemake invocation: every rule's
+    code hash walks the same modules). Importing a subpackage's module runs the subpackage's
+    ``__init__`` first, so that counts as imported too (not for the subpackage's own modules,
+    whose ``__init__`` is already running)."""
+    path = module_file(module, package)
+    if path is None:
+        return frozenset()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1:  # from . import x / from .x import y
-                found |= {a.name for a in node.names} if node.module is None else {node.module.split(".")[0]}
-            elif node.level == 0 and node.module and node.module.split(".")[0] == package.name:
-                parts = node.module.split(".")
-                found |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
+            found |= _resolve(module, node, package)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith(f"{package.name}.")}
-    return frozenset(m for m in found if (package / f"{m}.py").exists())
+            for a in node.names:
+                if a.name.startswith(f"{package.name}."):
+                    name = a.name.split(".", 1)[1]
+                    if module_file(name, package) is not None:
+                        found.add(name)
+    parents = {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 1)}
+    own = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}  # already running
+    return frozenset((found | parents) - own - {module})
 
 
 def code_modules(entry: str, package: Path = PACKAGE) -> list[str]:
@@ -56,5 +99,5 @@ def code_digest(package: Path, modules: list[str]) -> str:
     result depends on in code, independent of where the files lie and of their times."""
     h = hashlib.sha256()
     for m in modules:
-        h.update(m.encode() + b"\0" + (Path(package) / f"{m}.py").read_bytes() + b"\0")
+        h.update(m.encode() + b"\0" + module_file(m, Path(package)).read_bytes() + b"\0")
     return h.hexdigest()[:16]

@@ -32,12 +32,12 @@ import torch
 
 from . import models, resume
 from .dumps import load_dump
-from .encode import StoredVectors
 from .files import read_jsonl, write_json, write_tsv
 from .metrics import answer_table
 from .names import PERPLEXITY_OBJECTIVE
 from .resume import Best, trainable_weights
 from .settings import from_params
+from .vectors import StoredVectors
 
 log = logging.getLogger(__name__)
 

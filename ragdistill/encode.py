@@ -512,20 +512,3 @@ def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
     with atomic_path(out["vectors"], suffix=".npz") as tmp:
         np.savez(tmp, ids=found, emb=np.concatenate(embs))
     log.info("%d candidate vectors from %d shards", len(found), len(inp["shards"]))
-
-
-class StoredVectors:
-    """A ``candidate_vectors`` file, read once; :meth:`rows` looks passages up by id."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        with np.load(path, allow_pickle=False) as z:
-            self.row = {p: i for i, p in enumerate(z["ids"].tolist())}
-            self.emb = z["emb"]
-
-    def rows(self, ids: list[str]) -> np.ndarray:
-        """Vectors of ``ids``, in that order, as float32."""
-        missing = [p for p in ids if p not in self.row]
-        if missing:
-            raise KeyError(f"{self.path}: no vector for passages {missing[:3]} ({len(missing)} missing)")
-        return self.emb[[self.row[p] for p in ids]].astype(np.float32)

@@ -23,23 +23,11 @@ import logging
 from dataclasses import dataclass
 
 from .files import InputError, read_jsonl, write_json, write_jsonl
-from .metrics import exact_match, f1_score, hits_at_k
+from .metrics import exact_match, f1_score, question_hits
 from .prompts import PromptSettings
 from .settings import from_params
 
 log = logging.getLogger(__name__)
-
-
-def question_hits(example: dict, ks: list[int]) -> dict[str, int]:
-    """Per-question HR@k (and gold-passage recall@k where gold ids exist) as 0/1."""
-    ctxs = example["ctxs"]
-    row = {f"hr@{k}": int(v) for k, v in hits_at_k([c["has_answer"] for c in ctxs], ks).items()}
-    if example.get("gold_ids"):
-        gold = {str(g) for g in example["gold_ids"]}
-        row.update(
-            {f"gold@{k}": int(v) for k, v in hits_at_k([str(c["id"]) in gold for c in ctxs], ks).items()}
-        )
-    return row
 
 
 def _share(values: list[int]) -> float:
@@ -88,9 +76,7 @@ class CellSettings:
 
 def answer_questions(inp: dict, out: dict, params: dict) -> None:
     """Answer every distinct prompt of this reader's grid cells once (greedy, batched)."""
-    from . import models
-    from .prompts import ReaderShape, build_prompts
-    from .reader import answer
+    from . import models, readers  # here, not at the top: evaluate_setting needs no torch
 
     s = from_params(AnswerSettings, params, "evaluate.")
     retrievers = list(s.retrievers)
@@ -99,14 +85,13 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
     device = models.pick_device()
     dtype = models.stage_precision(s.precision, device, "answer_questions")
     tok = models.load_tokenizer(inp["reader"])
-    reader = models.in_precision(models.load_reader(inp["reader"]).to(device), dtype)
+    reader = readers.of(models.in_precision(readers.load(inp["reader"]).to(device), dtype))
     keys: list[tuple[str, str, tuple[int, ...]]] = []
     unique: dict[tuple[int, ...], int] = {}
     prompts = []
-    shape = ReaderShape.of(reader)
     for name, path in zip(retrievers, files, strict=True):
         examples = answered(read_jsonl(path), s.max_questions)
-        built = build_prompts(tok, examples, k, s.prompt, False, shape, f"answer_questions ({name})")
+        built = reader.build_prompts(tok, examples, k, s.prompt, False, f"answer_questions ({name})")
         for ex, p in zip(examples, built, strict=True):
             key = tuple(p.input_ids)
             if key not in unique:
@@ -120,7 +105,7 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
         len(retrievers),
         len(prompts),
     )
-    preds = answer(reader, tok, prompts, s.max_new_tokens, s.batch_size, progress=True)
+    preds = reader.answer(tok, prompts, s.max_new_tokens, s.batch_size, progress=True)
     write_jsonl(
         out["answers"],
         ({"retriever": name, "id": qid, "prediction": preds[unique[key]]} for name, qid, key in keys),

@@ -13,17 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from .dumps import example
-from .files import atomic_path, read_json
+from .files import read_json
+from .plots import save_figure
 from .settings import from_params
 
 log = logging.getLogger(__name__)
-
-
-def save_figure(fig, out: dict, name: str, dpi: int) -> None:
-    """Write ``fig`` as ``out[name]`` (PNG) and ``out[name_pdf]`` (vector PDF), each atomically."""
-    for path in (out[name], out[f"{name}_pdf"]):
-        with atomic_path(path, suffix=Path(path).suffix) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip("."))
 
 
 def pick_example(dump: dict, index: int | None) -> int:

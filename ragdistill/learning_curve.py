@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from .dumps import load_dump
-from .figures import save_figure
 from .files import read_json, read_jsonl, write_json
 from .metrics import hits_at_k, reciprocal_rank
+from .plots import save_figure
 from .settings import from_params
 from .stats import Bootstrap, bootstrap_ratio, paired
 

@@ -104,3 +104,15 @@ def reciprocal_rank(flags: Sequence[bool]) -> float:
         if hit:
             return 1.0 / rank
     return 0.0
+
+
+def question_hits(example: dict, ks: list[int]) -> dict[str, int]:
+    """Per-question HR@k (and gold-passage recall@k where gold ids exist) as 0/1."""
+    ctxs = example["ctxs"]
+    row = {f"hr@{k}": int(v) for k, v in hits_at_k([c["has_answer"] for c in ctxs], ks).items()}
+    if example.get("gold_ids"):
+        gold = {str(g) for g in example["gold_ids"]}
+        row.update(
+            {f"gold@{k}": int(v) for k, v in hits_at_k([str(c["id"]) in gold for c in ctxs], ks).items()}
+        )
+    return row

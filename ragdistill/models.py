@@ -292,31 +292,6 @@ def load_encoder(path: str | os.PathLike, trust_remote_code: bool | None = None)
     return AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code)
 
 
-def is_encoder_decoder(path: str | os.PathLike) -> bool:
-    """Whether the model folder holds an encoder-decoder (its config.json says so)."""
-    cfg = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
-    return bool(cfg.get("is_encoder_decoder", False))
-
-
-def load_reader(
-    path: str | os.PathLike, attn_implementation: str = "sdpa", trust_remote_code: bool | None = None
-):
-    """The reader, float32: a causal LM, or a sequence-to-sequence LM (the T5 family, read
-    Fusion-in-Decoder style, ``ragdistill/fid.py``) when its config is an encoder-decoder's."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
-    if trust_remote_code is None:
-        trust_remote_code = trusts_remote_code(path)
-    auto = AutoModelForSeq2SeqLM if is_encoder_decoder(path) else AutoModelForCausalLM
-    return auto.from_pretrained(
-        path,
-        use_safetensors=True,
-        attn_implementation=attn_implementation,
-        dtype=torch.float32,
-        trust_remote_code=trust_remote_code,
-    )
-
-
 def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """Mean pooling over real tokens (Contriever, sentence-transformers) or the first token (DPR)."""
     if pooling == "cls":

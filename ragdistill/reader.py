@@ -1,10 +1,10 @@
-"""Stage ``reader``: fine-tune the reader on the task, and answer questions with it.
+"""Stage ``reader``: fine-tune the reader on the task (and make the ``random`` control reader).
 
-Fine-tuning is plain causal-LM training whose loss covers only the answer tokens (and the
-newline that ends them): the documents and question are context, not targets. Answering is
-batched greedy decoding that stops at the newline. An encoder-decoder reader (T5) is trained and
-answers the same way through its Fusion-in-Decoder passes (``ragdistill/fid.py``): the loss
-covers the decoder's answer tokens and EOS, and answers stop at EOS.
+Fine-tuning is plain LM training whose loss covers only the answer tokens and the token that ends
+them (a decoder-only reader's newline, a Fusion-in-Decoder reader's EOS): the documents and the
+question are context, not targets. Everything that depends on the reader's kind (prompt layout,
+batches, the answer's NLL, which blocks train, greedy answers for dev EM) is the reader's own,
+``ragdistill/readers/``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
-from . import fid, models, resume
+from . import models, readers, resume
 from .files import read_jsonl, write_json
 from .metrics import exact_match
-from .prompts import Prompt, PromptSettings, ReaderShape, build_prompts, stop_token_ids
+from .prompts import Prompt, PromptSettings
+from .readers import Reader, to_device
 from .settings import from_params
 
 log = logging.getLogger(__name__)
@@ -40,142 +41,17 @@ def with_answer_in_context(example: dict, k: int) -> dict:
     return {**example, "ctxs": ctxs[: k - 1] + [hits[0]] + ctxs[k - 1 :]}
 
 
-def pad(seqs: list[list[int]], pad_id: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if side == "right":
-            ids[i, : len(s)] = torch.tensor(s)
-            mask[i, : len(s)] = 1
-        else:
-            ids[i, width - len(s) :] = torch.tensor(s)
-            mask[i, width - len(s) :] = 1
-    return ids, mask
-
-
-def lm_batch(
-    prompts: list[Prompt], pad_id: int, with_stop: bool = True, start_id: int | None = None
-) -> dict[str, torch.Tensor]:
-    """Right-padded batch whose labels are -100 everywhere but the answer (and its stop token).
-
-    Training targets the stop newline too (so the reader learns to stop); scoring an answer
-    (perplexity targets) uses ``with_stop=False``. FiD prompts give FiD's batch (``start_id``:
-    the decoder's start token, the pad token when None, as T5's).
-    """
-    if prompts[0].passages is not None:
-        return fid.fid_batch(prompts, pad_id, pad_id if start_id is None else start_id, with_stop)
-    ids, mask = pad([p.input_ids for p in prompts], pad_id)
-    labels = torch.full_like(ids, -100)
-    for i, p in enumerate(prompts):
-        a0, a1 = p.answer_span
-        end = p.target_end if with_stop else a1
-        labels[i, a0:end] = ids[i, a0:end]
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def to_device(batch: dict, device) -> dict:
-    """The batch's tensors on ``device`` (other entries, such as FiD's ``n_docs``, as they are)."""
-    return {n: t.to(device) if isinstance(t, torch.Tensor) else t for n, t in batch.items()}
-
-
-def answer_nll(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Per-target-token NLL (N,), with the LM head applied only where a label is set.
-
-    Equal to the model's own causal-LM loss terms, but the vocabulary projection (large for a
-    49k-token vocabulary) runs on the few answer positions instead of every position. A FiD
-    batch goes through :func:`ragdistill.fid.answer_nll`.
-    """
-    if "n_docs" in batch:
-        return fid.answer_nll(model, batch)
-    out = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-    hidden = out.last_hidden_state
-    labels = batch["labels"][:, 1:]
-    sel = labels != -100
-    logits = model.get_output_embeddings()(hidden[:, :-1][sel]).float()
-    return torch.nn.functional.cross_entropy(logits, labels[sel], reduction="none")
-
-
-def decoder_layers(model) -> torch.nn.ModuleList:
-    """The stack of transformer blocks (Llama ``model.layers``, GPT-2/Falcon ``transformer.h``;
-    an encoder-decoder's decoder blocks, T5 ``decoder.block``)."""
-    if model.config.is_encoder_decoder:
-        return model.get_decoder().block
-    n = model.config.num_hidden_layers
-    for module in model.base_model.modules():
-        if isinstance(module, torch.nn.ModuleList) and len(module) == n:
-            return module
-    raise ValueError(f"{type(model).__name__}: cannot find its {n} transformer blocks")
-
-
-def freeze_below(model, train_layers: int | None) -> int:
-    """Train only the top ``train_layers`` blocks, the final norm and an untied LM head (an
-    encoder-decoder: the top decoder blocks and the decoder's final norm; the encoder stays frozen).
-
-    Backpropagation then stops at the lowest trainable block, which on a CPU is most of the
-    cost of a step. ``None`` trains everything. Returns the number of trainable parameters.
-    """
-    if train_layers is not None:
-        for p in model.parameters():
-            p.requires_grad_(False)
-        layers = decoder_layers(model)
-        for block in list(layers)[len(layers) - int(train_layers) :]:
-            for p in block.parameters():
-                p.requires_grad_(True)
-        if model.config.is_encoder_decoder:
-            top = [model.get_decoder().final_layer_norm]
-        else:
-            top = [m for n, m in model.base_model.named_children() if "norm" in n or n == "ln_f"]
-        head = model.get_output_embeddings()
-        # a head tied to the input embeddings would make every block's activations part of the
-        # graph (the embedding lookup needs their gradient): keep it frozen then
-        if head.weight is not model.get_input_embeddings().weight:
-            top.append(head)
-        for m in top:
-            for p in m.parameters():
-                p.requires_grad_(True)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-@torch.no_grad()
-def answer(
-    model, tokenizer, prompts: list[Prompt], max_new_tokens: int, batch_size: int, progress: bool = False
-) -> list[str]:
-    """Greedy answers, stopped at the first newline or EOS (FiD: at EOS)."""
-    from tqdm import tqdm
-
-    device = next(model.parameters()).device
-    stops = stop_token_ids(tokenizer)
-    model.eval()
-    out: list[str] = [""] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
-    for s in tqdm(range(0, len(order), batch_size), desc="answer", disable=not progress, mininterval=5):
-        idx = order[s : s + batch_size]
-        if prompts[idx[0]].passages is not None:
-            texts = fid.generate(model, tokenizer, [prompts[i] for i in idx], max_new_tokens)
-            for i, text in zip(idx, texts, strict=True):
-                out[i] = text
-            continue
-        ids, mask = pad([prompts[i].input_ids for i in idx], tokenizer.pad_token_id, side="left")
-        gen = model.generate(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            eos_token_id=stops,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        for row, i in zip(gen[:, ids.shape[1] :].tolist(), idx, strict=True):
-            cut = next((j for j, t in enumerate(row) if t in stops), len(row))
-            out[i] = tokenizer.decode(row[:cut], skip_special_tokens=True).strip()
-    return out
-
-
 def exact_match_rate(
-    model, tokenizer, examples: list[dict], k: int, prompt: dict, max_new_tokens: int, batch_size: int
+    reader: Reader,
+    tokenizer,
+    examples: list[dict],
+    k: int,
+    prompt: dict,
+    max_new_tokens: int,
+    batch_size: int,
 ) -> float:
-    prompts = build_prompts(tokenizer, examples, k, prompt, False, ReaderShape.of(model), "dev EM")
-    preds = answer(model, tokenizer, prompts, max_new_tokens, batch_size)
+    prompts = reader.build_prompts(tokenizer, examples, k, prompt, False, "dev EM")
+    preds = reader.answer(tokenizer, prompts, max_new_tokens, batch_size)
     return sum(exact_match(p, ex["answers"]) for p, ex in zip(preds, examples, strict=True)) / max(
         1, len(examples)
     )
@@ -238,14 +114,14 @@ class FinetuneJob:
         )
 
 
-def add_lora(model, lora: dict, train_layers: int | None):
+def add_lora(reader: Reader, lora: dict, train_layers: int | None):
     """Low-rank adapters (peft) on ``lora["target_modules"]`` (null: peft's choice for the
     architecture), on the top ``train_layers`` blocks only when that is set; everything else
     frozen. Returns the peft wrapper; ``model`` itself now holds the adapters, so the rest of
     the training loop runs on it unchanged, and :func:`merge_lora` folds them back in."""
     from peft import LoraConfig, get_peft_model
 
-    n = len(decoder_layers(model))
+    n = len(reader.blocks())
     layers = None if train_layers is None else list(range(n - int(train_layers), n))
     config = LoraConfig(
         r=int(lora["r"]),
@@ -255,14 +131,15 @@ def add_lora(model, lora: dict, train_layers: int | None):
         layers_to_transform=layers,
         bias="none",
     )
-    return get_peft_model(model, config)
+    return get_peft_model(reader.model, config)
 
 
-def _trainable_reader(model, s: FinetuneSettings):
+def _trainable_reader(reader: Reader, s: FinetuneSettings):
     """Freeze what ``train_layers`` spares (or add LoRA adapters), set up gradient checkpointing;
     returns the peft wrapper or None."""
-    lora = add_lora(model, s.lora, s.train_layers) if s.lora else None
-    trainable = freeze_below(model, s.train_layers) if lora is None else lora.get_nb_trainable_parameters()[0]
+    model = reader.model
+    lora = add_lora(reader, s.lora, s.train_layers) if s.lora else None
+    trainable = reader.freeze_below(s.train_layers) if lora is None else lora.get_nb_trainable_parameters()[0]
     log.info("training %d of %d parameters", trainable, sum(p.numel() for p in model.parameters()))
     if s.gradient_checkpointing:
         model.activation_checkpointing_enable({"use_reentrant": False})
@@ -284,32 +161,30 @@ def _warmup_then_decay(s: FinetuneSettings):
 
 
 def _train_step(
-    model, tok, prompts: list[Prompt], order: list[int], rng, s: FinetuneSettings, device, dtype
+    reader: Reader, tok, prompts: list[Prompt], order: list[int], rng, s: FinetuneSettings, device, dtype
 ) -> float:
     """One optimizer step's forward and backward passes (``grad_accum`` micro-batches); its loss.
     The forward runs in ``dtype`` (autocast: bfloat16 products, float32 master weights); the
     backward outside the autocast region, as torch recommends."""
     total = 0.0
     for _ in range(s.grad_accum):
-        batch = lm_batch(
-            [prompts[i] for i in resume.next_batch(order, rng, len(prompts), s.batch_size)],
-            tok.pad_token_id,
-            start_id=getattr(model.config, "decoder_start_token_id", None),
+        batch = reader.batch(
+            [prompts[i] for i in resume.next_batch(order, rng, len(prompts), s.batch_size)], tok.pad_token_id
         )
         with models.autocast(dtype, device):
-            loss = answer_nll(model, to_device(batch, device)).float().mean() / s.grad_accum
+            loss = reader.answer_nll(to_device(batch, device)).float().mean() / s.grad_accum
         loss.backward()
         total += loss.item()
     return total
 
 
-def check_prompts_fit(tok, test: list[dict], job: FinetuneJob, shape: ReaderShape) -> None:
+def check_prompts_fit(tok, test: list[dict], job: FinetuneJob, reader: Reader) -> None:
     """Build every test question's prompt from its initial retrieval, as ``answer_questions``
     will: one longer than the reader's context stops the first reader job, naming the question
     and the keys to change, instead of the answering stage after every training stage. (A
     distilled retriever's documents differ, but each is cut to ``prompt.max_doc_tokens`` as
     these are; ``answer_questions`` checks its own prompts again.)"""
-    build_prompts(tok, test, job.k, job.prompt, False, shape, "finetune_reader, checking the test questions")
+    reader.build_prompts(tok, test, job.k, job.prompt, False, "finetune_reader, checking the test questions")
 
 
 def finetune_reader(inp: dict, out: dict, params: dict) -> None:
@@ -323,16 +198,16 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     device = models.pick_device()
     dtype = models.stage_precision(job.precision, device, "finetune_reader")
     tok = models.load_tokenizer(inp["model"])
-    model = models.load_reader(inp["model"]).to(device)
+    model = readers.load(inp["model"]).to(device)
     train = read_jsonl(inp["train"])
     if s.answer_in_context:
         train = [with_answer_in_context(ex, job.k) for ex in train]
-    shape = ReaderShape.of(model)
-    prompts = build_prompts(tok, train, job.k, job.prompt, True, shape, "finetune_reader")
+    reader = readers.of(model)
+    prompts = reader.build_prompts(tok, train, job.k, job.prompt, True, "finetune_reader")
     dev = read_jsonl(inp["dev"])[: s.dev_questions]
     if "test" in inp:  # a test question too long for the reader stops the run here, before training
-        check_prompts_fit(tok, read_jsonl(inp["test"]), job, shape)
-    lora = _trainable_reader(model, s)
+        check_prompts_fit(tok, read_jsonl(inp["test"]), job, reader)
+    lora = _trainable_reader(reader, s)
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=s.lr, weight_decay=s.weight_decay
     )
@@ -347,7 +222,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
 
     def dev_em(step: int) -> float:
         with models.autocast(dtype, device):
-            em = exact_match_rate(model, tok, dev, job.k, job.prompt, job.max_new_tokens, s.eval_batch_size)
+            em = exact_match_rate(reader, tok, dev, job.k, job.prompt, job.max_new_tokens, s.eval_batch_size)
         model.train()
         log.info("dev EM after %d steps: %.3f", step, em)
         if s.select == "best":
@@ -359,7 +234,7 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     model.train()
     bar = tqdm(range(start, s.steps), desc="finetune_reader", initial=start, total=s.steps, mininterval=5)
     for step in bar:
-        total = _train_step(model, tok, prompts, order, rng, s, device, dtype)
+        total = _train_step(reader, tok, prompts, order, rng, s, device, dtype)
         torch.nn.utils.clip_grad_norm_(model.parameters(), s.max_grad_norm)
         opt.step()
         sched.step()
@@ -419,13 +294,12 @@ def random_reader(inp: dict, out: dict, params: dict) -> None:
     Dumped and distilled like any teacher, it separates what a teacher knows from what the
     distillation procedure does by itself: its attention carries no reading of the documents.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    from transformers import AutoConfig
 
     models.set_seed(int(params["seed"]))
     trust = models.trusts_remote_code(inp["model"])
     cfg = AutoConfig.from_pretrained(inp["model"], trust_remote_code=trust)
-    auto = AutoModelForSeq2SeqLM if cfg.is_encoder_decoder else AutoModelForCausalLM
-    model = auto.from_config(cfg, trust_remote_code=trust)
+    model = readers.kind_for(cfg).auto_class().from_config(cfg, trust_remote_code=trust)
     models.save_trained(model, models.load_tokenizer(inp["model"]), out["model"], inp["model"])
     log.info(
         "random reader: %s, %d parameters, seed %s",

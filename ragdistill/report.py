@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import claims as claims_check
+from .claims import claims_table, seed_texts
 from .files import read_json, read_jsonl, write_json, write_text
 from .settings import from_params
 from .stats import Bootstrap
@@ -145,33 +146,6 @@ def make_lookup(cells: dict, readers: dict) -> claims_check.Lookup:
         return readers[name][measure]
 
     return lookup
-
-
-def seed_texts(claim: dict) -> list[str]:
-    """Per seed: every comparison as mean [interval] (n), then the seed's status."""
-    out = []
-    for m in claim["measured"]:
-        comps = "; ".join(
-            f"{x['name']} " + claims_check.Interval(x["diff"], x["lo"], x["hi"], x["n"]).text()
-            for x in m["comparisons"]
-        )
-        out.append(f"seed {m['seed']}: {comps} ({m['status']})")
-    return out
-
-
-def claims_table(items: list[dict]) -> str:
-    """Markdown: each claim's rule, every comparison per seed as mean [interval] (n), verdict."""
-    lines = [
-        "| claim | rule | measured per seed: mean difference [95% interval] (n) | held in seeds | verdict |",
-        "|---|---|---|---|---|",
-    ]
-    for c in items:
-        parts = seed_texts(c)
-        rule = c["rule"] + (f" (EM: {c['reader']})" if c.get("reader") else "")
-        lines.append(
-            f"| {c['claim']} | {rule} | {'<br>'.join(parts)} | {c['seeds_held']} | **{c['verdict']}** |"
-        )
-    return "\n".join(lines) + "\n"
 
 
 def _sweep_row(r: dict, lead: list, indicators: list[str]) -> str:

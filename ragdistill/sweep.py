@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluate import question_hits
-from .figures import save_figure
 from .files import read_json, read_jsonl, write_json
+from .metrics import question_hits
+from .plots import save_figure
 from .settings import from_params
 from .stats import Bootstrap, paired, spearman
 

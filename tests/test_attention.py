@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ragdistill import attention, models
-from ragdistill.prompts import build_prompt
+from ragdistill import attention, capture, models, readers
+from ragdistill.readers.decoder import build_prompt
 from tests.conftest import example
 
 PROMPT = {"seed": 0, "shuffle": True, "max_doc_tokens": 40, "add_bos": True}
@@ -55,9 +55,9 @@ def falcon_alibi_reference(path: str, prompts, pad_id: int) -> np.ndarray:
     reference here: it adds ALiBi once in the logits and again through the mask."""
     from transformers.models.falcon.modeling_falcon import build_alibi_tensor
 
-    from ragdistill.reader import pad
+    from ragdistill.readers import pad
 
-    model = models.load_reader(path, attn_implementation="sdpa").eval()
+    model = readers.load(path, attn_implementation="sdpa").eval()
     qkv: list[tuple] = []
     handles = []
     for block in model.transformer.h:
@@ -89,9 +89,9 @@ def falcon_alibi_reference(path: str, prompts, pad_id: int) -> np.ndarray:
 
 def reference_profiles(path: str, arch: str, prompts, pad_id: int) -> np.ndarray:
     """sum_l sum_q mean_h p[h,q,t] * ||V[h,t]|| from eager ``output_attentions`` (the textbook way)."""
-    from ragdistill.reader import pad
+    from ragdistill.readers import pad
 
-    model = models.load_reader(path, attn_implementation="eager").eval()
+    model = readers.load(path, attn_implementation="eager").eval()
     values: list[torch.Tensor] = []
     handles = _value_norm_hooks(model, arch, values)
     ids, mask = pad([p.input_ids for p in prompts], pad_id)
@@ -122,7 +122,7 @@ def test_capture_matches_eager_reference(tiny_model_dir, tmp_path, arch):
     prompts = [build_prompt(tok, ex, 3, PROMPT, with_answer=True) for ex in exs]
     assert len(prompts[0].input_ids) != len(prompts[1].input_ids)  # padding is exercised
     model = attention.load_reader_for_capture(path).eval()
-    fast = attention.token_profiles(model, prompts, tok.pad_token_id)
+    fast = readers.of(model).token_profiles(prompts, tok.pad_token_id)
     if arch == "falcon":
         ref = falcon_alibi_reference(path, prompts, tok.pad_token_id)
     else:
@@ -142,11 +142,11 @@ def test_capture_does_not_change_the_forward_pass(tiny_model_dir):
     tok = models.load_tokenizer(path)
     p = build_prompt(tok, example(), 3, PROMPT, with_answer=True)
     ids = torch.tensor([p.input_ids])
-    plain = models.load_reader(path, attn_implementation="sdpa").eval()
+    plain = readers.load(path, attn_implementation="sdpa").eval()
     capt = attention.load_reader_for_capture(path).eval()
     with torch.no_grad():
         want = plain(input_ids=ids).logits
-        attention.RECORDER.rows = None
+        capture.RECORDER.rows = None
         got = capt(input_ids=ids).logits
     torch.testing.assert_close(got, want)
 
@@ -220,7 +220,7 @@ def test_candidates_are_scored_in_windows_as_a_slow_reference_does(tiny_model_di
     assert d["scores_adist"].shape == (2, 6) and int(d["window"]) == 3
     assert d["ctx_ids"].tolist() == [[c["id"] for c in ex["ctxs"]] for ex in rows]
     tok = models.load_tokenizer(path)
-    layers = models.load_reader(path).config.num_hidden_layers
+    layers = readers.load(path).config.num_hidden_layers
     for i, ex in enumerate(rows):
         for w in range(2):
             window = {**ex, "ctxs": ex["ctxs"][3 * w : 3 * w + 3]}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ragdistill import evaluate, reader
+from ragdistill import evaluate, readers
 from ragdistill.files import InputError, write_jsonl
 from tests.conftest import PROMPT, example
 
@@ -25,11 +25,11 @@ def _retrieved(tmp_path, name: str, order: tuple[int, ...], n: int = 3):
 def test_each_distinct_prompt_is_answered_once(tiny_model_dir, tmp_path, monkeypatch):
     seen = []
 
-    def fake_answer(model, tok, prompts, max_new_tokens, batch_size, progress=False):
+    def fake_answer(self, tok, prompts, max_new_tokens, batch_size, progress=False):
         seen.append(len(prompts))
         return [f"a{i}" for i in range(len(prompts))]
 
-    monkeypatch.setattr(reader, "answer", fake_answer)
+    monkeypatch.setattr(readers.Reader, "answer", fake_answer)
     files = [
         _retrieved(tmp_path, "initial", (0, 1, 2, 3)),
         _retrieved(tmp_path, "same-set", (2, 0, 1, 3)),  # same top 3 documents, other ranking

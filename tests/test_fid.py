@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from ragdistill import attention, fid, models, reader
-from ragdistill.prompts import PromptSettings, ReaderShape, build_prompts
+from ragdistill import attention, models, readers
+from ragdistill.prompts import PromptSettings
+from ragdistill.readers import fid
 from tests.conftest import example
 
 PROMPT = PromptSettings(seed=0, shuffle=True, max_doc_tokens=40, add_bos=False)
@@ -23,12 +24,12 @@ def t5(tiny_model_dir):
 def _prompts(tok, model, n=3, k=3, with_answer=True):
     exs = [example(qid=f"q{i}", k=k) for i in range(n)]
     exs[1]["answers"] = ["Ann Lee was here"]  # a longer answer: rows of unequal length in a batch
-    return exs, build_prompts(tok, exs, k, PROMPT, with_answer, ReaderShape.of(model), "test")
+    return exs, readers.of(model).build_prompts(tok, exs, k, PROMPT, with_answer, "test")
 
 
 def test_fid_prompt_spans_are_exact(t5):
     path, tok = t5
-    model = models.load_reader(path)
+    model = readers.load(path)
     exs, prompts = _prompts(tok, model)
     for ex, p in zip(exs, prompts, strict=True):
         # passages tile the prompt, one per document, each ending in EOS
@@ -57,11 +58,13 @@ def test_fid_prompt_spans_are_exact(t5):
 
 def test_fid_nll_equals_the_models_own_loss(t5):
     path, tok = t5
-    model = models.load_reader(path).eval()
+    model = readers.load(path).eval()
     _, prompts = _prompts(tok, model)
-    batch = reader.lm_batch(prompts, tok.pad_token_id, start_id=model.config.decoder_start_token_id)
+    reader = readers.of(model)
+    assert isinstance(reader, readers.FusionInDecoder)
+    batch = reader.batch(prompts, tok.pad_token_id)
     with torch.no_grad():
-        nll = reader.answer_nll(model, batch)
+        nll = reader.answer_nll(batch)
         hidden, mask = fid.encode_passages(
             model, batch["input_ids"], batch["attention_mask"], batch["n_docs"]
         )
@@ -81,10 +84,11 @@ def test_fid_nll_equals_the_models_own_loss(t5):
 
 def test_fid_answers_come_back_in_order(t5):
     path, tok = t5
-    model = models.load_reader(path).eval()
+    model = readers.load(path).eval()
     _, prompts = _prompts(tok, model, with_answer=False)
-    many = reader.answer(model, tok, prompts, 4, batch_size=2)
-    ones = [reader.answer(model, tok, [p], 4, batch_size=1)[0] for p in prompts]
+    reader = readers.of(model)
+    many = reader.answer(tok, prompts, 4, batch_size=2)
+    ones = [reader.answer(tok, [p], 4, batch_size=1)[0] for p in prompts]
     assert many == ones and all(isinstance(a, str) for a in many)
 
 
@@ -92,8 +96,8 @@ def _eager_reference(path: str, prompts, pad_id: int) -> list[dict[str, np.ndarr
     """Cross-attention probabilities from eager attention (output_attentions), value norms from
     the value projection's output, summed as ATLAS does; per prompt, on its own positions."""
 
-    model = models.load_reader(path, attn_implementation="eager").eval()
-    batch = reader.lm_batch(prompts, pad_id, start_id=model.config.decoder_start_token_id)
+    model = readers.load(path, attn_implementation="eager").eval()
+    batch = readers.of(model).batch(prompts, pad_id)
     values = []
     hooks = [
         blk.layer[1].EncDecAttention.v.register_forward_hook(lambda m, a, o: values.append(o))
@@ -131,7 +135,7 @@ def test_cross_attention_targets_match_eager(tiny_model_dir, tmp_path, seed):
     tok = models.load_tokenizer(path)
     model = attention.load_reader_for_capture(path).eval()
     _, prompts = _prompts(tok, model)
-    got = attention.token_profiles(model, prompts, tok.pad_token_id)
+    got = readers.of(model).token_profiles(prompts, tok.pad_token_id)
     assert got["layers"] == len(model.decoder.block)
     for i, ref in enumerate(_eager_reference(path, prompts, tok.pad_token_id)):
         n = len(prompts[i].input_ids)
@@ -144,18 +148,18 @@ def test_cross_attention_targets_match_eager(tiny_model_dir, tmp_path, seed):
 
 def test_capture_refuses_an_encoder_decoder_without_t5_cross_attention(t5):
     path, _ = t5
-    model = models.load_reader(path)
+    model = readers.load(path)
     for blk in model.decoder.block:
         blk.layer[1].renamed = blk.layer[1].EncDecAttention
         del blk.layer[1].EncDecAttention
     with pytest.raises(RuntimeError, match="T5 family"):
-        attention.cross_attention_modules(model)
+        readers.of(model).prepare_capture()
 
 
 def test_train_layers_trains_the_top_decoder_blocks_only(t5):
     path, _ = t5
-    model = models.load_reader(path)
-    reader.freeze_below(model, 1)
+    model = readers.load(path)
+    readers.of(model).freeze_below(1)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(
         n.startswith(("decoder.block.1.", "decoder.final_layer_norm")) for n in trainable
@@ -168,13 +172,13 @@ def test_a_fid_reader_refuses_a_chat_template_and_checks_each_passage(t5):
     from ragdistill.files import InputError
 
     path, tok = t5
-    model = models.load_reader(path)
-    shape = ReaderShape.of(model)
+    model = readers.load(path)
+    reader = readers.of(model)
     with pytest.raises(ValueError, match="prompt.chat_template"):
-        build_prompts(tok, [example()], 3, dataclasses.replace(PROMPT, chat_template=True), False, shape, "t")
+        reader.build_prompts(tok, [example()], 3, dataclasses.replace(PROMPT, chat_template=True), False, "t")
     # the context bounds each passage, not the concatenation of all k
     long = {**example(qid="q-long"), "question": "why " * 600}
     with pytest.raises(InputError, match=r"question 'q-long': a passage of \d+ tokens is longer"):
-        build_prompts(tok, [long], 3, PROMPT, False, shape, "t")
-    (p,) = build_prompts(tok, [example(qid="q-many", k=40)], 40, PROMPT, False, shape, "t")
-    assert len(p.passages) == 40 and len(p.input_ids) > shape.context
+        reader.build_prompts(tok, [long], 3, PROMPT, False, "t")
+    (p,) = reader.build_prompts(tok, [example(qid="q-many", k=40)], 40, PROMPT, False, "t")
+    assert len(p.passages) == 40 and len(p.input_ids) > reader.context

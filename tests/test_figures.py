@@ -34,3 +34,27 @@ def test_tokens_split_by_document_in_retrieval_order():
     docs = example_tokens(_dump(), 1)
     assert [p.tolist() for p, _ in docs] == [[4.0], [5.0, 6.0, 7.0]]
     assert [a.tolist() for _, a in docs] == [[False], [False, True, False]]
+
+
+def test_a_figure_saved_twice_gives_the_same_bytes(tmp_path):
+    """No creation date in the PDF: a rerun or a refactor is checked with a file comparison."""
+    import time
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ragdistill.plots import save_figure
+
+    files = []
+    for i in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([1, 3, 2])
+        out = {"f": str(tmp_path / f"{i}.png"), "f_pdf": str(tmp_path / f"{i}.pdf")}
+        save_figure(fig, out, "f", 50)
+        plt.close(fig)
+        files.append(out)
+        time.sleep(1.1)  # PDF dates have a resolution of one second
+    for kind in ("f", "f_pdf"):
+        assert open(files[0][kind], "rb").read() == open(files[1][kind], "rb").read(), kind

@@ -57,3 +57,97 @@ def test_settings_defaults_agree_with_the_schema():
                 schema = f"schema {section}.{f.name}: {defaults[f.name]!r}"
                 wrong.append(f"{cls.__name__}.{f.name} = {f.default!r}, {schema}")
     assert not wrong, "\n".join(wrong)
+
+
+# The package's layers, bottom to top (docs/design.md "Module layers"): a module may import its
+# own layer's modules and those below, never above. The stages (one per rule file) sit above
+# them and import no stage; command-line analyses of finished outputs (TOOLS) sit on top.
+LAYERS = {
+    "base": {
+        "files",
+        "names",
+        "grid",
+        "settings",
+        "stats",
+        "metrics",
+        "sources",
+        "leakage",
+        "world",
+        "codedeps",
+    },
+    "data": {"hf_data", "datasets", "squad", "onnx_bert", "dumps", "vectors", "plots", "claims", "resume"},
+    "models": {"models", "config_check", "runner"},
+    "reading": {"prompts", "capture", "readers", "readers.base", "readers.decoder", "readers.fid"},
+}
+TOOLS = {"diagnose_mq"}
+
+
+def _graph() -> dict[str, frozenset[str]]:
+    from ragdistill.codedeps import PACKAGE, direct_imports
+
+    mods = [".".join(p.relative_to(PACKAGE).with_suffix("").parts) for p in PACKAGE.rglob("*.py")]
+    mods = [m.removesuffix(".__init__") for m in mods if m != "__init__"]
+    return {m: direct_imports(m) for m in mods}
+
+
+def test_stages_import_no_stage_and_layers_import_only_downwards():
+    stages = {p.stem for p in (REPO / "workflow" / "rules").glob("*.smk")} - {"common"}
+    graph = _graph()
+    rank = {m: i for i, layer in enumerate(LAYERS.values()) for m in layer}
+    rank |= dict.fromkeys(stages, len(LAYERS)) | dict.fromkeys(TOOLS, len(LAYERS) + 1)
+    assert set(graph) == set(rank), (
+        f"modules without a layer: {set(graph) - set(rank)}; gone: {set(rank) - set(graph)}"
+    )
+    wrong = [
+        f"{m} -> {d}"
+        for m, deps in graph.items()
+        for d in deps
+        if rank[d] > rank[m] or (d in stages and m in stages)
+    ]
+    assert not wrong, "imports against the layers:\n" + "\n".join(sorted(wrong))
+
+
+def test_the_package_has_no_import_circle():
+    graph = _graph()
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for d in graph[todo.pop()] - seen:
+                seen.add(d)
+                todo.append(d)
+        return seen
+
+    assert not [m for m in graph if m in reach(m)]
+
+
+def test_only_the_readers_package_asks_which_kind_a_reader_is():
+    """The reader's kind is decided once (ragdistill/readers/__init__.py); everything else calls
+    the interface. These are the ways the code used to ask."""
+    asks = re.compile(
+        r"is_encoder_decoder|\.passages is not None|\"n_docs\" in|ReaderShape|(?<!readers)\.fid\b"
+    )
+    found = [
+        f"{p.relative_to(REPO)}:{i}"
+        for p in (REPO / "ragdistill").rglob("*.py")
+        if "readers" not in p.parts and p.name != "models.py"  # models.init_model builds tiny T5s
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if asks.search(line)
+    ]
+    assert not found, found
+
+
+def test_code_hashes_follow_the_readers_subpackage(tmp_path):
+    """A rule whose stage reads through a reader kind reruns when that kind's module changes."""
+    import shutil
+
+    from ragdistill.codedeps import PACKAGE, code_digest, code_modules
+
+    mods = code_modules("attention")
+    assert {"readers", "readers.base", "readers.decoder", "readers.fid", "capture"} <= set(mods)
+    copy = tmp_path / "ragdistill"
+    shutil.copytree(PACKAGE, copy)
+    assert code_digest(copy, mods) == code_digest(PACKAGE, mods)
+    (copy / "readers" / "fid.py").write_text((copy / "readers" / "fid.py").read_text() + "\n# edited\n")
+    assert code_digest(copy, mods) != code_digest(PACKAGE, mods)
+    assert "readers.fid" not in code_modules("report")

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from ragdistill import models, reader, resume
+from ragdistill import models, reader, readers, resume
 from ragdistill.attention import score_perplexity
 from ragdistill.files import write_jsonl
-from ragdistill.prompts import build_prompt
-from ragdistill.reader import answer, answer_nll, freeze_below, lm_batch, with_answer_in_context
+from ragdistill.reader import with_answer_in_context
+from ragdistill.readers.decoder import build_prompt
 from tests.conftest import LORA, PROMPT, example, finetune_case
 
 CHAT = (  # a template of the usual kind: turns between markers, a system turn first
@@ -75,16 +75,18 @@ def test_answer_in_context_moves_a_hit_into_the_top_k():
 def test_answer_nll_equals_the_models_own_loss(tiny_model_dir, arch):
     path = tiny_model_dir(arch)
     tok = models.load_tokenizer(path)
-    model = models.load_reader(path).eval()
+    model = readers.load(path).eval()
     prompts = [build_prompt(tok, example(f"q{i}"), 3, PROMPT, with_answer=True) for i in range(3)]
-    batch = lm_batch(prompts, tok.pad_token_id)
+    dec = readers.of(model)
+    assert isinstance(dec, readers.DecoderOnly)
+    batch = dec.batch(prompts, tok.pad_token_id)
     with torch.no_grad():
-        torch.testing.assert_close(answer_nll(model, batch).mean(), model(**batch).loss)
+        torch.testing.assert_close(dec.answer_nll(batch).mean(), model(**batch).loss)
 
 
 def test_freezing_keeps_the_lower_blocks_fixed(tiny_model_dir):
-    model = models.load_reader(tiny_model_dir("llama"))
-    n = freeze_below(model, 1)
+    model = readers.load(tiny_model_dir("llama"))
+    n = readers.of(model).freeze_below(1)
     assert 0 < n < sum(p.numel() for p in model.parameters())
     assert not any(p.requires_grad for p in model.model.layers[0].parameters())
     assert all(p.requires_grad for p in model.model.layers[-1].parameters())
@@ -93,7 +95,7 @@ def test_freezing_keeps_the_lower_blocks_fixed(tiny_model_dir):
 def test_perplexity_targets_are_minus_mean_answer_nll(tiny_model_dir, tmp_path):
     path = tiny_model_dir("llama")
     tok = models.load_tokenizer(path)
-    model = models.load_reader(path).eval()
+    model = readers.load(path).eval()
     ex = example(k=3)
     write_jsonl(tmp_path / "r.jsonl", [ex])
     params = {"k": 3, "candidates": 3, "prompt": PROMPT, "max_questions": None, "batch_size": 1}
@@ -118,12 +120,13 @@ def test_batched_answers_equal_answers_one_at_a_time(tiny_model_dir, arch):
     included): the batch holds prompts of different lengths."""
     path = tiny_model_dir(arch)
     tok = models.load_tokenizer(path)
-    model = models.load_reader(path).eval()
+    model = readers.load(path).eval()
     exs = [example("q1"), {**example("q2"), "question": "Where was the much longer question asked first?"}]
     prompts = [build_prompt(tok, ex, 3, PROMPT, with_answer=False) for ex in exs]
     assert len(prompts[0].input_ids) != len(prompts[1].input_ids)
-    together = answer(model, tok, prompts, max_new_tokens=4, batch_size=2)
-    alone = [answer(model, tok, [p], max_new_tokens=4, batch_size=1)[0] for p in prompts]
+    dec = readers.of(model)
+    together = dec.answer(tok, prompts, max_new_tokens=4, batch_size=2)
+    alone = [dec.answer(tok, [p], max_new_tokens=4, batch_size=1)[0] for p in prompts]
     assert together == alone
     assert any(together), "the tiny model answered nothing; the comparison would be empty"
 
@@ -177,9 +180,9 @@ def test_lora_trains_adapters_and_saves_a_plain_merged_model(tiny_model_dir, tmp
     after = _safetensors(f"{out['model']}/model.safetensors")
     assert set(after) == set(before), "the saved model must be plain: adapters merged, none left"
     changed = sorted(n for n in before if not torch.equal(before[n], after[n]))
-    top = str(len(reader.decoder_layers(models.load_reader(base))) - 1)
+    top = str(len(readers.of(readers.load(base)).blocks()) - 1)
     assert changed and all(f".{top}." in n for n in changed), changed  # only the top block's adapted layers
-    models.load_reader(out["model"])  # loads as an ordinary checkpoint
+    readers.load(out["model"])  # loads as an ordinary checkpoint
 
 
 def test_gradient_checkpointing_changes_nothing_but_memory(tiny_model_dir, tmp_path, monkeypatch):
@@ -221,20 +224,17 @@ def test_prompt_depends_on_the_set_of_documents_not_their_ranking(tiny_model_dir
 
 def test_a_prompt_past_the_readers_context_stops_naming_the_question(tiny_model_dir, caplog):
     from ragdistill.files import InputError
-    from ragdistill.prompts import ReaderShape, build_prompts
 
     path = tiny_model_dir("llama")
     tok = models.load_tokenizer(path)
-    context = ReaderShape.of(models.load_reader(path))
+    dec = readers.of(readers.load(path))
     long = {**example(qid="q-long"), "question": "why " * 6000}
     with pytest.raises(
         InputError, match=r"answer_questions: question 'q-long': a prompt of \d+ tokens is longer"
     ):
-        build_prompts(tok, [example(), long], 3, PROMPT, False, context, "answer_questions")
+        dec.build_prompts(tok, [example(), long], 3, PROMPT, False, "answer_questions")
     with caplog.at_level("INFO"):
-        cut = build_prompts(
-            tok, [example(), long], 3, {**PROMPT, "max_question_tokens": 16}, False, context, "s"
-        )
+        cut = dec.build_prompts(tok, [example(), long], 3, {**PROMPT, "max_question_tokens": 16}, False, "s")
     assert [p.question_cut for p in cut] == [False, True]
     assert cut[1].question_span[1] - cut[1].question_span[0] == 16
     assert "1 of 2 questions cut to prompt.max_question_tokens" in caplog.text

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from ragdistill import names
+from ragdistill import grid, names
 from ragdistill.codedeps import code_digest, code_modules
 from ragdistill.config_check import check_config
 
@@ -37,44 +37,14 @@ MODEL_GPU = config["model_jobs"]["gpu"]
 PRECISION = config["model_jobs"]["precision"]
 # distill.mode both: distilled retrievers bring their own passage encoder, hence their own index
 BOTH_ENCODERS = config["distill"]["mode"] == "both"
-# Teachers: offtheshelf, finetuned (reader_finetune.steps) and, for the teacher-quality sweep
-# (grid.teachers), ft<N>: the reader fine-tuned for N steps. Reader of a teacher at seed s:
-# offtheshelf, finetuned-s<s>, ft<N>-s<s>.
-# The control teachers (grid.controls): random (a randomly initialised reader, seed-independent
-# like offtheshelf) and uniform (equal targets, no reader).
-TEACHER = r"offtheshelf|finetuned|ft\d+|random|uniform"
-READER = r"offtheshelf|random|finetuned-s\d+|ft\d+-s\d+"
-# a distilled retriever's name: <objective>-<teacher>-s<seed>, or for the learning curve's
-# subsets <objective>-<teacher>-n<questions>-s<seed>
-DISTILLED = rf"({'|'.join(OBJECTIVES)})-({TEACHER})(-n\d+)?-s\d+"
-CONTROLS = ["random", "uniform"] if config["grid"]["controls"] else []
-CURVE_SIZES = [int(n) for n in config["curve"]["sizes"]]
-CURVE_TEACHERS = list(config["curve"]["teachers"]) if CURVE_SIZES else []
-CURVE_SEEDS = SEEDS[:1] if config["curve"]["seeds"] == "first" else SEEDS
-FINETUNE_STEPS = int(config["reader_finetune"]["steps"])
-
-
-def sweep_teacher(steps):
-    """grid.teachers lists readers by fine-tuning steps: 0 is the off-the-shelf reader, the
-    default's steps its fine-tuned reader, any other N a reader of its own (ft<N>)."""
-    steps = int(steps)
-    if steps == 0:
-        return "offtheshelf"
-    return "finetuned" if steps == FINETUNE_STEPS else f"ft{steps}"
-
-
-SWEEP = [sweep_teacher(n) for n in config["grid"]["teachers"]]
-
-
-def teacher_reader(teacher, seed):
-    """The reader that is ``teacher`` at ``seed`` (the uniform control has none)."""
-    return teacher if teacher in ("offtheshelf", "random") else f"{teacher}-s{seed}"
-
-
-def finetune_steps(reader):
-    """Fine-tuning steps of a fine-tuned reader's name (finetuned-s<s> or ft<N>-s<s>)."""
-    head = reader.split("-s")[0]
-    return FINETUNE_STEPS if head == "finetuned" else int(head[2:])
+# The study's design: its teachers, readers, retrievers and grid cells, and their names'
+# grammar (ragdistill/grid.py, unit-tested in tests/test_grid.py).
+GRID = grid.Grid.of(config)
+SWEEP = GRID.sweep
+CONTROLS = GRID.control_teachers
+CURVE_TEACHERS = list(GRID.curve_teachers)
+teacher_reader = grid.teacher_reader
+finetune_steps = GRID.finetune_steps_of
 
 
 wildcard_constraints:
@@ -84,10 +54,10 @@ wildcard_constraints:
     shard=r"\d+",
     seed=r"\d+",
     objective="|".join(OBJECTIVES),
-    teacher=TEACHER,
-    reader=READER,
-    retriever=f"initial|{DISTILLED}",
-    index=f"initial|{DISTILLED}",
+    teacher=grid.TEACHER,
+    reader=grid.READER,
+    retriever=f"initial|{grid.DISTILLED}",
+    index=f"initial|{grid.DISTILLED}",
 
 
 def code_hash(entry):
@@ -193,76 +163,14 @@ def retriever_params(max_length_key):
     }
 
 
-def _cell(retriever, kind, reader, seed):
-    return {
-        "retriever": retriever,
-        "reader": reader,
-        "retriever_kind": kind,
-        "reader_kind": "offtheshelf" if reader == "offtheshelf" else "finetuned",
-        "seed": seed,
-    }
-
-
-def grid_cells():
-    """The evaluation grid: (retriever, reader) pairs, per seed. The initial retriever with both
-    readers; each distilled retriever (the paper's three settings, then grid.extra's
-    <objective>-<teacher>) with its teacher; and the off-the-shelf teacher's retrievers also with
-    the fine-tuned reader, so that retrievers are compared under one reader.
-    """
-    cells = [_cell("initial", "initial", "offtheshelf", SEEDS[0])]
-    kinds = list(names.PAPER_SETTINGS)
-    kinds += [x for x in config["grid"]["extra"] if x not in kinds]
-    for s in SEEDS:
-        cells.append(_cell("initial", "initial", f"finetuned-s{s}", s))
-        for kind in kinds:
-            teacher = kind.split("-")[1]
-            cells.append(_cell(f"{kind}-s{s}", kind, teacher_reader(teacher, s), s))
-            if teacher == "offtheshelf":
-                cells.append(_cell(f"{kind}-s{s}", kind, f"finetuned-s{s}", s))
-    return cells
-
-
-def readers():
-    """Every reader whose attention is dumped and whose indicators are computed."""
-    sweep = [teacher_reader(t, s) for s in SEEDS for t in SWEEP]
-    main = ["offtheshelf"] + [f"finetuned-s{s}" for s in SEEDS]
-    main += ["random"] if "random" in CONTROLS else []
-    return main + [r for r in dict.fromkeys(sweep) if r not in main]
-
-
-def sweep_retrievers():
-    """The teacher sweep's ADist retrievers, per seed and teacher (empty without grid.teachers)."""
-    return [f"adist-{t}-s{s}" for s in SEEDS for t in SWEEP]
-
-
-def control_retrievers():
-    """The control teachers' ADist retrievers, per seed (empty without grid.controls)."""
-    return [f"adist-{t}-s{s}" for s in SEEDS for t in CONTROLS]
-
-
-def curve_retrievers():
-    """The learning curve's subset retrievers: adist-<teacher>-n<size>-s<seed>."""
-    return [
-        f"adist-{t}-n{n}-s{s}"
-        for s in CURVE_SEEDS
-        for t in CURVE_TEACHERS
-        for n in CURVE_SIZES
-    ]
-
-
-def distilled_retrievers():
-    cells = {c["retriever"] for c in grid_cells() if c["retriever"] != "initial"}
-    extra = (
-        set(sweep_retrievers()) | set(control_retrievers()) | set(curve_retrievers())
-    )
-    return sorted(cells | extra)
-
-
-def cell_retrievers(reader):
-    """Retrievers the grid pairs with ``reader``, in grid order (answer_questions answers them all)."""
-    return list(
-        dict.fromkeys(c["retriever"] for c in grid_cells() if c["reader"] == reader)
-    )
+grid_cells = GRID.cells
+readers = GRID.readers
+sweep_retrievers = GRID.sweep_retrievers
+control_retrievers = GRID.control_retrievers
+curve_retrievers = GRID.curve_retrievers
+distilled_retrievers = GRID.distilled_retrievers
+cell_retrievers = GRID.cell_retrievers
+curve_rows = GRID.curve_rows
 
 
 def get_answer_inputs(wildcards):
@@ -317,9 +225,7 @@ def get_sweep_inputs(wildcards):
     }
 
 
-SWEEPS = bool(
-    SWEEP or CONTROLS
-)  # the sweep stage runs for grid.teachers or grid.controls
+SWEEPS = GRID.sweeps  # the sweep stage runs for grid.teachers or grid.controls
 
 
 def get_sweep_files(wildcards):
@@ -343,21 +249,6 @@ def dump_questions(wildcards):
     if wildcards.split == "test":
         return config["curve"]["transfer_questions"]
     return config["attention"]["max_questions"]
-
-
-def curve_rows():
-    """The learning curve's rows: per seed, teacher and size (null: all), its retriever."""
-    return [
-        {
-            "seed": s,
-            "teacher": t,
-            "size": n,
-            "retriever": f"adist-{t}-s{s}" if n is None else f"adist-{t}-n{n}-s{s}",
-        }
-        for s in CURVE_SEEDS
-        for t in CURVE_TEACHERS
-        for n in CURVE_SIZES + [None]
-    ]
 
 
 def get_curve_inputs(wildcards):

@@ -28,7 +28,7 @@ rule finetune_reader:
     params:
         code=code_hash("reader"),
         entry="reader:finetune_reader",
-        seed=lambda w: w.reader.split("-s")[-1],
+        seed=lambda w: str(grid.reader_seed(w.reader)),
         k=config["k"],
         train=lambda w: {**config["reader_finetune"], "steps": finetune_steps(w.reader)},
         prompt=config["prompt"],

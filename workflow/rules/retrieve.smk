@@ -46,7 +46,7 @@ rule retrieve_distilled:
     benchmark:
         "benchmarks/retrieve_distilled/{run}/{retriever}.tsv"
     wildcard_constraints:
-        retriever=DISTILLED,
+        retriever=grid.DISTILLED,
     # on the way from the fine-tuned reader to the grid (see finetune_reader)
     priority: 5
     conda:

@@ -25,9 +25,14 @@ prompts and are not used here; ``max_doc_tokens`` and ``max_question_tokens`` ar
 
 from __future__ import annotations
 
+import contextlib
+
+import numpy as np
 import torch
 
-from .prompts import Prompt, PromptSettings, answer_mask, encode, shuffle_order
+from .. import capture
+from ..prompts import Prompt, PromptSettings, answer_mask, encode, shuffle_order
+from .base import Reader, config_flag, pad, to_device
 
 
 def build_fid_prompt(
@@ -81,8 +86,6 @@ def build_fid_prompt(
 def passage_batch(prompts: list[Prompt], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Encoder inputs: every prompt's k passages as rows, right-padded to one length L:
     ids and mask (B*k, L), and k. All prompts of a batch have the same k."""
-    from .reader import pad  # reader imports this module
-
     k = len(prompts[0].passages)
     if any(len(p.passages) != k for p in prompts):
         raise ValueError("FiD batch: prompts with different numbers of passages")
@@ -129,7 +132,7 @@ def decoder_forward(model, batch: dict, **extra):
 
 
 def answer_nll(model, batch: dict) -> torch.Tensor:
-    """Per-target-token NLL (N,) of the labels, as ``reader.answer_nll`` for decoder-only."""
+    """Per-target-token NLL (N,) of the labels, row after row (as the decoder-only reader's)."""
     logits = decoder_forward(model, batch).logits
     sel = batch["labels"] != -100
     return torch.nn.functional.cross_entropy(logits[sel].float(), batch["labels"][sel], reduction="none")
@@ -158,3 +161,124 @@ def unpad_positions(prompts: list[Prompt], width: int) -> list[list[tuple[int, i
     of the batch's passages of ``width`` tokens each, length), to carry a per-token profile
     from the encoder's padded layout back to the prompt's positions."""
     return [[(s, j * width, e - s) for j, (s, e) in enumerate(p.passages)] for p in prompts]
+
+
+CROSS_ATTENTION = "EncDecAttention"  # T5's name for a decoder block's cross-attention module
+
+
+def cross_attention_modules(model) -> list[torch.nn.Module]:
+    """Each decoder block's cross-attention module (T5 family), checked one per block."""
+    blocks = model.get_decoder().block
+    found = [m for b in blocks for n, m in b.named_modules() if n.endswith(CROSS_ATTENTION)]
+    if len(found) != len(blocks):
+        raise RuntimeError(
+            f"{type(model).__name__}: found {len(found)} cross-attention modules named "
+            f"{CROSS_ATTENTION!r} in {len(blocks)} decoder blocks; attention capture supports the "
+            "T5 family of encoder-decoders"
+        )
+    return found
+
+
+def _cross_attention_hook(module, args, kwargs, output) -> None:
+    """Answer-row statistics of one T5 cross-attention call, recomputed from its inputs with its
+    own projections; the additive terms are the position bias the layer used (its output's
+    second item; zeros for cross-attention) and the encoder padding mask."""
+    hidden = args[0] if args else kwargs["hidden_states"]
+    kv = kwargs["key_value_states"]
+    b = hidden.shape[0]
+    shape = (b, -1, module.n_heads, module.key_value_proj_dim)
+    q = module.q(hidden).view(shape).transpose(1, 2)
+    k = module.k(kv).view(shape).transpose(1, 2)
+    v = module.v(kv).view(shape).transpose(1, 2)
+    additive = output[1]
+    mask = kwargs.get("mask")
+    if mask is not None:
+        if mask.dtype == torch.bool:
+            mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(~mask, float("-inf"))
+        additive = mask if additive is None else additive + mask
+    capture.record(q, k, v, additive, module.scaling, causal=False)
+
+
+@contextlib.contextmanager
+def recording_cross_attention(model):
+    """Record from every decoder block's cross-attention while the block runs (module docstring)."""
+    modules = cross_attention_modules(model)
+    handles = [m.register_forward_hook(_cross_attention_hook, with_kwargs=True) for m in modules]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+class FusionInDecoder(Reader):
+    """An encoder-decoder (T5 family) reading k passages Fusion-in-Decoder style (module docstring)."""
+
+    kind = "encoder-decoder"
+    length_unit = "passage"
+
+    @staticmethod
+    def matches(config) -> bool:
+        return config_flag(config, "is_encoder_decoder")
+
+    @staticmethod
+    def auto_class():
+        from transformers import AutoModelForSeq2SeqLM
+
+        return AutoModelForSeq2SeqLM
+
+    def build_prompt(self, tokenizer, example, k, ps, with_answer, answer=None) -> Prompt:
+        return build_fid_prompt(tokenizer, example, k, ps, with_answer, answer)
+
+    def check_settings(self, ps: PromptSettings) -> None:
+        if ps.chat_template:
+            raise ValueError(
+                "prompt.chat_template: a FiD (encoder-decoder) reader's prompt has no chat template"
+            )
+
+    def prompt_length(self, prompt: Prompt) -> int:
+        return max(e - s for s, e in prompt.passages)
+
+    def batch(self, prompts: list[Prompt], pad_id: int, with_stop: bool = True) -> dict:
+        start = self.model.config.decoder_start_token_id
+        return fid_batch(prompts, pad_id, pad_id if start is None else start, with_stop)
+
+    def answer_nll(self, batch: dict) -> torch.Tensor:
+        return answer_nll(self.model, batch)
+
+    def target_counts(self, batch: dict) -> list[int]:
+        return (batch["labels"] != -100).sum(1).tolist()
+
+    def generate(self, tokenizer, prompts: list[Prompt], max_new_tokens: int) -> list[str]:
+        return generate(self.model, tokenizer, prompts, max_new_tokens)
+
+    def blocks(self) -> torch.nn.ModuleList:
+        """The decoder's blocks (T5 ``decoder.block``); the encoder stays frozen under ``train_layers``."""
+        return self.model.get_decoder().block
+
+    def top_modules(self) -> list[torch.nn.Module]:
+        return [self.model.get_decoder().final_layer_norm]
+
+    def prepare_capture(self) -> None:
+        """The model runs SDPA and is recorded by hooks on its cross-attention; fails early for an
+        encoder-decoder whose cross-attention modules we cannot find."""
+        cross_attention_modules(self.model)
+
+    @torch.no_grad()
+    def token_profiles(self, prompts: list[Prompt], pad_id: int) -> dict[str, np.ndarray]:
+        """The FiD forward pass with cross-attention recorded; profiles over the encoder's padded
+        concatenation (B, k*L), carried back to each prompt's own positions (B, T)."""
+        model, device = self.model, self.device
+        batch = self.batch(prompts, pad_id)
+        width = batch["input_ids"].shape[1]
+        with capture.recording(prompts, len(prompts), batch["n_docs"] * width, device):
+            with recording_cross_attention(model):
+                decoder_forward(model, to_device(batch, device))
+            padded = capture.recorded(model, len(self.blocks()))
+        t = max(len(p.input_ids) for p in prompts)
+        out = {n: np.zeros((len(prompts), t), dtype=np.float32) for n in ("vnorm", "attn", "first")}
+        for i, places in enumerate(unpad_positions(prompts, width)):
+            for start, at, n in places:
+                for name, arr in out.items():
+                    arr[i, start : start + n] = padded[name][i, at : at + n]
+        return out | {"layers": padded["layers"]}

@@ -1,0 +1,187 @@
+"""The study's design as names: which readers, retrievers and grid cells a config asks for.
+
+The workflow's rule files only call this (``workflow/rules/common.smk`` builds one :class:`Grid`
+from the config); here the design is plain Python with unit tests (``tests/test_grid.py``).
+
+Names, and their grammar (the wildcard patterns below):
+
+- a **teacher**: ``offtheshelf``, ``finetuned`` (``reader_finetune.steps``), ``ft<N>`` (a reader
+  fine-tuned for N steps, for the teacher-quality sweep ``grid.teachers``), and the controls
+  ``random`` (a randomly initialised reader) and ``uniform`` (equal targets, no reader);
+- a **reader** (a teacher at a seed): ``offtheshelf`` and ``random`` (seed-independent),
+  ``finetuned-s<seed>``, ``ft<N>-s<seed>``;
+- a **distilled retriever**: ``<objective>-<teacher>-s<seed>``, or for the learning curve's
+  subsets ``<objective>-<teacher>-n<questions>-s<seed>``; the initial retriever is ``initial``.
+
+No import beyond the standard library and :mod:`ragdistill.names`, so that the Snakefile stays
+quick to parse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import names
+
+TEACHER = r"offtheshelf|finetuned|ft\d+|random|uniform"
+READER = r"offtheshelf|random|finetuned-s\d+|ft\d+-s\d+"
+DISTILLED = rf"({'|'.join(names.OBJECTIVES)})-({TEACHER})(-n\d+)?-s\d+"
+CONTROLS = ("random", "uniform")
+SEEDLESS = (names.OFF_THE_SHELF, "random")  # readers that are the same in every seed
+
+
+def teacher_reader(teacher: str, seed: int | str) -> str:
+    """The reader that is ``teacher`` at ``seed`` (the uniform control has none)."""
+    return teacher if teacher in SEEDLESS else f"{teacher}-s{seed}"
+
+
+def reader_seed(reader: str) -> int:
+    """The seed of a fine-tuned reader's name (``finetuned-s<s>``, ``ft<N>-s<s>``)."""
+    m = re.fullmatch(r"(finetuned|ft\d+)-s(\d+)", reader)
+    if not m:
+        raise ValueError(f"{reader!r} is not a fine-tuned reader's name (finetuned-s<seed> or ft<N>-s<seed>)")
+    return int(m.group(2))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What one config's study consists of (the config keys are named beside each field)."""
+
+    seeds: tuple[int, ...]  # seeds
+    finetune_steps: int  # reader_finetune.steps: the fine-tuned teacher's
+    extra: tuple[str, ...] = ()  # grid.extra: more <objective>-<teacher> settings
+    teacher_steps: tuple[int, ...] = ()  # grid.teachers: the sweep's readers, by fine-tuning steps
+    controls: bool = False  # grid.controls
+    curve_sizes: tuple[int, ...] = ()  # curve.sizes
+    curve_teachers: tuple[str, ...] = ()  # curve.teachers
+    curve_seeds: str = "first"  # curve.seeds: first or all
+
+    @classmethod
+    def of(cls, config: dict) -> Grid:
+        """The grid of a validated config (defaults filled in)."""
+        curve = config["curve"]
+        sizes = tuple(int(n) for n in curve["sizes"])
+        return cls(
+            seeds=tuple(int(s) for s in config["seeds"]),
+            finetune_steps=int(config["reader_finetune"]["steps"]),
+            extra=tuple(config["grid"]["extra"]),
+            teacher_steps=tuple(int(n) for n in config["grid"]["teachers"]),
+            controls=bool(config["grid"]["controls"]),
+            curve_sizes=sizes,
+            curve_teachers=tuple(curve["teachers"]) if sizes else (),
+            curve_seeds=str(curve["seeds"]),
+        )
+
+    # -- teachers and readers ----------------------------------------------------------------
+
+    def sweep_teacher(self, steps: int) -> str:
+        """A sweep reader by fine-tuning steps: 0 is the off-the-shelf reader, the default's steps
+        its fine-tuned reader, any other N a reader of its own (ft<N>)."""
+        steps = int(steps)
+        if steps == 0:
+            return names.OFF_THE_SHELF
+        return names.FINE_TUNED if steps == self.finetune_steps else f"ft{steps}"
+
+    @property
+    def sweep(self) -> list[str]:
+        """The teacher-quality sweep's teachers (``grid.teachers``), in its order."""
+        return [self.sweep_teacher(n) for n in self.teacher_steps]
+
+    @property
+    def control_teachers(self) -> list[str]:
+        return list(CONTROLS) if self.controls else []
+
+    def finetune_steps_of(self, reader: str) -> int:
+        """Fine-tuning steps of a fine-tuned reader's name (finetuned-s<s> or ft<N>-s<s>)."""
+        reader_seed(reader)  # checks the grammar
+        head = reader.split("-s")[0]
+        return self.finetune_steps if head == names.FINE_TUNED else int(head[2:])
+
+    def readers(self) -> list[str]:
+        """Every reader whose attention is dumped and whose indicators are computed."""
+        main = [names.OFF_THE_SHELF] + [f"{names.FINE_TUNED}-s{s}" for s in self.seeds]
+        main += ["random"] if "random" in self.control_teachers else []
+        sweep = [teacher_reader(t, s) for s in self.seeds for t in self.sweep]
+        return main + [r for r in dict.fromkeys(sweep) if r not in main]
+
+    # -- the evaluation grid -----------------------------------------------------------------
+
+    def cells(self) -> list[dict]:
+        """The evaluation grid: (retriever, reader) pairs, per seed. The initial retriever with
+        both readers; each distilled retriever (the paper's three settings, then grid.extra's)
+        with its teacher; and the off-the-shelf teacher's retrievers also with the fine-tuned
+        reader, so that retrievers are compared under one reader."""
+        cells = [_cell(names.INITIAL, names.INITIAL, names.OFF_THE_SHELF, self.seeds[0])]
+        kinds = list(names.PAPER_SETTINGS)
+        kinds += [x for x in self.extra if x not in kinds]
+        for s in self.seeds:
+            cells.append(_cell(names.INITIAL, names.INITIAL, f"{names.FINE_TUNED}-s{s}", s))
+            for kind in kinds:
+                teacher = kind.split("-")[1]
+                cells.append(_cell(f"{kind}-s{s}", kind, teacher_reader(teacher, s), s))
+                if teacher == names.OFF_THE_SHELF:
+                    cells.append(_cell(f"{kind}-s{s}", kind, f"{names.FINE_TUNED}-s{s}", s))
+        return cells
+
+    def cell_retrievers(self, reader: str) -> list[str]:
+        """Retrievers the grid pairs with ``reader``, in grid order (answered together)."""
+        return list(dict.fromkeys(c["retriever"] for c in self.cells() if c["reader"] == reader))
+
+    # -- distilled retrievers ----------------------------------------------------------------
+
+    def sweep_retrievers(self) -> list[str]:
+        """The teacher sweep's ADist retrievers, per seed and teacher (empty without grid.teachers)."""
+        return [f"adist-{t}-s{s}" for s in self.seeds for t in self.sweep]
+
+    def control_retrievers(self) -> list[str]:
+        """The control teachers' ADist retrievers, per seed (empty without grid.controls)."""
+        return [f"adist-{t}-s{s}" for s in self.seeds for t in self.control_teachers]
+
+    @property
+    def curve_seed_list(self) -> list[int]:
+        return list(self.seeds[:1]) if self.curve_seeds == "first" else list(self.seeds)
+
+    def curve_retrievers(self) -> list[str]:
+        """The learning curve's subset retrievers: adist-<teacher>-n<size>-s<seed>."""
+        return [
+            f"adist-{t}-n{n}-s{s}"
+            for s in self.curve_seed_list
+            for t in self.curve_teachers
+            for n in self.curve_sizes
+        ]
+
+    def curve_rows(self) -> list[dict]:
+        """The learning curve's rows: per seed, teacher and size (null: all), its retriever."""
+        return [
+            {
+                "seed": s,
+                "teacher": t,
+                "size": n,
+                "retriever": f"adist-{t}-s{s}" if n is None else f"adist-{t}-n{n}-s{s}",
+            }
+            for s in self.curve_seed_list
+            for t in self.curve_teachers
+            for n in [*self.curve_sizes, None]
+        ]
+
+    def distilled_retrievers(self) -> list[str]:
+        """Every distilled retriever the study trains, sorted."""
+        cells = {c["retriever"] for c in self.cells() if c["retriever"] != names.INITIAL}
+        extra = set(self.sweep_retrievers()) | set(self.control_retrievers()) | set(self.curve_retrievers())
+        return sorted(cells | extra)
+
+    @property
+    def sweeps(self) -> bool:
+        """Whether the sweep stage runs (grid.teachers or grid.controls)."""
+        return bool(self.sweep or self.control_teachers)
+
+
+def _cell(retriever: str, kind: str, reader: str, seed: int) -> dict:
+    return {
+        "retriever": retriever,
+        "reader": reader,
+        "retriever_kind": kind,
+        "reader_kind": names.OFF_THE_SHELF if reader == names.OFF_THE_SHELF else names.FINE_TUNED,
+        "seed": seed,
+    }

@@ -1,0 +1,96 @@
+"""The study's design as names (ragdistill/grid.py), on hand-written configs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ragdistill import grid
+
+BASE = {
+    "seeds": [0, 1],
+    "reader_finetune": {"steps": 30},
+    "grid": {"extra": ["attn-finetuned"], "teachers": [0, 10, 30], "controls": True},
+    "curve": {"sizes": [50, 200], "teachers": ["finetuned", "offtheshelf"], "seeds": "first"},
+}
+
+
+def test_cells_pair_each_retriever_with_its_teacher_and_the_off_the_shelf_ones_with_both():
+    cells = [(c["retriever"], c["reader"]) for c in grid.Grid.of(BASE).cells()]
+    per_seed = lambda s: [  # noqa: E731
+        ("initial", f"finetuned-s{s}"),
+        (f"adist-offtheshelf-s{s}", "offtheshelf"),
+        (f"adist-offtheshelf-s{s}", f"finetuned-s{s}"),
+        (f"adist-finetuned-s{s}", f"finetuned-s{s}"),
+        (f"pdist-finetuned-s{s}", f"finetuned-s{s}"),
+        (f"attn-finetuned-s{s}", f"finetuned-s{s}"),
+    ]
+    assert cells == [("initial", "offtheshelf"), *per_seed(0), *per_seed(1)]
+
+
+def test_readers_sweep_and_controls():
+    g = grid.Grid.of(BASE)
+    assert g.sweep == ["offtheshelf", "ft10", "finetuned"]  # 30 steps is the default's reader
+    assert g.readers() == ["offtheshelf", "finetuned-s0", "finetuned-s1", "random", "ft10-s0", "ft10-s1"]
+    assert g.sweep_retrievers() == [
+        "adist-offtheshelf-s0",
+        "adist-ft10-s0",
+        "adist-finetuned-s0",
+        "adist-offtheshelf-s1",
+        "adist-ft10-s1",
+        "adist-finetuned-s1",
+    ]
+    assert g.control_retrievers() == [
+        "adist-random-s0",
+        "adist-uniform-s0",
+        "adist-random-s1",
+        "adist-uniform-s1",
+    ]
+    assert g.sweeps
+    quiet = grid.Grid.of({**BASE, "grid": {"extra": [], "teachers": [], "controls": False}})
+    assert quiet.readers() == ["offtheshelf", "finetuned-s0", "finetuned-s1"] and not quiet.sweeps
+
+
+def test_the_learning_curve_runs_on_the_first_seed_unless_told_otherwise():
+    g = grid.Grid.of(BASE)
+    assert g.curve_retrievers() == [
+        "adist-finetuned-n50-s0",
+        "adist-finetuned-n200-s0",
+        "adist-offtheshelf-n50-s0",
+        "adist-offtheshelf-n200-s0",
+    ]
+    rows = g.curve_rows()
+    assert [(r["teacher"], r["size"], r["retriever"]) for r in rows][2] == (
+        "finetuned",
+        None,
+        "adist-finetuned-s0",
+    )
+    assert len(rows) == 6
+    every = grid.Grid.of({**BASE, "curve": {**BASE["curve"], "seeds": "all"}})
+    assert len(every.curve_retrievers()) == 8
+    off = grid.Grid.of({**BASE, "curve": {**BASE["curve"], "sizes": []}})
+    assert off.curve_teachers == () and off.curve_rows() == []
+
+
+def test_distilled_retrievers_are_every_trained_one_once_and_match_the_wildcard():
+    g = grid.Grid.of(BASE)
+    found = g.distilled_retrievers()
+    assert found == sorted(set(found)) and "initial" not in found
+    assert {"adist-uniform-s1", "adist-finetuned-n50-s0", "attn-finetuned-s1"} <= set(found)
+    assert all(re.fullmatch(grid.DISTILLED, r) for r in found)
+    assert not re.fullmatch(grid.DISTILLED, "adist-finetuned-s0-extra")
+
+
+def test_reader_names_and_their_grammar():
+    g = grid.Grid.of(BASE)
+    assert grid.teacher_reader("finetuned", 2) == "finetuned-s2"
+    assert grid.teacher_reader("random", 2) == "random" == grid.teacher_reader("random", 0)
+    assert grid.reader_seed("ft60-s12") == 12 and grid.reader_seed("finetuned-s0") == 0
+    assert g.finetune_steps_of("finetuned-s1") == 30 and g.finetune_steps_of("ft60-s1") == 60
+    for name in ("offtheshelf", "finetuned", "ft-s1", "finetuned-s"):
+        with pytest.raises(ValueError, match="fine-tuned reader's name"):
+            grid.reader_seed(name)
+    for r in g.readers():
+        assert re.fullmatch(grid.READER, r), r
+    assert g.cell_retrievers("offtheshelf") == ["initial", "adist-offtheshelf-s0", "adist-offtheshelf-s1"]
