@@ -361,6 +361,7 @@ class IndexSettings:
     nlist: int = 1024
     hnsw_m: int = 32
     pq_m: int = 16
+    protect: bool = False  # the rule write-protects the index file (Snakemake's protected())
 
 
 def encode_corpus(inp: dict, out: dict, params: dict) -> None:

@@ -60,8 +60,7 @@ class Grid:
     @classmethod
     def of(cls, config: dict) -> Grid:
         """The grid of a validated config (defaults filled in)."""
-        curve = config["curve"]
-        sizes = tuple(int(n) for n in curve["sizes"])
+        sizes = tuple(int(n) for n in config["curve"]["sizes"])
         return cls(
             seeds=tuple(int(s) for s in config["seeds"]),
             finetune_steps=int(config["reader_finetune"]["steps"]),
@@ -69,8 +68,8 @@ class Grid:
             teacher_steps=tuple(int(n) for n in config["grid"]["teachers"]),
             controls=bool(config["grid"]["controls"]),
             curve_sizes=sizes,
-            curve_teachers=tuple(curve["teachers"]) if sizes else (),
-            curve_seeds=str(curve["seeds"]),
+            curve_teachers=tuple(config["curve"]["teachers"]) if sizes else (),
+            curve_seeds=str(config["curve"]["seeds"]),
         )
 
     # -- teachers and readers ----------------------------------------------------------------

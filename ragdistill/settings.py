@@ -5,8 +5,10 @@ then failed deep inside, late, and the same conversion was repeated. Now each st
 dataclass of what it reads (the field names are the params keys), and :func:`from_params` builds
 it: every field present, each value converted to the field's type (``int``, ``float``, ``bool``,
 ``str``, ``dict``, ``list``, ``X | None``, or another such dataclass for a nested section), or a
-``ValueError`` naming the config key. Keys the
-dataclass does not name are ignored: Snakemake passes params it needs itself (``resume_dir``).
+``ValueError`` naming the config key. A key the dataclass does not name is an error too (a
+setting added to the schema and the rule but forgotten in the dataclass would otherwise be
+silently unused while still rerunning jobs); only :data:`JOB_PARAMS`, paths the workflow gives a
+job rather than settings, are let through.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import typing
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# params that are not settings: where a job keeps its checkpoints (ragdistill/resume.py)
+JOB_PARAMS = frozenset({"resume_dir"})
 
 
 def _convert(value: Any, kind: Any, key: str) -> Any:
@@ -55,6 +59,13 @@ def _convert(value: Any, kind: Any, key: str) -> Any:
 def from_params(cls: type[T], params: dict, prefix: str = "") -> T:
     """``cls`` (a dataclass) from a rule's params; ``prefix`` names the config section in errors."""
     hints = typing.get_type_hints(cls)
+    unknown = sorted(set(params) - {f.name for f in dataclasses.fields(cls)} - JOB_PARAMS)
+    if unknown:
+        raise ValueError(
+            f"config key {prefix}{unknown[0]}: not a setting of {cls.__name__} (it takes "
+            f"{', '.join(f.name for f in dataclasses.fields(cls))}); a key given to the rule but read "
+            "by nothing would be silently unused"
+        )
     values = {}
     for f in dataclasses.fields(cls):
         key = f"{prefix}{f.name}"

@@ -151,3 +151,38 @@ def test_code_hashes_follow_the_readers_subpackage(tmp_path):
     (copy / "readers" / "fid.py").write_text((copy / "readers" / "fid.py").read_text() + "\n# edited\n")
     assert code_digest(copy, mods) != code_digest(PACKAGE, mods)
     assert "readers.fid" not in code_modules("report")
+
+
+def test_every_schema_key_is_read_by_a_settings_class_or_the_workflow():
+    """A key in the schema that nothing reads would be a setting that silently does nothing.
+    Read means: a field of a settings class that a stage builds with that section's prefix
+    (``from_params(Cls, params, "<section>.")``), a key the workflow reads by name
+    (``config["<section>"]["<key>"]`` in the rule files or ragdistill/grid.py), or a key of a
+    section passed whole to a stage's nested settings (``bootstrap=config["report"]``)."""
+    import dataclasses
+    import importlib
+
+    import yaml
+
+    from ragdistill import stats
+
+    whole = {"report": stats.Bootstrap}  # sections a rule passes whole, and the class reading them
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    taken: dict[str, set[str]] = {}
+    for path in (REPO / "ragdistill").rglob("*.py"):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for cls_name, prefix in re.findall(r'from_params\((\w+), [^\n]*?"(\w+)\."\)', path.read_text()):
+            mod = importlib.import_module(module)
+            cls = getattr(mod, "PromptSettings" if cls_name == "cls" else cls_name)
+            taken.setdefault(prefix, set()).update(f.name for f in dataclasses.fields(cls))
+    for section, cls in whole.items():
+        taken.setdefault(section, set()).update(f.name for f in dataclasses.fields(cls))
+    workflow = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    workflow += (REPO / "Snakefile").read_text() + (REPO / "ragdistill" / "grid.py").read_text()
+    unread = []
+    for section, spec in schema["properties"].items():
+        for key in spec.get("properties") or {}:
+            by_name = re.search(rf'\["{section}"\]\["{key}"\]|\["{section}"\]\.get\("{key}"', workflow)
+            if key not in taken.get(section, set()) and not by_name:
+                unread.append(f"{section}.{key}")
+    assert not unread, f"schema keys that nothing reads: {unread}"

@@ -28,13 +28,21 @@ GOOD = {
     "flag": False,
     "cap": None,
     "nested": {"resamples": 2000, "level": 0.9, "seed": 3},
-    "resume_dir": "ignored: the rule's own key",
+    "resume_dir": "a path the workflow gives the job, not a setting",
 }
 
 
-def test_values_are_converted_and_unknown_params_ignored():
+def test_values_are_converted():
     s = from_params(Example, GOOD, "sec.")
     assert s == Example(30, 1e-3, "x", False, None, Bootstrap(2000, 0.9, 3))
+
+
+def test_a_key_no_field_takes_is_an_error_naming_it():
+    """A setting given to a rule but forgotten in its dataclass would be silently unused."""
+    with pytest.raises(ValueError, match=r"config key sec.stpes: not a setting of Example"):
+        from_params(Example, {**GOOD, "stpes": 30}, "sec.")
+    with pytest.raises(ValueError, match=r"config key sec.nested.typo: not a setting of Bootstrap"):
+        from_params(Example, {**GOOD, "nested": {**GOOD["nested"], "typo": 1}}, "sec.")
 
 
 @pytest.mark.parametrize(
