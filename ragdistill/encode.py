@@ -167,11 +167,23 @@ TOKENS_META = "ragdistill_tokens.json"
 
 
 def tokenizer_digest(model_dir: str | os.PathLike) -> str:
-    """A hash of a model folder's tokenizer files: tokens made with one tokenizer must not be fed
-    to an encoder that reads another (a distilled encoder saves a copy of the same files)."""
+    """A hash of what a model folder's tokenizer does: tokens made with one tokenizer must not be
+    fed to an encoder that reads another. A distilled encoder saves the same tokenizer again, with
+    other bytes (key order, its padding and truncation state), so a ``tokenizer.json`` is hashed
+    as the ``tokenizers`` library serialises it with padding and truncation cleared (the job sets
+    both itself); other tokenizers by their files."""
     import hashlib
 
     h = hashlib.sha256()
+    fast = Path(model_dir) / "tokenizer.json"
+    if fast.is_file():
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(fast))
+        tok.no_truncation()
+        tok.no_padding()
+        h.update(tok.to_str().encode())
+        return h.hexdigest()[:16]
     for f in sorted(Path(model_dir).iterdir()):
         if f.name.startswith(("tokenizer", "vocab", "special_tokens", "merges", "spiece")):
             h.update(f.name.encode() + b"\0" + f.read_bytes())

@@ -153,3 +153,26 @@ def _with_side(load, side):
         return tok
 
     return loader
+
+
+def test_a_resaved_tokenizer_keeps_its_digest_and_another_vocabulary_does_not(tiny_model_dir, tmp_path):
+    """A both-mode passage encoder saves the retriever's tokenizer again, with other bytes (its
+    truncation state, its formatting): the stored token ids must still be accepted for it."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from ragdistill import encode
+
+    base = tiny_model_dir("bert")
+    again = tmp_path / "again"
+    shutil.copytree(base, again)
+    spec = json.loads((again / "tokenizer.json").read_text())
+    spec["truncation"] = {"direction": "Right", "max_length": 7, "strategy": "LongestFirst", "stride": 0}
+    (again / "tokenizer.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
+    assert (again / "tokenizer.json").read_bytes() != (Path(base) / "tokenizer.json").read_bytes()
+    assert encode.tokenizer_digest(again) == encode.tokenizer_digest(base)
+    vocab = spec["model"]["vocab"]
+    vocab[next(iter(vocab))], vocab[list(vocab)[1]] = vocab[list(vocab)[1]], vocab[next(iter(vocab))]
+    (again / "tokenizer.json").write_text(json.dumps(spec))
+    assert encode.tokenizer_digest(again) != encode.tokenizer_digest(base)
