@@ -236,9 +236,11 @@ def bench_attention(
         for ids, mask in padded:
             plain(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1)
 
+    capturing = readers.of(capture)
+
     def dump():
         for g in groups:
-            readers.of(capture).token_profiles(g, 0)
+            capturing.token_profiles(g, 0)
 
     m_plain = measure(sdpa, device)
     m_dump = measure(dump, device)
@@ -310,9 +312,11 @@ def bench_fid_attention(work: Path, device: torch.device, name: str, batch: int,
         for b in batches_t:
             fid.decoder_forward(model, b, **extra)
 
+    capturing = readers.of(capture)
+
     def dump():
         for g in groups:
-            readers.of(capture).token_profiles(g, 0)
+            capturing.token_profiles(g, 0)
 
     m_plain = measure(lambda: forward(plain), device)
     m_dump = measure(dump, device)
