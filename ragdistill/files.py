@@ -130,7 +130,22 @@ def iter_tsv_rows(path: str | os.PathLike) -> Iterator[tuple[int, list[str]]]:
                 if row:
                     yield lineno, row
         except UnicodeDecodeError as err:
-            raise InputError(f"{path}: not valid UTF-8 ({err.reason})") from err
+            raise InputError(_bad_byte_line(path) or f"{path}: not valid UTF-8 ({err.reason})") from err
+
+
+def _bad_byte_line(path: str | os.PathLike) -> str | None:
+    """Where the first byte that is not UTF-8 sits, as ``file:line: ...``: text mode decodes in
+    blocks, so its error knows no line; a second pass over the raw lines finds it (only when the
+    file is already known to be bad, so a good file is read once)."""
+    import gzip
+
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"{path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start} of the line)"
+    return None
 
 
 def iter_tsv(path: str | os.PathLike, columns: tuple[str, ...]) -> Iterator[tuple[int, dict]]:

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -296,6 +297,25 @@ def test_non_utf8_and_empty_corpus(tmp_path):
         fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
     assert not (tmp_path / "out" / "corpus.tsv").exists()
     assert not (tmp_path / "out" / "train.jsonl").exists()
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_latin1_byte_in_the_corpus_names_its_line(tmp_path, gz):
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"question": "q?", "answers": ["ay"]}\n')
+    body = b"id\ttext\ttitle\n1\tfine\tT\n" + "2\tcaf\u00e9 au lait\tT\n".encode("latin-1")
+    c = tmp_path / ("c.tsv.gz" if gz else "c.tsv")
+    c.write_bytes(gzip.compress(body) if gz else body)
+    ds = {
+        "questions": {s: f"local:{q}" for s in ("train", "dev", "test")},
+        "corpus": f"local:{c}",
+        **SAME_FILE,
+    }
+    with pytest.raises(
+        InputError, match=rf"{re.escape(c.name)}:3: not valid UTF-8 \(invalid continuation byte"
+    ):
+        fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    assert not (tmp_path / "out" / "corpus.tsv").exists()
 
 
 def test_sources_module_never_uses_a_shell():
