@@ -25,6 +25,13 @@ from ragdistill import attention, encode, models, readers
 from ragdistill.readers import fid
 
 
+def _retriever(batch_size: int, max_length: int) -> dict:
+    """The ``retriever`` section as encode_corpus's rule passes it (no query length)."""
+    return {"model": "m", "pooling": "mean", "normalize": True, "batch_size": batch_size} | {
+        "passage_max_length": max_length
+    }
+
+
 def _row(section: str, what: str, rate: float, unit: str, peak_mb: float, **extra) -> dict:
     return {"section": section, "what": what, "rate": rate, "unit": unit, "peak_mb": peak_mb, **extra}
 
@@ -119,10 +126,7 @@ def bench_encoding(
         params = {
             "shard": 0,
             "n_shards": 1,
-            "batch_size": bs,
-            "max_length": 128,
-            "pooling": "mean",
-            "normalize": True,
+            "retriever": _retriever(bs, 128),
             "tokenize_workers": None,  # the default: processes on a GPU, a thread on a CPU
             "precision": "auto",  # bf16 weights on a GPU, as the raw forward below
         }
@@ -197,8 +201,7 @@ def bench_corpus_scale(work: Path, device: torch.device, passages: int, shards: 
         f.write("id\ttext\ttitle\n")
         for i in range(passages):
             f.write(f"p{i}\t{words(rng, rng.randrange(20, 90))}\tTitle {i}\n")
-    params = {"shard": 0, "n_shards": shards, "batch_size": 256, "max_length": 8}
-    params |= {"pooling": "mean", "normalize": True}
+    params = {"shard": 0, "n_shards": shards, "retriever": _retriever(256, 8)}
     out = {"shard": str(work / "scale-shard.npz")}
     m = measure(
         lambda: encode.encode_corpus({"corpus": str(corpus), "model": str(path)}, out, params),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from . import readers
 from .files import read_json, write_json, write_text
 from .names import FINE_TUNED
 from .plots import save_figure
-from .settings import from_params
+from .settings import config_key, from_params
 from .stats import Bootstrap
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,14 @@ DECODER_ONLY, ENCODER_DECODER = readers.DecoderOnly.kind, readers.FusionInDecode
 class ArmSettings:
     """The runs with their readers (the order of the ``indicators`` input), the cut, the bootstrap."""
 
-    runs: list
-    readers: list  # per run: the reader names whose indicators follow, in order
-    seeds: list
-    polar_cut: float
-    bootstrap: dict
-    dpi: int
+    SECTION: ClassVar[str] = ""
+
+    runs: list = config_key("runs")
+    readers: list = config_key(None)  # per run: the reader names whose indicators follow, in order
+    seeds: list = config_key("seeds")
+    polar_cut: float = config_key("indicators.polar_cut")
+    bootstrap: dict = config_key("report")
+    dpi: int = config_key("figures.dpi")
 
 
 def polar_items(indicators: dict, cut: float) -> dict[str, float | None]:
@@ -117,7 +120,7 @@ def _plot(rows: list[dict], out: dict, cut: float, dpi: int) -> None:
 
 def compare_arms(inp: dict, out: dict, params: dict) -> None:
     """The arms' MQ distributions, the polarized claim and the figure (module docstring)."""
-    s = from_params(ArmSettings, params, "arms.")
+    s = from_params(ArmSettings, params)
     kinds = {run: readers.kind_of_folder(path).kind for run, path in zip(s.runs, inp["models"], strict=True)}
     paths = iter(inp["indicators"])
     rows = []

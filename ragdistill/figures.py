@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from .dumps import example
 from .files import read_json
 from .plots import save_figure
-from .settings import from_params
+from .settings import config_key, from_params
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,12 @@ def _plot_example(plt, out: dict, inp: dict, index: int | None, dpi: int) -> Non
 class FigureSettings:
     """``figures`` and what the figures need from the rest of the config."""
 
+    SECTION: ClassVar[str] = "figures."
+
     dpi: int
     example: int | None
-    cells: list
-    mq_threshold: float
+    cells: list = config_key(None)
+    mq_threshold: float = config_key("indicators.mq_threshold")
 
 
 def _plot_distance(plt, inds: list[dict], out: dict, dpi: int) -> None:
@@ -198,7 +201,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    s = from_params(FigureSettings, params, "figures.")
+    s = from_params(FigureSettings, params)
     inds = [read_json(p) for p in inp["indicators"]]
     _plot_distance(plt, inds, out, s.dpi)
     _plot_pat(plt, inds, out, s.dpi)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from . import stats
 from .dumps import example, load_dump
 from .files import write_json
-from .settings import from_params
+from .settings import config_key, from_params
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,10 @@ def near_far(profile, doc, answer_mask, near: tuple[int, int], far: tuple[int, i
 class IndicatorSettings:
     """``indicators``, and which reader this job measures."""
 
-    reader: str
-    top_n: list
+    SECTION: ClassVar[str] = "indicators."
+
+    reader: str = config_key(None)
+    top_n: list = config_key("indicators.top_n")
     sim_threshold: float
     mq_threshold: float
     max_distance: int
@@ -144,7 +147,7 @@ def _finite(v: float | None) -> float | None:
 
 def compute_indicators(inp: dict, out: dict, params: dict) -> None:
     """PAT_TN, MQ, the distance profile and near-far of one reader's dump, per example and mean."""
-    cfg = from_params(IndicatorSettings, params, "indicators.")
+    cfg = from_params(IndicatorSettings, params)
     dump = load_dump(inp["dump"])
     emb = unit(input_embeddings(inp["model"]))
     top_n = [int(n) for n in cfg.top_n]

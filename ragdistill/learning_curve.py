@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from .dumps import load_dump
 from .files import read_json, read_jsonl, write_json
 from .metrics import hits_at_k, reciprocal_rank
 from .plots import save_figure
-from .settings import from_params
+from .settings import config_key, from_params
 from .stats import Bootstrap, bootstrap_ratio, paired
 
 log = logging.getLogger(__name__)
@@ -78,14 +79,16 @@ def transfer(
 class CurveSettings:
     """The curve's rows (seed, teacher, size; ``size`` null for the full set), ``report``, ``dpi``."""
 
-    rows: list
-    bootstrap: Bootstrap
-    dpi: int
+    SECTION: ClassVar[str] = "curve."
+
+    rows: list = config_key(None)
+    bootstrap: Bootstrap = config_key("report")
+    dpi: int = config_key("figures.dpi")
 
 
 def learning_curve(inp: dict, out: dict, params: dict) -> None:
     """Each (teacher, size, seed) retriever's test gains over the initial one and its transfer."""
-    s = from_params(CurveSettings, params, "curve.")
+    s = from_params(CurveSettings, params)
     opts = s.bootstrap.options()
     initial = per_question(inp["initial"])
     initial_rows = read_jsonl(inp["initial"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from .settings import from_params
 
@@ -80,6 +81,8 @@ def encode(tokenizer, text: str, offsets: bool = False):
 class PromptSettings:
     """``prompt`` (the config schema describes each key)."""
 
+    SECTION: ClassVar[str] = "prompt."
+
     seed: int = 0
     shuffle: bool = True
     max_doc_tokens: int = 96
@@ -91,4 +94,4 @@ class PromptSettings:
     @classmethod
     def of(cls, params: dict | PromptSettings) -> PromptSettings:
         """Settings from the ``prompt`` section (a dict), or as given."""
-        return params if isinstance(params, PromptSettings) else from_params(cls, params, "prompt.")
+        return params if isinstance(params, PromptSettings) else from_params(cls, params)

@@ -13,6 +13,7 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -21,7 +22,7 @@ from .files import read_jsonl, write_json
 from .metrics import exact_match
 from .prompts import Prompt, PromptSettings
 from .readers import Reader, to_device
-from .settings import from_params
+from .settings import config_key, from_params
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ LAST_WEIGHTS = "last_step_trainable.safetensors"
 class FinetuneSettings:
     """``reader_finetune`` (docs/method.md and the config schema say what each does)."""
 
+    SECTION: ClassVar[str] = "reader_finetune."
+
     steps: int
     batch_size: int
     grad_accum: int
@@ -94,24 +97,18 @@ class FinetuneSettings:
 class FinetuneJob:
     """What ``finetune_reader`` reads from its rule: the training settings and the prompt."""
 
-    train: FinetuneSettings
-    seed: int
-    k: int
-    prompt: PromptSettings
-    max_new_tokens: int
-    precision: str = "float32"  # model_jobs.precision
+    SECTION: ClassVar[str] = ""
+
+    train: FinetuneSettings = config_key("reader_finetune")
+    seed: int = config_key(None)
+    k: int = config_key("k")
+    prompt: PromptSettings = config_key("prompt")
+    max_new_tokens: int = config_key("evaluate.max_new_tokens")
+    precision: str = config_key("model_jobs.precision", default="float32")
 
     @classmethod
     def from_params(cls, params: dict) -> FinetuneJob:
-        train = from_params(FinetuneSettings, params["train"], "reader_finetune.")
-        return cls(
-            train,
-            int(params["seed"]),
-            int(params["k"]),
-            PromptSettings.of(params["prompt"]),
-            int(params["max_new_tokens"]),
-            str(params.get("precision", "float32")),
-        )
+        return from_params(cls, params)
 
 
 def add_lora(reader: Reader, lora: dict, train_layers: int | None):

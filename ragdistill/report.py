@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from . import claims as claims_check
 from .claims import claims_table, seed_texts
 from .files import read_json, read_jsonl, write_json, write_text
-from .settings import from_params
+from .settings import config_key, from_params
 from .stats import Bootstrap
 
 log = logging.getLogger(__name__)
@@ -221,19 +222,21 @@ def curve_section(curve: dict) -> list[str]:
 class ReportSettings:
     """The run, its grid cells and seeds, ``k``, ``indicators.top_n``, ``report``, the captions."""
 
-    run: str
-    cells: list
-    seeds: list
-    k: int
-    top_n: list
-    bootstrap: Bootstrap
-    captions: dict = field(default_factory=dict)
+    SECTION: ClassVar[str] = "report."
+
+    run: str = config_key(None)
+    cells: list = config_key(None)
+    seeds: list = config_key("seeds")
+    k: int = config_key("k")
+    top_n: list = config_key("indicators.top_n")
+    bootstrap: Bootstrap = config_key("report")
+    captions: dict = config_key(None, default_factory=dict)
 
 
 def make_report(inp: dict, out: dict, params: dict) -> None:
     """``report.md`` (claims check, grid, indicators, sweep, figures), ``claims.json``, the grid,
     and the HTML report's first page (``front_page``)."""
-    s = from_params(ReportSettings, params, "report.")
+    s = from_params(ReportSettings, params)
     rows = load_grid(s.cells, list(inp["metrics"]))
     indicators = {ind["reader"]: ind for ind in map(read_json, inp["indicators"])}
     seeds = [int(x) for x in s.seeds]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from . import models
 from .datasets import iter_corpus
 from .files import read_jsonl, write_jsonl
 from .metrics import has_answer
-from .settings import from_params
+from .settings import RetrieverSettings, config_key, from_params
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +50,18 @@ def passages_by_id(corpus: str, wanted: set[str]) -> dict[str, dict]:
 class RetrieveSettings:
     """The query side of ``retriever`` and ``retrieve.top_k``, and which splits this job searches."""
 
-    splits: list
-    batch_size: int
-    max_length: int
-    pooling: str
-    normalize: bool
-    top_k: int
+    SECTION: ClassVar[str] = "retrieve."
+
+    splits: list = config_key(None)
+    retriever: RetrieverSettings = config_key("retriever")
+    top_k: int = config_key("retrieve.top_k")
 
 
 def retrieve(inp: dict, out: dict, params: dict) -> None:
     """Search the index with every question of the job's splits; the top ``top_k`` passages."""
     import faiss
 
-    s = from_params(RetrieveSettings, params, "retriever.")
+    s = from_params(RetrieveSettings, params)
     index = faiss.read_index(inp["index"])
     ids = np.load(inp["ids"], allow_pickle=False)
     tok, model = load_query_encoder(inp["query_encoder"])
@@ -73,10 +73,10 @@ def retrieve(inp: dict, out: dict, params: dict) -> None:
             model,
             tok,
             [q["question"] for q in questions],
-            s.batch_size,
-            s.max_length,
-            s.pooling,
-            s.normalize,
+            s.retriever.batch_size,
+            s.retriever.query_max_length,
+            s.retriever.pooling,
+            s.retriever.normalize,
             progress=True,
         )
     top_k = min(s.top_k, len(ids))

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .files import read_json, read_jsonl, write_json
 from .metrics import question_hits
 from .plots import save_figure
-from .settings import from_params
+from .settings import config_key, from_params
 from .stats import Bootstrap, paired, spearman
 
 log = logging.getLogger(__name__)
@@ -65,16 +66,18 @@ def agreement(rhos: dict[int, float | None]) -> str:
 class SweepSettings:
     """The sweep's teachers (``rows``: seed, teacher, steps), ``indicators.top_n``, ``report``."""
 
-    rows: list
-    controls: list
-    top_n: list
-    bootstrap: Bootstrap
-    dpi: int
+    SECTION: ClassVar[str] = "grid."
+
+    rows: list = config_key(None)
+    controls: list = config_key(None)
+    top_n: list = config_key("indicators.top_n")
+    bootstrap: Bootstrap = config_key("report")
+    dpi: int = config_key("figures.dpi")
 
 
 def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     """Each teacher's indicators against its ADist retriever's HR@5 gain; Spearman per seed."""
-    s = from_params(SweepSettings, params, "grid.")
+    s = from_params(SweepSettings, params)
     opts = s.bootstrap.options()
     top_n = [str(n) for n in s.top_n]
     initial = hr5(inp["initial"])

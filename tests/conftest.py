@@ -117,6 +117,7 @@ def distill_case(
     params = {
         "mode": "query",
         "refresh_every": 0,
+        "passage_layers": None,
         "optimizer": "adamw",
         "momentum": 0.9,
         "k": k,
@@ -136,11 +137,14 @@ def distill_case(
         "select": select,
         "checkpoint_every": checkpoint_every,
         "resume_dir": str(tmp_path / "resume"),
-        "pooling": "mean",
-        "normalize": False,
-        "max_length": 32,
-        "passage_max_length": 32,
-        "encode_batch_size": 8,
+        "retriever": {
+            "model": "m",
+            "pooling": "mean",
+            "normalize": False,
+            "query_max_length": 32,
+            "passage_max_length": 32,
+            "batch_size": 8,
+        },
     }
     inp = {
         "retriever": retriever,

@@ -59,9 +59,9 @@ def test_query_mode_leaves_the_passage_encoder_unchanged(tiny_model_dir, tmp_pat
     assert curve[0] == "step\tloss\tdev_hr5\tindex_step\twins\tlosses" and len(curve) == 1 + 1 + 3
 
 
-def _both_case(tmp_path, model, refresh_every=2, **kw):
+def _both_case(tmp_path, model, refresh_every=2, passage_layers=None, **kw):
     inp, out, params = distill_case(tmp_path, model, **kw)
-    params.update(mode="both", refresh_every=refresh_every)
+    params.update(mode="both", refresh_every=refresh_every, passage_layers=passage_layers)
     out["passage_encoder"] = str(tmp_path / "penc")
     return inp, out, params
 
@@ -90,7 +90,51 @@ def test_both_mode_trains_the_passage_encoder_and_refreshes_on_schedule(tiny_mod
     )
 
 
-def test_both_mode_resumes_to_the_same_encoders_and_curve(tiny_model_dir, tmp_path, monkeypatch):
+def test_top_passage_layers_train_on_stored_states_and_the_rest_stays(tiny_model_dir, tmp_path, monkeypatch):
+    """``passage_layers: 1`` of the tiny BERT's 2: the passage encoder's embeddings and layer 0
+    keep their initial weights, layer 1 learns; every dev-pool refresh equals the saved-so-far
+    encoder's full forward (the stored states stand for the frozen layers exactly)."""
+    from safetensors.torch import load_file
+
+    from ragdistill import models
+
+    retriever = Path(tiny_model_dir("bert"))
+    inp, out, params = _both_case(tmp_path, str(retriever), steps=4, passage_layers=1)
+    refreshed = []
+    real = distill.LowerStates.vectors
+
+    def vectors(self, ids):
+        got = real(self, ids)
+        texts = dict(zip(*distill.dev_pool(distill.read_jsonl(inp["dev"]))[:2], strict=True))
+        tok = models.load_tokenizer(str(retriever))
+        full = models.embed_all(self.encoder, tok, [texts[i] for i in ids], 8, 32, "mean", False)
+        refreshed.append(float(np.abs(got - full).max()))
+        return got
+
+    monkeypatch.setattr(distill.LowerStates, "vectors", vectors)
+    distill.distill_retriever(inp, out, params)
+    assert len(refreshed) == 3 and max(refreshed) < 1e-5  # step 0, refreshes at 2 and 4
+    old = load_file(str(retriever / "model.safetensors"))
+    new = load_file(str(tmp_path / "penc" / "model.safetensors"))
+    changed = {n for n in old if not torch.equal(old[n], new[n])}
+    assert changed and all(n.startswith(("encoder.layer.1.", "pooler.")) for n in changed), sorted(changed)
+    query = load_file(str(tmp_path / "qenc" / "model.safetensors"))
+    assert any(n.startswith("embeddings.") and not torch.equal(old[n], query[n]) for n in old), (
+        "query side froze"
+    )
+
+
+def test_passage_layers_outside_both_mode_are_refused(tiny_model_dir, tmp_path):
+    inp, out, params = distill_case(tmp_path, tiny_model_dir("bert"))
+    params["passage_layers"] = 1
+    with pytest.raises(ValueError, match=r"distill\.passage_layers: set, but only both mode"):
+        distill.distill_retriever(inp, out, params)
+
+
+@pytest.mark.parametrize("passage_layers", [None, 1])
+def test_both_mode_resumes_to_the_same_encoders_and_curve(
+    tiny_model_dir, tmp_path, monkeypatch, passage_layers
+):
     """Killed after step 4 (its checkpoint holds the index refreshed at step 3, which the dev
     evaluation of step 5 searches), resumed: bitwise the same encoders, curve and searched passage
     vectors as an uninterrupted run."""
@@ -108,7 +152,9 @@ def test_both_mode_resumes_to_the_same_encoders_and_curve(tiny_model_dir, tmp_pa
     model = tiny_model_dir("bert")
     once, twice = [], []
     monkeypatch.setattr(distill, "pool_hits", recording(once))
-    inp, out, params = _both_case(tmp_path / "once", model, refresh_every=3, steps=5)
+    inp, out, params = _both_case(
+        tmp_path / "once", model, refresh_every=3, steps=5, passage_layers=passage_layers
+    )
     distill.distill_retriever(inp, out, params)
 
     class Killed(Exception):
@@ -118,7 +164,9 @@ def test_both_mode_resumes_to_the_same_encoders_and_curve(tiny_model_dir, tmp_pa
         if step == 4:
             raise Killed
 
-    inp2, out2, params2 = _both_case(tmp_path / "twice", model, refresh_every=3, steps=5, checkpoint_every=2)
+    inp2, out2, params2 = _both_case(
+        tmp_path / "twice", model, refresh_every=3, steps=5, checkpoint_every=2, passage_layers=passage_layers
+    )
     monkeypatch.setattr(distill, "pool_hits", recording(twice))
     monkeypatch.setattr(resume, "crash_point", kill_at_4)
     with pytest.raises(Killed):

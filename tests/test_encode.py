@@ -76,12 +76,10 @@ def test_encode_corpus_stores_the_shards_passages_in_corpus_order(
     monkeypatch.setattr(encode, "CHUNK", 5)
     path = tiny_model_dir("bert")
     rows = _corpus(tmp_path / "corpus.tsv", 37)
-    params = {"shard": 1, "n_shards": 2, "batch_size": 2, "max_length": 24, "pooling": "mean"}
+    params = _shard_params(1, 2, batch_size=2, max_length=24)
     out = {"shard": str(tmp_path / "shard.npz")}
     encode.encode_corpus(
-        {"corpus": str(tmp_path / "corpus.tsv"), "model": path},
-        out,
-        {**params, "normalize": True, "tokenize_workers": workers},
+        {"corpus": str(tmp_path / "corpus.tsv"), "model": path}, out, {**params, "tokenize_workers": workers}
     )
     mine = rows[1::2]
     tok, model = models.load_tokenizer(path), models.load_encoder(path)
@@ -126,8 +124,7 @@ def test_token_ids_stored_once_give_the_same_vectors_byte_for_byte(
         {"corpus": str(corpus), "model": path}, {"tokens": str(tokens)}, {"max_length": 24}
     )
     assert not list(tmp_path.glob(".tokens*")), "the job's own datasets cache is removed"
-    params = {"shard": shard, "n_shards": n_shards, "batch_size": 3, "max_length": 24, "pooling": "mean"}
-    params["normalize"] = True
+    params = _shard_params(shard, n_shards, batch_size=3, max_length=24)
     shards = {}
     for name, inp in {"tsv": {"corpus": str(corpus)}, "arrow": {"tokens": str(tokens)}}.items():
         shards[name] = str(tmp_path / f"{name}.npz")
@@ -142,8 +139,15 @@ def test_token_ids_stored_once_give_the_same_vectors_byte_for_byte(
         encode.encode_corpus(
             {"tokens": str(tokens), "model": path},
             {"shard": str(tmp_path / "x.npz")},
-            {**params, "max_length": 16},
+            _shard_params(shard, n_shards, batch_size=3, max_length=16),
         )
+
+
+def _shard_params(shard: int, n_shards: int, batch_size: int, max_length: int) -> dict:
+    """encode_corpus's params as the rule passes them (the retriever section, no query length)."""
+    retriever = {"model": "m", "pooling": "mean", "normalize": True, "batch_size": batch_size}
+    retriever["passage_max_length"] = max_length
+    return {"shard": shard, "n_shards": n_shards, "retriever": retriever}
 
 
 def _with_side(load, side):

@@ -76,7 +76,7 @@ LAYERS = {
         "codedeps",
     },
     "data": {"hf_data", "datasets", "squad", "onnx_bert", "dumps", "vectors", "plots", "claims", "resume"},
-    "models": {"models", "config_check", "runner"},
+    "models": {"models", "layer_cache", "config_check", "runner"},
     "reading": {"prompts", "capture", "readers", "readers.base", "readers.decoder", "readers.fid"},
 }
 TOOLS = {"diagnose_mq"}
@@ -153,36 +153,85 @@ def test_code_hashes_follow_the_readers_subpackage(tmp_path):
     assert "readers.fid" not in code_modules("report")
 
 
-def test_every_schema_key_is_read_by_a_settings_class_or_the_workflow():
-    """A key in the schema that nothing reads would be a setting that silently does nothing.
-    Read means: a field of a settings class that a stage builds with that section's prefix
-    (``from_params(Cls, params, "<section>.")``), a key the workflow reads by name
-    (``config["<section>"]["<key>"]`` in the rule files or ragdistill/grid.py), or a key of a
-    section passed whole to a stage's nested settings (``bootstrap=config["report"]``)."""
+def _settings_classes() -> list[type]:
+    """Every settings dataclass of the package: those that declare their config ``SECTION``."""
     import dataclasses
     import importlib
 
+    found = {}
+    for path in (REPO / "ragdistill").rglob("*.py"):
+        name = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        module = importlib.import_module(name)
+        for obj in vars(module).values():
+            if dataclasses.is_dataclass(obj) and isinstance(obj, type) and "SECTION" in vars(obj):
+                found[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return list(found.values())
+
+
+def _keys_read(cls: type, prefix: str | None = None) -> set[str]:
+    """The config keys a settings class's fields stand for, nested classes walked (each field's
+    own key, else the section's prefix plus its name; values the workflow gives left out)."""
+    import dataclasses
+    import typing
+
+    from ragdistill.settings import WORKFLOW, field_key
+
+    prefix = cls.SECTION if prefix is None else prefix
+    hints = typing.get_type_hints(cls)
+    out = set()
+    for f in dataclasses.fields(cls):
+        key = field_key(f, prefix)
+        if key == WORKFLOW:
+            continue
+        kinds = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+        nested = [k for k in kinds if dataclasses.is_dataclass(k)]
+        out |= _keys_read(nested[0], f"{key}.") if nested else {key}
+    return out
+
+
+def _schema_has(schema: dict, key: str) -> bool:
+    node = {"properties": schema["properties"]}
+    for part in key.split("."):
+        props = node.get("properties") or {}
+        if part in props:
+            node = props[part]
+        elif part == "<name>" and (node.get("additionalProperties") or node.get("patternProperties")):
+            extra = node.get("additionalProperties") or next(iter(node["patternProperties"].values()))
+            node = extra if isinstance(extra, dict) else {}
+        else:
+            return False
+    return True
+
+
+def test_every_settings_field_names_a_config_key_that_exists():
+    """Errors name a field's config key (ragdistill/settings.py); each must be a key a user can
+    set, not a section that does not exist (``arms.``) or another section's name for it."""
     import yaml
 
-    from ragdistill import stats
-
-    whole = {"report": stats.Bootstrap}  # sections a rule passes whole, and the class reading them
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    taken: dict[str, set[str]] = {}
-    for path in (REPO / "ragdistill").rglob("*.py"):
-        module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
-        for cls_name, prefix in re.findall(r'from_params\((\w+), [^\n]*?"(\w+)\."\)', path.read_text()):
-            mod = importlib.import_module(module)
-            cls = getattr(mod, "PromptSettings" if cls_name == "cls" else cls_name)
-            taken.setdefault(prefix, set()).update(f.name for f in dataclasses.fields(cls))
-    for section, cls in whole.items():
-        taken.setdefault(section, set()).update(f.name for f in dataclasses.fields(cls))
+    classes = _settings_classes()
+    assert {c.__name__ for c in classes} >= {"DistillSettings", "RetrieverSettings", "ArmSettings"}
+    missing = sorted(
+        f"{c.__name__}: {k}" for c in classes for k in _keys_read(c) if not _schema_has(schema, k)
+    )
+    assert not missing, f"settings fields naming config keys the schema lacks: {missing}"
+
+
+def test_every_schema_key_is_read_by_a_settings_class_or_the_workflow():
+    """A key in the schema that nothing reads would be a setting that silently does nothing.
+    Read means: the config key of a settings class's field (nested classes walked), or a key the
+    workflow reads by name (``config["<section>"]["<key>"]`` in the rule files or
+    ragdistill/grid.py)."""
+    import yaml
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    taken = set().union(*(_keys_read(c) for c in _settings_classes()))
     workflow = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
     workflow += (REPO / "Snakefile").read_text() + (REPO / "ragdistill" / "grid.py").read_text()
     unread = []
     for section, spec in schema["properties"].items():
         for key in spec.get("properties") or {}:
             by_name = re.search(rf'\["{section}"\]\["{key}"\]|\["{section}"\]\.get\("{key}"', workflow)
-            if key not in taken.get(section, set()) and not by_name:
+            if f"{section}.{key}" not in taken and not by_name:
                 unread.append(f"{section}.{key}")
     assert not unread, f"schema keys that nothing reads: {unread}"

@@ -66,3 +66,19 @@ def test_a_missing_required_key_is_named():
     del params["lr"]
     with pytest.raises(ValueError, match=r"config key sec.lr: missing"):
         from_params(Example, params, "sec.")
+
+
+def test_errors_name_the_key_a_user_sets_not_the_stage_section(tmp_path):
+    """A distillation's retriever settings are ``retriever.*`` and its ``k`` the top-level ``k``;
+    a wildcard the workflow fills names no config key."""
+    from ragdistill.distill import DistillSettings
+    from tests.conftest import distill_case
+
+    good = {n: v for n, v in distill_case(tmp_path, "r")[2].items() if n != "resume_dir"}
+    bad = {**good, "retriever": {**good["retriever"], "normalize": "yes"}}
+    with pytest.raises(ValueError, match=r"^config key retriever\.normalize: 'yes' is not true or false"):
+        from_params(DistillSettings, bad)
+    with pytest.raises(ValueError, match=r"^config key k: 'five' is not of type int"):
+        from_params(DistillSettings, {**good, "k": "five"})
+    with pytest.raises(ValueError, match=r"^the rule's param 'seed' \(set by the workflow\): 'x' is not"):
+        from_params(DistillSettings, {**good, "seed": "x"})

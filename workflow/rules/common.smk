@@ -153,14 +153,10 @@ def get_targets(wildcards):
     return f"results/{wildcards.run}/{stage}/{reader}/train.npz"
 
 
-def retriever_params(max_length_key):
-    r = config["retriever"]
-    return {
-        "pooling": r["pooling"],
-        "normalize": r["normalize"],
-        "max_length": r[max_length_key],
-        "batch_size": r["batch_size"],
-    }
+def retriever_section(*unread):
+    """The retriever's settings without those a stage does not read, so that changing one of
+    them reruns nothing of it (a query length must not re-encode the corpus)."""
+    return {k: v for k, v in config["retriever"].items() if k not in unread}
 
 
 grid_cells = GRID.cells

@@ -46,11 +46,7 @@ rule distill_retriever:
         objective="{objective}",
         uniform=lambda w: w.teacher == "uniform",
         max_questions=None,
-        pooling=config["retriever"]["pooling"],
-        normalize=config["retriever"]["normalize"],
-        max_length=config["retriever"]["query_max_length"],
-        passage_max_length=config["retriever"]["passage_max_length"],
-        encode_batch_size=config["retriever"]["batch_size"],
+        retriever=config["retriever"],
         resume_dir="results/{run}/distill/{objective}-{teacher}-s{seed}/resume",
     script:
         "../scripts/run_stage.py"
@@ -87,11 +83,7 @@ use rule distill_retriever as distill_subset with:
         objective="{objective}",
         uniform=lambda w: w.teacher == "uniform",
         max_questions=lambda w: int(w.size),
-        pooling=config["retriever"]["pooling"],
-        normalize=config["retriever"]["normalize"],
-        max_length=config["retriever"]["query_max_length"],
-        passage_max_length=config["retriever"]["passage_max_length"],
-        encode_batch_size=config["retriever"]["batch_size"],
+        retriever=config["retriever"],
         resume_dir="results/{run}/distill/{objective}-{teacher}-n{size}-s{seed}/resume",
 
 

@@ -47,7 +47,7 @@ rule encode_corpus:
         mem_mb=8000,
         runtime=240,
     params:
-        **retriever_params("passage_max_length"),
+        retriever=retriever_section("query_max_length"),
         code=code_hash("encode"),
         entry="encode:encode_corpus",
         precision=PRECISION,

@@ -21,7 +21,7 @@ rule retrieve_initial:
         mem_mb=8000,
         runtime=60,
     params:
-        **retriever_params("query_max_length"),
+        retriever=retriever_section("passage_max_length"),
         code=code_hash("retrieve"),
         entry="retrieve:retrieve",
         splits=SPLITS,
@@ -57,7 +57,7 @@ rule retrieve_distilled:
         mem_mb=8000,
         runtime=60,
     params:
-        **retriever_params("query_max_length"),
+        retriever=retriever_section("passage_max_length"),
         code=code_hash("retrieve"),
         entry="retrieve:retrieve",
         splits=["test"],
