@@ -5,7 +5,8 @@ tables in ``bench/RESULTS.md`` can be checked against a file rather than a termi
 
 Every ratio compares two measurements taken side by side in this one run on this machine, so
 that it does not depend on what else the machine did yesterday. Sections: encoding, attention,
-reader, faiss (model and index speed, seconds to minutes on a CPU), corpus (memory of one
+reader, precision (each reader pass and encoding in float32 and bfloat16 against the matmul
+roofline of each), faiss (model and index speed, seconds to minutes on a CPU), corpus (memory of one
 encoding shard job on a generated 1M-passage corpus); ``--dag smoke`` or
 ``--dag default`` also runs that preset from scratch in a fresh folder and times the
 plotting-parameter rerun; ``--rules DIR`` summarises an existing run's ``benchmarks/`` folder
@@ -23,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = ("data", "encoding", "corpus", "attention", "reader", "faiss")
+SECTIONS = ("data", "encoding", "corpus", "attention", "reader", "precision", "faiss")
 
 
 def _machine(device) -> str:
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import torch
 
-    from bench import dag, faiss_index, stages
+    from bench import dag, faiss_index, precision, stages
     from bench.inputs import workdir
     from ragdistill import models
 
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "reader" in only:
         rows += stages.bench_reader(work, device, 16 if gpu else 4, 4 if gpu else (1 if args.quick else 3))
+    if "precision" in only:
+        batches = 4 if gpu else (1 if args.quick else 2)
+        rows += precision.bench_precision(work, device, 16 if gpu else 4, batches)
     if "faiss" in only:
         rows += faiss_index.bench_faiss(args.faiss_n or (100_000 if args.quick else 1_000_000))
     for preset in args.dag:

@@ -191,8 +191,6 @@ class DistillSettings:
             raise ValueError(f"distill.select: {self.select!r}; use one of {', '.join(SELECT)}")
         if self.mode not in ("query", "both"):
             raise ValueError(f"distill.mode: {self.mode!r}; use 'query' or 'both'")
-        if self.passage_layers is not None and self.mode != "both":
-            raise ValueError("distill.passage_layers: set, but only both mode trains the passage encoder")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"distill.optimizer: {self.optimizer!r}; use 'adamw' or 'sgd'")
 

@@ -63,7 +63,7 @@ class AnswerSettings:
     prompt: PromptSettings = config_key("prompt")
     max_new_tokens: int
     batch_size: int
-    max_questions: int | None = 200
+    max_questions: int | None = 100
     precision: str = config_key("model_jobs.precision", default="float32")
 
 
@@ -76,7 +76,7 @@ class CellSettings:
     retriever: str = config_key(None)
     reader: str = config_key(None)
     hr_k: list
-    max_questions: int | None = 200
+    max_questions: int | None = 100
 
 
 def answer_questions(inp: dict, out: dict, params: dict) -> None:

@@ -109,7 +109,7 @@ class WorldConfig:
     """Sizes and difficulty knobs of the generated world (config key ``datasets.<run>.world``)."""
 
     seed: int = 0
-    n_people: int = 220
+    n_people: int = 430
     given_names: int = 30
     family_names: int = 20
     passages_per_person: int = 3
@@ -124,8 +124,8 @@ class WorldConfig:
     question_wording: str = "paraphrase"
     min_words: int = 45  # filler sentences pad each passage to at least this many words
     train: int = 400
-    dev: int = 300
-    test: int = 1000
+    dev: int = 1000
+    test: int = 2000
 
 
 @dataclass

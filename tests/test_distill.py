@@ -124,13 +124,6 @@ def test_top_passage_layers_train_on_stored_states_and_the_rest_stays(tiny_model
     )
 
 
-def test_passage_layers_outside_both_mode_are_refused(tiny_model_dir, tmp_path):
-    inp, out, params = distill_case(tmp_path, tiny_model_dir("bert"))
-    params["passage_layers"] = 1
-    with pytest.raises(ValueError, match=r"distill\.passage_layers: set, but only both mode"):
-        distill.distill_retriever(inp, out, params)
-
-
 @pytest.mark.parametrize("passage_layers", [None, 1])
 def test_both_mode_resumes_to_the_same_encoders_and_curve(
     tiny_model_dir, tmp_path, monkeypatch, passage_layers
