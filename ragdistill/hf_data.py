@@ -1,8 +1,9 @@
 """Rows of question and corpus files through Hugging Face ``datasets``: hub names and local files.
 
 ``datasets.load_dataset`` is the loader: a hub dataset by name (``hf:<repo>[@rev][:<config>]``
-with a split such as ``train[8757:]``), or one of its packaged builders (``json``, ``parquet``,
-``csv``) for a local or downloaded file. Its Arrow cache lives under ``<download_dir>/hf-datasets``
+with a split such as ``train[8757:]``), or one of its packaged builders (``json``, ``parquet``) for
+a local or downloaded file (DPR's question TSV and CSV keep our own reader: a Python list
+literal per row, which no builder parses). Its Arrow cache lives under ``<download_dir>/hf-datasets``
 (``HF_DATASETS_CACHE`` moves it), so a second fetch of the same files reads Arrow.
 
 Every row comes with where it is, in the user's terms (``file:line`` for JSONL, ``file: row i``

@@ -60,6 +60,24 @@ def test_answer_table_is_has_answer_for_every_pair():
     assert table.tolist() == [[has_answer(t, a) for t in texts] for a in answers]
 
 
+def test_answer_table_agrees_with_has_answer_on_random_texts():
+    """The substring search against the token scan, on texts and answers drawn from a few words
+    (prefixes of each other, punctuation, articles, empty answers), so that near misses abound."""
+    import random
+
+    rng = random.Random(0)
+    words = ["a", "an", "the", "par", "paris", "is", "nice", "ice", "n", "-", ",", "Nord"]
+
+    def text(most: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(rng.randrange(0, most)))
+
+    texts = [text(12) for _ in range(60)]
+    answers = [[text(4), text(4)] for _ in range(40)]
+    table = answer_table(texts, answers)
+    assert table.tolist() == [[has_answer(t, a) for t in texts] for a in answers]
+    assert 0 < table.mean() < 1
+
+
 def test_reciprocal_rank_of_the_first_hit():
     from ragdistill.metrics import reciprocal_rank
 

@@ -164,6 +164,28 @@ def test_both_encoders_mode_plans_an_index_per_distilled_retriever(tmp_path):
         assert job and f"results/smoke/index/{name}/index.faiss" in job.group(1), name
 
 
+def test_both_encoders_mode_reencodes_the_corpus_and_retrieves(smoke_run, tmp_path):
+    """Both mode run, not only planned, on a copy of the smoke run, with the passage encoder's
+    top layer trained on stored lower states (``distill.passage_layers``, as the default): the
+    distilled passage encoder re-encodes the corpus from the stored token ids (its re-saved
+    tokenizer must pass the tokens' check; the default run from an empty folder once stopped
+    there), its own index is built, and test retrieval reads it."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    extra = tmp_path / "both.yaml"
+    extra.write_text("distill:\n  mode: both\n  refresh_every: 2\n  passage_layers: 1\n")
+    target = "results/smoke/retrieve/adist-finetuned-s0/test.jsonl"
+    res = snakemake(work, target, "--cores", "2", "--configfile", str(SMOKE), str(extra))
+    ran = planned_rules(res.stdout + res.stderr)
+    assert ran["distill_retriever"] == 1 and ran["encode_corpus"] == 2 and ran["build_index"] == 1, ran
+    assert not {"fetch_data", "tokenize_corpus", "finetune_reader", "dump_attention"} & set(ran)
+    assert (work / "results/smoke/index/adist-finetuned-s0/index.faiss").stat().st_size > 0
+    rows = [json.loads(line) for line in (work / target).read_text().splitlines()]
+    assert len(rows) == 12 and all(len(r["ctxs"]) == 20 for r in rows)
+
+
 def test_extra_grid_cells_are_distilled_and_answered_by_their_teacher(tmp_path):
     """Each extra retriever with its teacher; an off-the-shelf teacher's also with the fine-tuned
     reader. Answering stays one job per reader, however many cells share it."""
@@ -228,6 +250,9 @@ def test_teacher_sweep_runs_and_reports(smoke_run, tmp_path):
             "datasets:\n  smoke:\n    world:\n      n_people: 81\n",
             r"config key datasets.smoke.world.n_people: 81, but given_names x family_names = 10 x 8 = 80",
         ),
+        # pairwise limits, when the run is planned rather than when a model job meets them
+        ("k: 30\n", r"config key k: 30 documents, but retrieve.top_k keeps 20"),
+        ("distill:\n  candidates: 7\n", r"distill.candidates: 7 is not a multiple of k"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, yaml, message):
