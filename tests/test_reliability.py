@@ -269,6 +269,12 @@ DATA_CASES = {
     ),
     "empty-corpus": (GOOD_Q, "id\ttext\ttitle\n", r"datasets\.bad\.corpus: the corpus is empty"),
     "non-utf8": (b'{"question": "q\xff?", "answers": ["ay"]}\n', GOOD_CORPUS, r"q\.jsonl:1: not valid UTF-8"),
+    # a latin-1 byte in the corpus names its line, as in the questions
+    "non-utf8-corpus": (
+        GOOD_Q,
+        "id\ttext\ttitle\n1\tx\ty\n2\tcaf\u00e9\tz\n".encode("latin-1"),
+        r"c\.tsv:3: not valid UTF-8",
+    ),
 }
 
 
@@ -298,13 +304,30 @@ def test_bad_data_stops_with_file_and_line(tmp_path, case):
         q.write_bytes(questions)
     else:
         q.write_text(questions)
-    (tmp_path / "c.tsv").write_text(corpus)
+    (tmp_path / "c.tsv").write_bytes(corpus if isinstance(corpus, bytes) else corpus.encode())
     extra = (
         "runs: [bad]\ndatasets:\n  bad:\n    questions:\n"
         + "".join(f"      {s}: 'local:{q}'\n" for s in ("train", "dev", "test"))
         + f"    corpus: 'local:{tmp_path / 'c.tsv'}'\n"
         + "    allow_overlap: 'one question file for every split (a test of something else)'\n"
     )
+    _cli_fails(tmp_path, extra, "resources/data/bad/corpus.tsv", message)
+
+
+@pytest.mark.workflow
+def test_test_questions_in_train_stop_the_fetch_naming_the_splits(tmp_path):
+    """A distillation study that trains on its test questions measures nothing: one question file
+    for every split, without ``allow_overlap``, stops when the data is fetched."""
+    q = tmp_path / "q.jsonl"
+    rows = [{"id": "a", "question": "q?", "answers": ["ay"]}, {"id": "b", "question": "r?", "answers": ["b"]}]
+    q.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "c.tsv").write_text(GOOD_CORPUS)
+    extra = (
+        "runs: [bad]\ndatasets:\n  bad:\n    questions:\n"
+        + "".join(f"      {s}: 'local:{q}'\n" for s in ("train", "dev", "test"))
+        + f"    corpus: 'local:{tmp_path / 'c.tsv'}'\n"
+    )
+    message = r"datasets\.bad: 2 of 2 test questions are also in train \(same id or text; first: a, b\)"
     _cli_fails(tmp_path, extra, "resources/data/bad/corpus.tsv", message)
 
 
