@@ -60,6 +60,19 @@ def test_answer_table_is_has_answer_for_every_pair():
     assert table.tolist() == [[has_answer(t, a) for t in texts] for a in answers]
 
 
+def _token_scan(text: str, answers: list[str]) -> bool:
+    """The slow reference: some normalised answer's tokens occur as a run in the text's tokens."""
+    from ragdistill.metrics import normalize_answer
+
+    tokens = normalize_answer(text).split()
+    for a in answers:
+        needle = normalize_answer(a).split()
+        n = len(needle)
+        if n and any(tokens[i : i + n] == needle for i in range(len(tokens) - n + 1)):
+            return True
+    return False
+
+
 def test_answer_table_agrees_with_has_answer_on_random_texts():
     """The substring search against the token scan, on texts and answers drawn from a few words
     (prefixes of each other, punctuation, articles, empty answers), so that near misses abound."""
@@ -75,6 +88,7 @@ def test_answer_table_agrees_with_has_answer_on_random_texts():
     answers = [[text(4), text(4)] for _ in range(40)]
     table = answer_table(texts, answers)
     assert table.tolist() == [[has_answer(t, a) for t in texts] for a in answers]
+    assert table.tolist() == [[_token_scan(t, a) for t in texts] for a in answers]
     assert 0 < table.mean() < 1
 
 
