@@ -295,6 +295,15 @@ def _cli_fails(tmp_path: Path, extra_yaml: str, target: str, message: str) -> No
     assert not [p for p in made if "downloads" not in p.parts], f"left outputs behind: {made}"
 
 
+def _one_file_run(questions: Path, corpus: Path) -> str:
+    """A config adding run ``bad``: one local question file for every split, and a local corpus."""
+    return (
+        "runs: [bad]\ndatasets:\n  bad:\n    questions:\n"
+        + "".join(f"      {s}: 'local:{questions}'\n" for s in ("train", "dev", "test"))
+        + f"    corpus: 'local:{corpus}'\n"
+    )
+
+
 @pytest.mark.workflow
 @pytest.mark.parametrize("case", sorted(DATA_CASES))
 def test_bad_data_stops_with_file_and_line(tmp_path, case):
@@ -305,11 +314,8 @@ def test_bad_data_stops_with_file_and_line(tmp_path, case):
     else:
         q.write_text(questions)
     (tmp_path / "c.tsv").write_bytes(corpus if isinstance(corpus, bytes) else corpus.encode())
-    extra = (
-        "runs: [bad]\ndatasets:\n  bad:\n    questions:\n"
-        + "".join(f"      {s}: 'local:{q}'\n" for s in ("train", "dev", "test"))
-        + f"    corpus: 'local:{tmp_path / 'c.tsv'}'\n"
-        + "    allow_overlap: 'one question file for every split (a test of something else)'\n"
+    extra = _one_file_run(q, tmp_path / "c.tsv") + (
+        "    allow_overlap: 'one question file for every split (a test of something else)'\n"
     )
     _cli_fails(tmp_path, extra, "resources/data/bad/corpus.tsv", message)
 
@@ -322,11 +328,7 @@ def test_test_questions_in_train_stop_the_fetch_naming_the_splits(tmp_path):
     rows = [{"id": "a", "question": "q?", "answers": ["ay"]}, {"id": "b", "question": "r?", "answers": ["b"]}]
     q.write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "c.tsv").write_text(GOOD_CORPUS)
-    extra = (
-        "runs: [bad]\ndatasets:\n  bad:\n    questions:\n"
-        + "".join(f"      {s}: 'local:{q}'\n" for s in ("train", "dev", "test"))
-        + f"    corpus: 'local:{tmp_path / 'c.tsv'}'\n"
-    )
+    extra = _one_file_run(q, tmp_path / "c.tsv")
     message = r"datasets\.bad: 2 of 2 test questions are also in train \(same id or text; first: a, b\)"
     _cli_fails(tmp_path, extra, "resources/data/bad/corpus.tsv", message)
 
