@@ -16,7 +16,13 @@ initial = per_question(str(run / "retrieve" / "initial" / "test.jsonl"))
 for name in sys.argv[2:]:
     distilled = per_question(str(run / "retrieve" / name / "test.jsonl"))
     meta = json.loads((run / "distill" / name / "query_encoder" / "ragdistill_retriever.json").read_text())
-    row = {"retriever": name, "kept": meta["selected_step"], "dev_hr5": meta["dev_hr5_selected"]}
+    row = {
+        "retriever": name,
+        "kept": meta["selected_step"],
+        "dev_hr5": meta["dev_hr5_selected"],
+        "teacher_top1": meta.get("teacher_top1_hit"),
+        "retriever_top1": meta.get("retriever_top1_hit"),
+    }
     for m in ("hr@5", "hr@1", "mrr"):
         iv = paired({i: v[m] for i, v in distilled.items()}, {i: v[m] for i, v in initial.items()})
         row[m] = f"{iv.diff:+.3f} [{iv.lo:+.3f}, {iv.hi:+.3f}] ({iv.n})"

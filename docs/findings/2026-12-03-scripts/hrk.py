@@ -1,27 +1,30 @@
-"""HR@1/5/10/20 of a retrieval file per split, and where the first answer-holding passage sits."""
+"""HR@1/5/10/20 of retrieval files, and where each question's first answer-holding passage sits.
 
-import json
+    python hrk.py results/squad/retrieve/initial/{train,dev,test}.jsonl
+
+Reads the ``has_answer`` flag the retrieval stored for each passage (``metrics.has_answer``).
+"""
+
 import sys
 from collections import Counter
 
-from ragdistill.metrics import has_answer
+from ragdistill.files import read_jsonl
+from ragdistill.metrics import mean_hits
 
 for path in sys.argv[1:]:
-    rows = [json.loads(line) for line in open(path)]
-    first = Counter()
-    for r in rows:
-        flags = [has_answer(c["text"], r["answers"]) for c in r["ctxs"]]
-        first[next((i for i, f in enumerate(flags) if f), None)] += 1
-    n = len(rows)
-    hr = {k: sum(v for i, v in first.items() if i is not None and i < k) / n for k in (1, 5, 10, 20)}
+    flags = [[bool(c["has_answer"]) for c in row["ctxs"]] for row in read_jsonl(path)]
+    first = Counter(next((i for i, f in enumerate(fl) if f), None) for fl in flags)
+    hr = mean_hits(flags, (1, 5, 10, 20))
+    ranks_6_10 = sum(v for i, v in first.items() if i is not None and 5 <= i < 10)
+    ranks_11_20 = sum(v for i, v in first.items() if i is not None and i >= 10)
     print(
         path,
-        n,
+        len(flags),
         {k: round(v, 3) for k, v in hr.items()},
         "answer first at 6-10:",
-        sum(v for i, v in first.items() if i is not None and 5 <= i < 10),
+        ranks_6_10,
         "11-20:",
-        sum(v for i, v in first.items() if i is not None and i >= 10),
+        ranks_11_20,
         "none in 20:",
         first[None],
     )

@@ -35,11 +35,7 @@ params = {
     "objective": obj,
     "uniform": obj == "uniform",
     "max_questions": int(nq) if nq else None,
-    "pooling": "mean",
-    "normalize": True,
-    "max_length": 64,
-    "passage_max_length": 128,
-    "encode_batch_size": 64,
+    "retriever": cfg["retriever"],  # the whole section, as workflow/rules/distill.smk passes it
     "resume_dir": str(out_dir / "resume"),
     "checkpoint_every": 0,
 }
@@ -72,7 +68,7 @@ if params["mode"] == "both":
     inp.pop("vectors")
 t = time.time()
 distill.distill_retriever(inp, out, params)
-rows = [l.split("\t") for l in open(out["curve"]).read().splitlines()]
+rows = [line.split("\t") for line in open(out["curve"]).read().splitlines()]
 ev = [r for r in rows[1:] if r[2] not in ("nan", "")]
 meta = json.load(open(Path(out["query_encoder"]) / "ragdistill_retriever.json"))
 line = (
