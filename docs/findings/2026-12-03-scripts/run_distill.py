@@ -74,7 +74,8 @@ meta = json.load(open(Path(out["query_encoder"]) / "ragdistill_retriever.json"))
 line = (
     f"RESULT {name} {kv} dev_hr5="
     + " ".join(f"{r[0]}:{float(r[2]):.3f}({r[4]}/{r[5]})" for r in ev)
-    + f" kept={meta['selected_step']} top_p={meta['teacher_mean_top_p']} t1={meta['teacher_top1_hit']} r1={meta['retriever_top1_hit']} {time.time() - t:.0f}s"
+    + f" kept={meta['selected_step']} top_p={meta['teacher_mean_top_p']}"
+    + f" t1={meta['teacher_top1_hit']} r1={meta['retriever_top1_hit']} {time.time() - t:.0f}s"
 )
 print(line)
 open("/tmp/explore/RESULTS.txt", "a").write(line + "\n")
