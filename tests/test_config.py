@@ -72,7 +72,7 @@ def test_pairwise_limits_are_checked_when_the_run_is_planned():
         ({"distill": {"candidates": 7}}, "distill.candidates: 7 is not a multiple of k"),
         ({"distill": {"candidates": 25}}, "distill.candidates: 25, but retrieve.top_k keeps 20"),
         ({"k": 25}, "config key k: 25 documents, but retrieve.top_k keeps 20"),
-        ({"attention": {"max_questions": 80}}, "curve.sizes: 100 is not below attention.max_questions"),
+        ({"attention": {"max_questions": 20}}, "curve.sizes: 25 is not below attention.max_questions"),
     ):
         bad = copy.deepcopy(CONFIG)
         for section, value in change.items():
