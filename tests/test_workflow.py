@@ -86,10 +86,16 @@ def test_controls_and_the_learning_curve_are_reported(smoke_run):
     curve = json.loads((run / "curve" / "curve.json").read_text())["rows"]
     assert [(r["teacher"], r["size"], r["questions"]) for r in curve] == [
         ("finetuned", 8, 8),
-        ("finetuned", None, 24),
+        ("finetuned", None, 16),
     ]
     for r in curve:
         assert {"hr@5", "hr@1", "mrr", "transfer"} <= set(r) and r["hr@5"]["n"] == 12
+    # the uniform control trains on the questions the dumped teachers do (attention.max_questions)
+    trained = {
+        t: json.loads((run / f"distill/adist-{t}-s0/query_encoder/ragdistill_retriever.json").read_text())
+        for t in ("finetuned", "uniform", "random")
+    }
+    assert {t: meta["questions"] for t, meta in trained.items()} == dict.fromkeys(trained, 16)
     report = (run / "report" / "report.md").read_text()
     assert "## Learning curve" in report and "| 0 | uniform |" in report
 
@@ -397,7 +403,7 @@ def test_both_arms_run_and_compare_their_mq(smoke_run, tmp_path):
         "does not hold",
     }
     (comp,) = claim["measured"][0]["comparisons"]
-    assert comp["n"] == 24  # the same 24 dumped training questions in both arms
+    assert comp["n"] == 16  # the same 16 dumped training questions in both arms
     dec, t5 = (np.load(work / f"results/{r}/attention/finetuned-s0/train.npz") for r in ("smoke", "smoke-t5"))
     assert set(dec.files) == set(t5.files) and list(dec["ids"]) == list(t5["ids"])
     t5_cell = json.loads(

@@ -45,7 +45,11 @@ rule distill_retriever:
         k=config["k"],
         objective="{objective}",
         uniform=lambda w: w.teacher == "uniform",
-        max_questions=None,
+        # a dumped teacher's questions are its dump's (attention.max_questions); the uniform
+        # control has no dump and takes as many, so that it controls for the same training
+        max_questions=lambda w: (
+            config["attention"]["max_questions"] if w.teacher == "uniform" else None
+        ),
         retriever=config["retriever"],
         resume_dir="results/{run}/distill/{objective}-{teacher}-s{seed}/resume",
     script:
