@@ -45,11 +45,9 @@ rule distill_retriever:
         k=config["k"],
         objective="{objective}",
         uniform=lambda w: w.teacher == "uniform",
-        # a dumped teacher's questions are its dump's (attention.max_questions); the uniform
-        # control has no dump and takes as many, so that it controls for the same training
-        max_questions=lambda w: (
-            config["attention"]["max_questions"] if w.teacher == "uniform" else None
-        ),
+        # every teacher trains on the first attention.max_questions: a dump holds no more, and
+        # the uniform control, which has no dump, takes as many
+        max_questions=config["attention"]["max_questions"],
         retriever=config["retriever"],
         resume_dir="results/{run}/distill/{objective}-{teacher}-s{seed}/resume",
     script:
