@@ -389,6 +389,18 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
 
     s = from_params(ShardSettings, params)
     shard, n_shards = s.shard, s.n_shards
+    same = initial_shard(inp, shard, n_shards)
+    if same is not None:
+        _write_shard(out["shard"], *same)
+        log.info(
+            "shard %d/%d: %s holds the initial retriever's weights (its distillation kept step 0): "
+            "%d vectors read from the initial index, not encoded again",
+            shard,
+            n_shards,
+            inp["model"],
+            len(same[0]),
+        )
+        return
     device = models.pick_device()
     tok = models.load_tokenizer(inp["model"])
     r = s.retriever
@@ -433,9 +445,53 @@ def encode_corpus(inp: dict, out: dict, params: dict) -> None:
             embs.append(torch.cat(on_device).cpu().numpy())
         bar.close()
     emb = np.concatenate(embs) if embs else np.zeros((0, model.config.hidden_size), dtype=np.float16)
-    with atomic_path(out["shard"], suffix=".npz") as tmp:
-        np.savez(tmp, ids=np.array(ids, dtype=object).astype(str), emb=emb)
+    _write_shard(out["shard"], ids, emb)
     log.info("shard %d/%d: %d passages", shard, n_shards, len(ids))
+
+
+def _write_shard(path: str, ids: list[str], emb: np.ndarray) -> None:
+    """A shard file: passage ids (str) and their vectors (passages, hidden) float16."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, ids=np.array(ids, dtype=object).astype(str), emb=emb)
+
+
+def initial_shard(inp: dict, shard: int, n_shards: int) -> tuple[list[str], np.ndarray] | None:
+    """(ids, vectors) of this shard from the initial index, when the job's passage encoder holds
+    the initial retriever's weights (a both-mode distillation that kept step 0): the vectors
+    encoding would write, float16 (a flat index stores the float16 values exactly, as float32).
+
+    None when the job encodes the initial index itself (the rule passes no ``initial_*``
+    inputs), when the weights differ, or when the initial index is not flat (others do not keep
+    their vectors as given).
+    """
+    if "initial_index" not in inp:
+        return None
+    from . import models
+    from .files import read_json
+
+    if read_json(inp["initial_meta"])["factory"] != "Flat":
+        return None
+    if not models.same_weights(inp["model"], inp["initial_model"]):
+        return None
+    import faiss
+
+    index = faiss.read_index(inp["initial_index"])
+    row = {pid: i for i, pid in enumerate(np.load(inp["initial_ids"], allow_pickle=False).tolist())}
+    tokens = inp.get("tokens")
+    chunks = (
+        (c.ids for c in token_chunks(Path(tokens), shard, n_shards))
+        if tokens
+        else (ids for ids, _ in shard_chunks(Path(inp["corpus"]), shard, n_shards))
+    )
+    ids = [pid for chunk in chunks for pid in chunk]
+    missing = [pid for pid in ids if pid not in row]
+    if missing:
+        raise KeyError(
+            f"{inp['initial_ids']}: {len(missing)} passages of the corpus are not in the initial "
+            f"index (e.g. {missing[:3]}); the index and the corpus do not match"
+        )
+    vectors = index.reconstruct_n(0, index.ntotal)
+    return ids, vectors[[row[pid] for pid in ids]].astype(np.float16)
 
 
 def _check_tokens(tokens: Path, model_dir: str, max_length: int) -> None:

@@ -7,7 +7,9 @@ streaming pass over the corpus, for the retrieved ids only.
 
 from __future__ import annotations
 
+import filecmp
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -57,11 +59,34 @@ class RetrieveSettings:
     top_k: int = config_key("retrieve.top_k")
 
 
+def same_as_initial(inp: dict) -> bool:
+    """Whether a distilled retriever is the initial one: its query encoder holds the initial
+    weights and it searches the initial index's file (query mode) or a byte-identical one (both
+    mode, its passage encoder unchanged too). The rule passes ``initial_*`` inputs for distilled
+    retrievers only."""
+    if "initial_index" not in inp:
+        return False
+    same_files = all(
+        filecmp.cmp(inp[name], inp[f"initial_{name}"], shallow=False) for name in ("index", "ids")
+    )
+    return same_files and models.same_weights(inp["query_encoder"], inp["initial_encoder"])
+
+
 def retrieve(inp: dict, out: dict, params: dict) -> None:
     """Search the index with every question of the job's splits; the top ``top_k`` passages."""
     import faiss
 
     s = from_params(RetrieveSettings, params)
+    if same_as_initial(inp):
+        for split in s.splits:
+            shutil.copyfile(inp[f"initial_{split}"], out[split])
+        log.info(
+            "%s and its index hold the initial retriever's weights and vectors (its distillation "
+            "kept step 0): the initial retrieval of %s, copied",
+            inp["query_encoder"],
+            ", ".join(s.splits),
+        )
+        return
     index = faiss.read_index(inp["index"])
     ids = np.load(inp["ids"], allow_pickle=False)
     tok, model = load_query_encoder(inp["query_encoder"])

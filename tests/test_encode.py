@@ -180,3 +180,85 @@ def test_a_resaved_tokenizer_keeps_its_digest_and_another_vocabulary_does_not(ti
     vocab[next(iter(vocab))], vocab[list(vocab)[1]] = vocab[list(vocab)[1]], vocab[next(iter(vocab))]
     (again / "tokenizer.json").write_text(json.dumps(spec))
     assert encode.tokenizer_digest(again) != encode.tokenizer_digest(base)
+
+
+def test_a_retriever_distilled_back_to_step_0_reads_the_initial_index_and_retrieval(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """A distillation that keeps step 0 saves the initial weights: its corpus shard is the
+    initial flat index's vectors (byte for byte what encoding writes, without encoding), and its
+    test retrieval is the initial one, copied. Changed weights, or an index that does not keep
+    its vectors, are encoded and searched as usual."""
+    import json
+
+    from ragdistill import encode, retrieve
+
+    path = tiny_model_dir("bert")
+    corpus = tmp_path / "corpus.tsv"
+    _corpus(corpus, 23)
+    tokens = tmp_path / "tokens"
+    encode.tokenize_corpus(
+        {"corpus": str(corpus), "model": path}, {"tokens": str(tokens)}, {"max_length": 24}
+    )
+    shards = [str(tmp_path / f"initial{s}.npz") for s in range(2)]
+    for s, shard in enumerate(shards):
+        encode.encode_corpus(
+            {"tokens": str(tokens), "model": path}, {"shard": shard}, _shard_params(s, 2, 3, 24)
+        )
+    idx = {
+        n: str(tmp_path / f) for n, f in [("index", "index.faiss"), ("ids", "ids.npy"), ("meta", "meta.json")]
+    }
+    encode.build_index({"shards": shards}, idx, {"type": "flat"})
+
+    tok, model = models.load_tokenizer(path), models.load_encoder(path)
+    same, changed = str(tmp_path / "same"), str(tmp_path / "changed")
+    models.save_trained(model, tok, same, path)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.5)
+    models.save_trained(model, tok, changed, path)
+    assert models.same_weights(same, path) and not models.same_weights(changed, path)
+
+    link = {"initial_model": path, "initial_index": idx["index"], "initial_ids": idx["ids"]}
+    link["initial_meta"] = idx["meta"]
+
+    def shard1(model_dir: str, name: str) -> str:
+        out = str(tmp_path / f"{name}.npz")
+        inp = {"tokens": str(tokens), "model": model_dir, **link}
+        encode.encode_corpus(inp, {"shard": out}, _shard_params(1, 2, 3, 24))
+        return out
+
+    real_embed = models.embed_batches
+    monkeypatch.setattr(models, "embed_batches", lambda *a, **k: pytest.fail("encoded again"))
+    with np.load(shard1(same, "same")) as a, np.load(shards[1]) as b:
+        assert a["ids"].tolist() == b["ids"].tolist()
+        assert a["emb"].dtype == np.float16 and a["emb"].tobytes() == b["emb"].tobytes()
+    monkeypatch.setattr(models, "embed_batches", real_embed)
+    with np.load(shard1(changed, "changed")) as a, np.load(shards[1]) as b:
+        assert a["ids"].tolist() == b["ids"].tolist()
+        assert a["emb"].tobytes() != b["emb"].tobytes()
+    (tmp_path / "meta.json").write_text(
+        json.dumps({**json.loads((tmp_path / "meta.json").read_text()), "factory": "HNSW32"})
+    )
+    with np.load(shard1(same, "hnsw")) as a, np.load(shards[1]) as b:  # encoded: the same vectors
+        assert a["emb"].tobytes() == b["emb"].tobytes()
+
+    # retrieval: the initial test split copied when nothing changed, searched otherwise
+    questions = tmp_path / "test.jsonl"
+    rows = [{"id": f"q{i}", "question": TEXTS[i], "answers": ["number"]} for i in range(5)]
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    params = {
+        "splits": ["test"],
+        "retriever": _shard_params(0, 1, 3, 24)["retriever"] | {"query_max_length": 16},
+    }
+    params["top_k"] = 4
+    initial_test = tmp_path / "initial_test.jsonl"
+    base = {**idx, "corpus": str(corpus), "questions": [str(questions)]}
+    retrieve.retrieve({**base, "query_encoder": path}, {"test": str(initial_test)}, params)
+    initial_test.write_text(initial_test.read_text().replace('"q0"', '"q0-marked"'))  # a copy shows it
+    link = {"initial_encoder": path, "initial_index": idx["index"], "initial_ids": idx["ids"]}
+    link["initial_test"] = str(initial_test)
+    for encoder, copied in [(same, True), (changed, False)]:
+        out = tmp_path / f"test-{copied}.jsonl"
+        retrieve.retrieve({**base, **link, "query_encoder": encoder}, {"test": str(out)}, params)
+        assert ("q0-marked" in out.read_text()) is copied
+        assert len(out.read_text().splitlines()) == 5

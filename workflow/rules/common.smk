@@ -111,6 +111,34 @@ def get_passage_encoder(wildcards):
     return f"results/{wildcards.run}/distill/{wildcards.index}/passage_encoder"
 
 
+def get_initial_encoding(wildcards):
+    """A distilled index's link to the initial one: when its passage encoder holds the initial
+    weights (the distillation kept step 0), encode_corpus reads the initial flat index's vectors
+    instead of encoding the corpus again. Nothing for the initial index itself."""
+    if wildcards.index == "initial":
+        return {}
+    initial = f"results/{wildcards.run}/index/initial"
+    return {
+        "initial_model": get_retriever_model(),
+        "initial_index": f"{initial}/index.faiss",
+        "initial_ids": f"{initial}/ids.npy",
+        "initial_meta": f"{initial}/meta.json",
+    }
+
+
+def get_initial_retrieval(wildcards):
+    """A distilled retriever's link to the initial one: when both its encoders hold the initial
+    weights (the distillation kept step 0), retrieve_distilled copies the initial retrieval.
+    """
+    initial = f"results/{wildcards.run}/index/initial"
+    return {
+        "initial_encoder": get_retriever_model(),
+        "initial_index": f"{initial}/index.faiss",
+        "initial_ids": f"{initial}/ids.npy",
+        "initial_test": f"results/{wildcards.run}/retrieve/initial/test.jsonl",
+    }
+
+
 def get_index_dir(wildcards):
     """The index a distilled retriever searches: its own in both mode, else the initial one."""
     name = wildcards.retriever if BOTH_ENCODERS else "initial"

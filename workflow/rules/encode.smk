@@ -31,6 +31,8 @@ rule tokenize_corpus:
 # encoder; in query mode the initial index serves every retriever).
 rule encode_corpus:
     input:
+        # a distilled index: the initial one, whose vectors it takes if its encoder is unchanged
+        unpack(get_initial_encoding),
         model=get_passage_encoder,
         tokens="results/{run}/encode/tokens",
     output:

@@ -34,6 +34,8 @@ rule retrieve_initial:
 # corpus re-encoded with its own passage encoder (both mode).
 rule retrieve_distilled:
     input:
+        # the initial retrieval, copied when the distilled retriever is unchanged (kept step 0)
+        unpack(get_initial_retrieval),
         index=lambda w: f"{get_index_dir(w)}/index.faiss",
         ids=lambda w: f"{get_index_dir(w)}/ids.npy",
         corpus="resources/data/{run}/corpus.tsv",
