@@ -117,12 +117,7 @@ def test_token_ids_stored_once_give_the_same_vectors_byte_for_byte(
     monkeypatch.setattr(encode, "CHUNK", 5)
     monkeypatch.setattr(models, "load_tokenizer", _with_side(models.load_tokenizer, side))
     path = tiny_model_dir("bert")
-    corpus = tmp_path / "corpus.tsv"
-    _corpus(corpus, 23)
-    tokens = tmp_path / "tokens"
-    encode.tokenize_corpus(
-        {"corpus": str(corpus), "model": path}, {"tokens": str(tokens)}, {"max_length": 24}
-    )
+    corpus, tokens = _tokenized_corpus(tmp_path, path)
     assert not list(tmp_path.glob(".tokens*")), "the job's own datasets cache is removed"
     params = _shard_params(shard, n_shards, batch_size=3, max_length=24)
     shards = {}
@@ -141,6 +136,18 @@ def test_token_ids_stored_once_give_the_same_vectors_byte_for_byte(
             {"shard": str(tmp_path / "x.npz")},
             _shard_params(shard, n_shards, batch_size=3, max_length=16),
         )
+
+
+def _tokenized_corpus(tmp_path, model_dir: str):
+    """(corpus.tsv, tokens folder): 23 passages, tokenised by ``tokenize_corpus`` at length 24."""
+    from ragdistill import encode
+
+    corpus, tokens = tmp_path / "corpus.tsv", tmp_path / "tokens"
+    _corpus(corpus, 23)
+    encode.tokenize_corpus(
+        {"corpus": str(corpus), "model": model_dir}, {"tokens": str(tokens)}, {"max_length": 24}
+    )
+    return corpus, tokens
 
 
 def _shard_params(shard: int, n_shards: int, batch_size: int, max_length: int) -> dict:
@@ -194,12 +201,7 @@ def test_a_retriever_distilled_back_to_step_0_reads_the_initial_index_and_retrie
     from ragdistill import encode, retrieve
 
     path = tiny_model_dir("bert")
-    corpus = tmp_path / "corpus.tsv"
-    _corpus(corpus, 23)
-    tokens = tmp_path / "tokens"
-    encode.tokenize_corpus(
-        {"corpus": str(corpus), "model": path}, {"tokens": str(tokens)}, {"max_length": 24}
-    )
+    corpus, tokens = _tokenized_corpus(tmp_path, path)
     shards = [str(tmp_path / f"initial{s}.npz") for s in range(2)]
     for s, shard in enumerate(shards):
         encode.encode_corpus(
