@@ -475,7 +475,9 @@ def initial_shard(inp: dict, shard: int, n_shards: int) -> tuple[list[str], np.n
         return None
     import faiss
 
-    index = faiss.read_index(inp["initial_index"])
+    # memory-mapped where this faiss can (a flat index of 21M passages is 64 GB): only this
+    # shard's rows are read
+    index = faiss.read_index(inp["initial_index"], getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
     row = {pid: i for i, pid in enumerate(np.load(inp["initial_ids"], allow_pickle=False).tolist())}
     tokens = inp.get("tokens")
     chunks = (
@@ -490,8 +492,10 @@ def initial_shard(inp: dict, shard: int, n_shards: int) -> tuple[list[str], np.n
             f"{inp['initial_ids']}: {len(missing)} passages of the corpus are not in the initial "
             f"index (e.g. {missing[:3]}); the index and the corpus do not match"
         )
-    vectors = index.reconstruct_n(0, index.ntotal)
-    return ids, vectors[[row[pid] for pid in ids]].astype(np.float16)
+    if not ids:
+        return ids, np.zeros((0, index.d), dtype=np.float16)
+    rows = np.array([row[pid] for pid in ids], dtype=np.int64)
+    return ids, index.reconstruct_batch(rows).astype(np.float16)
 
 
 def _check_tokens(tokens: Path, model_dir: str, max_length: int) -> None:
