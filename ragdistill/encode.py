@@ -21,7 +21,7 @@ import numpy as np
 
 from . import hf_data
 from .datasets import iter_corpus
-from .files import atomic_path, read_jsonl, write_json
+from .files import atomic_path, read_json, read_jsonl, write_json
 from .settings import RetrieverSettings, config_key, from_params
 
 if TYPE_CHECKING:  # imported where used: build_index and candidate_vectors need no torch
@@ -467,7 +467,6 @@ def initial_shard(inp: dict, shard: int, n_shards: int) -> tuple[list[str], np.n
     if "initial_index" not in inp:
         return None
     from . import models
-    from .files import read_json
 
     if read_json(inp["initial_meta"])["factory"] != "Flat":
         return None
@@ -500,8 +499,6 @@ def initial_shard(inp: dict, shard: int, n_shards: int) -> tuple[list[str], np.n
 
 def _check_tokens(tokens: Path, model_dir: str, max_length: int) -> None:
     """Stop when the stored token ids were made for another tokenizer or length than this job's."""
-    from .files import read_json
-
     meta = read_json(tokens / TOKENS_META)
     mine = {"tokenizer": tokenizer_digest(model_dir), "max_length": max_length}
     theirs = {k: meta[k] for k in mine}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import filecmp
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +65,13 @@ def same_as_initial(inp: dict) -> bool:
     weights and it searches the initial index's file (query mode) or a byte-identical one (both
     mode, its passage encoder unchanged too). The rule passes ``initial_*`` inputs for distilled
     retrievers only."""
-    if "initial_index" not in inp:
-        return False
-    same_files = all(
-        filecmp.cmp(inp[name], inp[f"initial_{name}"], shallow=False) for name in ("index", "ids")
+    if "initial_index" not in inp or not models.same_weights(inp["query_encoder"], inp["initial_encoder"]):
+        return False  # the weights first: reading two indexes whole is the costly check
+    return all(
+        os.path.samefile(inp[name], inp[f"initial_{name}"])
+        or filecmp.cmp(inp[name], inp[f"initial_{name}"], shallow=False)
+        for name in ("index", "ids")
     )
-    return same_files and models.same_weights(inp["query_encoder"], inp["initial_encoder"])
 
 
 def retrieve(inp: dict, out: dict, params: dict) -> None:

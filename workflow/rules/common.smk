@@ -111,18 +111,26 @@ def get_passage_encoder(wildcards):
     return f"results/{wildcards.run}/distill/{wildcards.index}/passage_encoder"
 
 
+def initial_index_files(run):
+    """The initial index's files, by input name: what a distilled retriever that kept step 0
+    reads instead of encoding or searching again."""
+    initial = f"results/{run}/index/initial"
+    return {
+        "initial_index": f"{initial}/index.faiss",
+        "initial_ids": f"{initial}/ids.npy",
+    }
+
+
 def get_initial_encoding(wildcards):
     """A distilled index's link to the initial one: when its passage encoder holds the initial
     weights (the distillation kept step 0), encode_corpus reads the initial flat index's vectors
     instead of encoding the corpus again. Nothing for the initial index itself."""
     if wildcards.index == "initial":
         return {}
-    initial = f"results/{wildcards.run}/index/initial"
     return {
+        **initial_index_files(wildcards.run),
         "initial_model": get_retriever_model(),
-        "initial_index": f"{initial}/index.faiss",
-        "initial_ids": f"{initial}/ids.npy",
-        "initial_meta": f"{initial}/meta.json",
+        "initial_meta": f"results/{wildcards.run}/index/initial/meta.json",
     }
 
 
@@ -130,11 +138,9 @@ def get_initial_retrieval(wildcards):
     """A distilled retriever's link to the initial one: when both its encoders hold the initial
     weights (the distillation kept step 0), retrieve_distilled copies the initial retrieval.
     """
-    initial = f"results/{wildcards.run}/index/initial"
     return {
+        **initial_index_files(wildcards.run),
         "initial_encoder": get_retriever_model(),
-        "initial_index": f"{initial}/index.faiss",
-        "initial_ids": f"{initial}/ids.npy",
         "initial_test": f"results/{wildcards.run}/retrieve/initial/test.jsonl",
     }
 
