@@ -96,6 +96,7 @@ def run_from_snakemake(smk) -> None:
     params.pop("code", None)  # the code's hash: it reruns the job, the job does not need it
     log = logging.getLogger("ragdistill")
     log.info("rule %s: %s (threads=%s)", smk.rule, entry, smk.threads)
+    log.info("library: %s", Path(__file__).resolve().parent)
     # before torch is imported, so that its thread pool matches the job's share of cores
     os.environ["OMP_NUM_THREADS"] = str(max(1, int(smk.threads)))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -278,7 +278,7 @@ def _copy_of_repo_and_run(smoke_run, tmp_path):
 
     repo = tmp_path / "repo"
     repo.mkdir()
-    for part in ("Snakefile", "config.yaml", "config", "workflow", "ragdistill"):
+    for part in ("Snakefile", "config.yaml", "config", "workflow", "ragdistill", "envs"):
         src = REPO / part
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, repo / part)
     work = tmp_path / "work"
@@ -339,6 +339,33 @@ def test_a_docstring_edit_reruns_the_stages_that_import_the_module(smoke_run, tm
     path = repo / "ragdistill" / f"{module}.py"
     path.write_text(path.read_text().replace('"""', '"""Edited. ', 1))
     assert set(planned_rules(snakemake(work, *cmd).stdout)) == planned
+
+
+def test_jobs_run_the_library_of_the_workflow_they_belong_to(tmp_path):
+    """Another ragdistill earlier on the path (a non-editable install, a PYTHONPATH) does not
+    replace the workflow's own: the rules' code hashes are read from the workflow's folder, so
+    its jobs must run that code too."""
+    import os
+    import shutil
+    import subprocess
+
+    from tests.conftest import REPO, SNAKEMAKE
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for part in ("Snakefile", "config.yaml", "config", "workflow", "ragdistill", "envs"):
+        (shutil.copytree if (REPO / part).is_dir() else shutil.copy2)(REPO / part, repo / part)
+    other = tmp_path / "site"
+    shutil.copytree(REPO / "ragdistill", other / "ragdistill")
+    work = tmp_path / "work"
+    work.mkdir()
+    cmd = [*SNAKEMAKE, "-s", str(repo / "Snakefile"), "--directory", str(work), "--cores", "1"]
+    cmd += ["resources/data/smoke/train.jsonl", "--configfile", str(repo / "config" / "smoke.yaml")]
+    env = {**os.environ, "PYTHONPATH": str(other)}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = (work / "logs" / "fetch_data" / "smoke.log").read_text()
+    assert f"library: {(repo / 'ragdistill').resolve()}" in log
 
 
 def test_code_hashes_are_the_entry_modules():

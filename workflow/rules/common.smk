@@ -1,7 +1,18 @@
 # Helpers only: config validation, wildcard constraints, input functions and target lists.
+import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
+
+# This workflow's own library comes first, here and in every job (PYTHONPATH): the jobs must run
+# the code that the rules' code hashes (LIB below) were read from, not a copy earlier on the path
+# (a non-editable install goes stale; a PYTHONPATH may name another clone).
+sys.path.insert(0, workflow.basedir)
+# (set here, not required of the user: hence no envvars directive; every job, on SLURM too,
+# runs this file again)
+_paths = [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
+os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
 from ragdistill import grid, names
 from ragdistill.codedeps import code_digest, code_modules
