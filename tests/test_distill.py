@@ -317,9 +317,24 @@ def test_a_step_beats_step0_by_the_one_sided_mcnemar_rule():
     assert distill.beats_step0(h0, h0) == (0, 0, False)
 
 
+def test_more_looks_at_dev_need_a_larger_margin():
+    # Bonferroni over the steps compared with step 0: z for 0.05 / looks, one-sided
+    assert [round(distill.z_needed(m), 3) for m in (1, 2, 3)] == [1.645, 1.96, 2.128]
+    # evaluated steps: every eval_every-th and the last one
+    assert distill.dev_looks(20, 10) == 2
+    assert distill.dev_looks(30, 10) == 3
+    assert distill.dev_looks(25, 10) == 3
+    assert distill.dev_looks(5, 10) == 1
+    h0 = np.zeros(20, bool)
+    # 4 wins, 0 losses: z = 2.0, enough for one or two looks, not for three
+    step = np.array([1] * 4 + [0] * 16, bool)
+    assert [distill.beats_step0(step, h0, m)[2] for m in (1, 2, 3)] == [True, True, False]
+
+
 def test_significant_keeps_step0_unless_a_step_beats_it_by_the_test(tiny_model_dir, tmp_path, monkeypatch):
     """Scripted dev hits of 10 questions: 0.2 at step 0, then 0.4 (2 wins: 1.41, not enough), 0.3;
-    ``significant`` keeps step 0, ``best`` step 2. With 0.6 at step 4 (4 wins: 2.0) it keeps 4."""
+    ``significant`` keeps step 0, ``best`` step 2. With 0.6 at step 4 (4 wins: 2.0) it keeps 4:
+    two looks at dev (steps 2 and 4) need z >= 1.96."""
     import json
 
     model = tiny_model_dir("bert")
@@ -331,6 +346,7 @@ def test_significant_keeps_step0_unless_a_step_beats_it_by_the_test(tiny_model_d
             distill.distill_retriever(inp, out, params)
             kept = json.loads((Path(out["query_encoder"]) / "ragdistill_retriever.json").read_text())
             assert kept["selected_step"] == expect, (name, select)
+            assert kept["select_z"] == pytest.approx(1.96, abs=1e-3)
 
 
 def test_uniform_teacher_needs_no_targets_and_subsets_take_the_first_questions(tiny_model_dir, tmp_path):
