@@ -208,14 +208,28 @@ class DistillSettings:
     def score_key(self) -> str:
         return f"scores_{self.objective}"
 
+    def evaluates(self, step: int) -> bool:
+        """Whether dev HR@5 is measured after ``step``."""
+        return is_dev_step(step, self.steps, self.eval_every)
+
+    @property
+    def looks(self) -> int:
+        """How many later steps this run compares with step 0 on dev."""
+        return dev_looks(self.steps, self.eval_every)
+
 
 SELECT = ("significant", "best", "last")
 FAMILY_ALPHA = 0.05
 
 
+def is_dev_step(step: int, steps: int, eval_every: int) -> bool:
+    """Whether dev HR@5 is measured after ``step``: every ``eval_every``-th and the last."""
+    return step % eval_every == 0 or step == steps
+
+
 def dev_looks(steps: int, eval_every: int) -> int:
-    """How many later steps are compared with step 0 on dev: every ``eval_every``-th and the last."""
-    return len(set(range(eval_every, steps + 1, eval_every)) | {steps}) if steps > 0 else 0
+    """How many later steps are compared with step 0 on dev."""
+    return sum(is_dev_step(step, steps, eval_every) for step in range(1, steps + 1))
 
 
 def z_needed(looks: int) -> float:
@@ -441,10 +455,10 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
             enc.train_mode()
         row = {"step": step, "loss": loss.item(), "dev_hr5": math.nan, "index_step": index_step}
         row |= {"wins": math.nan, "losses": math.nan}
-        if step % s.eval_every == 0 or step == s.steps:
+        if s.evaluates(step):
             hits = probe.hits5(d_pool)
             row["dev_hr5"] = float(hits.mean())
-            row["wins"], row["losses"], better = beats_step0(hits, hits0, dev_looks(s.steps, s.eval_every))
+            row["wins"], row["losses"], better = beats_step0(hits, hits0, s.looks)
             if better or s.select != "significant":
                 best.offer(step, row["dev_hr5"], enc)
         curve.append(row)
@@ -476,7 +490,7 @@ def _save_distilled(enc: Encoders, tok, inp, out, s: DistillSettings, refresh, b
             "teacher": str(inp.get("targets") or "uniform"),
             "select": s.select,
             # the z a step needed against step 0 (select: significant), for this run's dev looks
-            "select_z": round(z_needed(dev_looks(s.steps, s.eval_every)), 4),
+            "select_z": round(z_needed(s.looks), 4),
             "selected_step": selected,
             "dev_hr5_selected": curve[selected]["dev_hr5"],
             **teacher,

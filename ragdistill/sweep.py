@@ -97,7 +97,7 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
         )
     names = indicator_names(top_n)
     # the random reader is not trained, so one indicators file serves every seed's random control
-    random_ind = [read_json(path) for path in inp.get("control_indicators", [])][:1]
+    random_ind = [read_json(path) for path in inp.get("control_indicators", [])[:1]]
     controls = []
     for spec, retrieved in zip(s.controls, inp.get("controls", []), strict=True):
         gain = paired(hr5(retrieved), initial, **opts)

@@ -269,9 +269,8 @@ def test_bad_config_names_the_key(tmp_path, yaml, message):
     assert re.search(message, res.stdout + res.stderr), res.stderr[-2000:]
 
 
-def _copy_of_repo_and_run(smoke_run, tmp_path):
-    """A copy of the repository (code files keep their times) and of the finished smoke run, so
-    that a code edit in the copy changes nothing the other tests see."""
+def _copy_of_repo(tmp_path):
+    """A copy of the project's workflow and library (code files keep their times)."""
     import shutil
 
     from tests.conftest import REPO
@@ -281,6 +280,15 @@ def _copy_of_repo_and_run(smoke_run, tmp_path):
     for part in ("Snakefile", "config.yaml", "config", "workflow", "ragdistill", "envs"):
         src = REPO / part
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, repo / part)
+    return repo
+
+
+def _copy_of_repo_and_run(smoke_run, tmp_path):
+    """A copy of the repository and of the finished smoke run, so that a code edit in the copy
+    changes nothing the other tests see."""
+    import shutil
+
+    repo = _copy_of_repo(tmp_path)
     work = tmp_path / "work"
     shutil.copytree(smoke_run, work, symlinks=True)
     return repo, work
@@ -351,10 +359,7 @@ def test_jobs_run_the_library_of_the_workflow_they_belong_to(tmp_path):
 
     from tests.conftest import REPO, SNAKEMAKE
 
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for part in ("Snakefile", "config.yaml", "config", "workflow", "ragdistill", "envs"):
-        (shutil.copytree if (REPO / part).is_dir() else shutil.copy2)(REPO / part, repo / part)
+    repo = _copy_of_repo(tmp_path)
     other = tmp_path / "site"
     shutil.copytree(REPO / "ragdistill", other / "ragdistill")
     work = tmp_path / "work"
