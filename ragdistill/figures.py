@@ -7,6 +7,7 @@ and a PDF (vector, for papers). Output keys are the figure names and ``<name>_pd
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -173,24 +174,54 @@ def _plot_grid(plt, cells: list[dict], metrics: list[dict], out: dict, dpi: int)
     plt.close(fig)
 
 
-def _plot_curves(plt, paths: list[str], out: dict, dpi: int) -> None:
-    import pandas as pd
+SEED_STYLES = ("-", "--", ":", "-.")
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax2 = ax.twinx()
-    for path in paths:
+
+def curve_styles(names: list[str]) -> dict[str, tuple[str, str]]:
+    """Per distillation name (``<objective>-<teacher>-s<seed>``): the series it belongs to (the
+    name without its seed) and its seed ("" for a name without one).
+
+    Why: with several seeds the training-curves figure holds a dozen lines or more (seeds3:
+    three seeds of five distillations and the sweep's). One colour per series and one line
+    style per seed keeps a legend of a few entries instead of one per line.
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for name in names:
+        m = re.fullmatch(r"(.+)-s(\d+)", name)
+        out[name] = (m.group(1), m.group(2)) if m else (name, "")
+    return out
+
+
+def _plot_curves(plt, paths: list[str], out: dict, dpi: int) -> None:
+    """Two panels, KL loss and dev HR@5 by step; colour: the distillation, line style: the seed."""
+    import pandas as pd
+    from matplotlib.lines import Line2D
+
+    names = [Path(p).parent.name for p in paths]
+    styles = curve_styles(names)
+    series = list(dict.fromkeys(s for s, _ in styles.values()))
+    seeds = list(dict.fromkeys(seed for _, seed in styles.values()))
+    cmap = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+    colour = {s: cmap(i % cmap.N) for i, s in enumerate(series)}
+    line = {seed: SEED_STYLES[i % len(SEED_STYLES)] for i, seed in enumerate(seeds)}
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for path, name in zip(paths, names, strict=True):
         df = pd.read_csv(path, sep="\t")
-        name = Path(path).parent.name
-        ax.plot(df["step"], df["loss"], lw=0.8, label=f"{name} loss")
+        s, seed = styles[name]
+        ax.plot(df["step"], df["loss"], lw=0.8, ls=line[seed], color=colour[s])
         ev = df.dropna(subset=["dev_hr5"])
-        ax2.plot(ev["step"], ev["dev_hr5"], ls="--", marker="o", ms=3, label=f"{name} dev HR@5")
+        ax2.plot(ev["step"], ev["dev_hr5"], ls=line[seed], marker="o", ms=3, color=colour[s])
     ax.set_xlabel("step")
     ax.set_ylabel("KL loss")
+    ax.set_title("KL loss per training step")
+    ax2.set_xlabel("step")
     ax2.set_ylabel("dev HR@5 (pool of dev candidates)")
-    ax.set_title("Retriever distillation")
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="best")
+    ax2.set_title("dev HR@5 at the evaluated steps")
+    handles = [Line2D([], [], color=colour[s], label=s) for s in series]
+    if len(seeds) > 1:
+        handles += [Line2D([], [], color="black", ls=line[d], label=f"seed {d}") for d in seeds]
+    ax2.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.tight_layout()
     save_figure(fig, out, "curves", dpi)
     plt.close(fig)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragdistill.figures import example_tokens, pick_example
+from ragdistill.figures import curve_styles, example_tokens, pick_example
 
 
 def _dump() -> dict:
@@ -58,3 +58,46 @@ def test_a_figure_saved_twice_gives_the_same_bytes(tmp_path):
         time.sleep(1.1)  # PDF dates have a resolution of one second
     for kind in ("f", "f_pdf"):
         assert open(files[0][kind], "rb").read() == open(files[1][kind], "rb").read(), kind
+
+
+def test_curve_styles_give_a_series_per_distillation_and_a_style_per_seed():
+    """Seeds of one distillation share a series (one colour, one legend entry); a name without
+    a seed suffix is its own series."""
+    names = ["adist-finetuned-s0", "adist-finetuned-s1", "pdist-finetuned-s0", "adist-ft10-s12", "odd"]
+    styles = curve_styles(names)
+    assert styles == {
+        "adist-finetuned-s0": ("adist-finetuned", "0"),
+        "adist-finetuned-s1": ("adist-finetuned", "1"),
+        "pdist-finetuned-s0": ("pdist-finetuned", "0"),
+        "adist-ft10-s12": ("adist-ft10", "12"),
+        "odd": ("odd", ""),
+    }
+
+
+def test_the_curves_figure_draws_every_distillation_of_every_seed(tmp_path, monkeypatch):
+    """Fifteen curves (five distillations, three seeds): one line per curve in each panel, and a
+    legend of five distillations and three seeds, not fifteen entries."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ragdistill import figures
+
+    series = ["adist-finetuned", "adist-offtheshelf", "adist-random", "adist-uniform", "pdist-finetuned"]
+    paths = []
+    for name in series:
+        for seed in range(3):
+            d = tmp_path / f"{name}-s{seed}"
+            d.mkdir()
+            (d / "curve.tsv").write_text("step\tloss\tdev_hr5\n0\tnan\t0.5\n1\t0.3\tnan\n2\t0.2\t0.55\n")
+            paths.append(str(d / "curve.tsv"))
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, out, name, dpi: drawn.append(fig))
+    figures._plot_curves(plt, paths, {}, 50)
+    loss, dev = drawn[0].axes
+    assert len(loss.lines) == len(dev.lines) == 15
+    labels = [t.get_text() for t in dev.get_legend().get_texts()]
+    assert labels[:5] == series
+    assert labels[5:] == ["seed 0", "seed 1", "seed 2"]
+    assert {ln.get_linestyle() for ln in dev.lines} == {"-", "--", ":"}
