@@ -7,7 +7,6 @@ and a PDF (vector, for papers). Output keys are the figure names and ``<name>_pd
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -16,6 +15,7 @@ import numpy as np
 
 from .dumps import example
 from .files import read_json
+from .grid import split_seed
 from .plots import save_figure
 from .settings import config_key, from_params
 
@@ -185,11 +185,7 @@ def curve_styles(names: list[str]) -> dict[str, tuple[str, str]]:
     three seeds of five distillations and the sweep's). One colour per series and one line
     style per seed keeps a legend of a few entries instead of one per line.
     """
-    out: dict[str, tuple[str, str]] = {}
-    for name in names:
-        m = re.fullmatch(r"(.+)-s(\d+)", name)
-        out[name] = (m.group(1), m.group(2)) if m else (name, "")
-    return out
+    return {name: split_seed(name) for name in names}
 
 
 def _plot_curves(plt, paths: list[str], out: dict, dpi: int) -> None:

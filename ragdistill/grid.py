@@ -36,6 +36,13 @@ def teacher_reader(teacher: str, seed: int | str) -> str:
     return teacher if teacher in SEEDLESS else f"{teacher}-s{seed}"
 
 
+def split_seed(name: str) -> tuple[str, str]:
+    """A seeded name (``<stem>-s<seed>``: a fine-tuned reader, a distilled retriever) as its stem
+    and its seed; a name without the suffix (``offtheshelf``, ``random``) as itself and ""."""
+    m = re.fullmatch(r"(.+)-s(\d+)", name)
+    return (m.group(1), m.group(2)) if m else (name, "")
+
+
 def reader_seed(reader: str) -> int:
     """The seed of a fine-tuned reader's name (``finetuned-s<s>``, ``ft<N>-s<s>``)."""
     m = re.fullmatch(r"(finetuned|ft\d+)-s(\d+)", reader)

@@ -97,11 +97,12 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
         )
     names = indicator_names(top_n)
     # the random reader is not trained, so one indicators file serves every seed's random control
-    random_ind = [read_json(path) for path in inp.get("control_indicators", [])[:1]]
+    random_paths = inp.get("control_indicators", [])
+    random_ind = read_json(random_paths[0]) if random_paths else None
     controls = []
     for spec, retrieved in zip(s.controls, inp.get("controls", []), strict=True):
         gain = paired(hr5(retrieved), initial, **opts)
-        ind = random_ind[0] if spec["teacher"] == "random" else None
+        ind = random_ind if spec["teacher"] == "random" else None
         controls.append({**spec, "gain": gain.diff, "lo": gain.lo, "hi": gain.hi, "n": gain.n})
         controls[-1].update(indicator_values(ind, top_n))
     seeds = sorted({r["seed"] for r in rows})
