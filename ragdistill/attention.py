@@ -1,6 +1,7 @@
 """Stage ``attention``: the teacher's signal. ADist attention targets and PDist perplexity targets.
 
-ADist (ATLAS): for layer l, head h, answer position q and document token t,
+ADist (ATLAS): for layer l, head h, answer row q (``attention.answer_rows`` says which rows of a
+decoder-only reader: ``ragdistill/capture.py``) and document token t,
 ``c = softmax(QK^T/sqrt(d) + mask)[h,q,t] * ||V[h,t]||``; per document
 ``S(d) = 1/(256 L A) * sum_l sum_q sum_{t in d} mean_h c``. The per-token sums come from one
 normal forward pass per batch, recorded by the reader (``Reader.token_profiles``; how each kind
@@ -19,7 +20,9 @@ Dump file (``.npz``, one per reader and split), n examples of k documents:
   ``tok_profile`` float16 (sum over layers and answer rows of mean_h c), ``tok_answer`` bool
   (inside a gold-answer span);
 - ``q_ids``/``q_offsets`` and ``a_ids``/``a_offsets``: question and answer token ids;
-- ``layers`` and ``answer_len`` (n,) for the normalising constant.
+- ``layers`` and ``answer_len`` (n,) for the normalising constant;
+- ``answer_rows``: the rows read as the answer's (``attention.answer_rows``; a FiD reader's are
+  the producing rows whichever it says, ``ragdistill/capture.py``).
 Load with :func:`ragdistill.dumps.load_dump`.
 """
 
@@ -34,7 +37,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import models, readers
+from . import capture, models, readers
 from .files import atomic_path, read_jsonl
 from .names import ATTENTION_OBJECTIVES
 from .prompts import Prompt, PromptSettings
@@ -71,7 +74,7 @@ def load_reader_for_capture(path: str):
 @dataclass(frozen=True)
 class DumpSettings:
     """A teacher's signal: its prompts (``k``, ``prompt``), the ``candidates`` it scores, which
-    questions, the batch size."""
+    questions, the batch size, which attention rows are the answer's."""
 
     SECTION: ClassVar[str] = "attention."
 
@@ -81,6 +84,10 @@ class DumpSettings:
     max_questions: int | None  # attention.max_questions; the test split's: curve.transfer_questions
     batch_size: int
     precision: str = config_key("model_jobs.precision", default="float32")
+    # which rows of a decoder-only teacher are the answer's (capture.ANSWER_ROWS). Read by
+    # dump_attention only: score_perplexity's answer NLL already comes from the logits of the rows
+    # that predict the answer tokens (labels shifted by one), whatever this says
+    answer_rows: str = "own"
 
 
 def candidate_windows(examples: list[dict], k: int, n: int) -> list[dict]:
@@ -135,18 +142,20 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     # batches of similar length: right padding is computed like real tokens (6% of a batch of
     # 4 in prompt order on the default, under 1% sorted)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
-    for start in tqdm(range(0, len(prompts), s.batch_size), desc="dump_attention", mininterval=5):
-        idx = order[start : start + s.batch_size]
-        prof = reader.token_profiles([prompts[i] for i in idx], tok.pad_token_id)
-        layers = prof["layers"]
-        for j, i in enumerate(idx):
-            ex_i, w = divmod(i, windows)
-            p = prompts[i]
-            for v, row in _window_scores(prof, j, p, layers).items():
-                scores[v][ex_i, w * k : (w + 1) * k] = row
-            if w == 0:
-                answer_len[ex_i] = p.answer_span[1] - p.answer_span[0]
-                profiles[ex_i] = prof["vnorm"][j]
+    # every window of every example, of the train and the test split alike, reads the same rows
+    with capture.answer_rows(s.answer_rows):
+        for start in tqdm(range(0, len(prompts), s.batch_size), desc="dump_attention", mininterval=5):
+            idx = order[start : start + s.batch_size]
+            prof = reader.token_profiles([prompts[i] for i in idx], tok.pad_token_id)
+            layers = prof["layers"]
+            for j, i in enumerate(idx):
+                ex_i, w = divmod(i, windows)
+                p = prompts[i]
+                for v, row in _window_scores(prof, j, p, layers).items():
+                    scores[v][ex_i, w * k : (w + 1) * k] = row
+                if w == 0:
+                    answer_len[ex_i] = p.answer_span[1] - p.answer_span[0]
+                    profiles[ex_i] = prof["vnorm"][j]
     arrays = {
         "ids": np.array([str(ex["id"]) for ex in examples]),
         "ctx_ids": np.array([[c["id"] for c in ex["ctxs"][:n_cand]] for ex in examples]),
@@ -155,6 +164,7 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
         **token_arrays(prompts[::windows], profiles),
         "layers": np.int32(layers),
         "answer_len": answer_len,
+        "answer_rows": np.str_(s.answer_rows),
     }
     with atomic_path(out["dump"], suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)

@@ -18,6 +18,16 @@ All three add into one :data:`RECORDER`: per prompt token, the sums over layers 
 of ``mean_h p * ||v||`` (``vnorm``), of ``mean_h p`` (``attn``) and of the first answer row's
 ``mean_h p * ||v||`` (``first``), in float32 whatever precision the pass runs in. Grouped-query
 attention: each query head uses the norm of the value head it reads.
+
+Which rows are the answer's (``attention.answer_rows``, :data:`ANSWER_ROWS`). A decoder-only
+prompt's ``answer_span`` [a0, a1) indexes its own ``input_ids``, and in a causal LM the row at
+position i predicts token i+1: ``producing`` records rows a0-1 .. a1-2, the rows whose next-token
+prediction is an answer token (ATLAS's convention, the decoder positions whose labels are not
+-100); ``own`` records the answer tokens' own rows a0 .. a1-1, which leave out the row that writes
+the first answer token and count the last one's, which writes the stop newline. A FiD prompt's
+``answer_span`` indexes the decoder's targets (``labels``), whose decoder input is shifted right
+from the start token, so decoder position i already writes label i: its rows are ``answer_span``
+under either setting (:func:`answer_rows_of`).
 """
 
 from __future__ import annotations
@@ -31,18 +41,24 @@ import torch
 from .prompts import Prompt
 
 CAPTURE = "ragdistill_capture"
+# attention.answer_rows: which attention rows of a decoder-only prompt count as the answer's
+# (module docstring); ``own`` is the default until both are measured on dev
+ANSWER_ROWS = ("own", "producing")
 
 
 @dataclass
 class Recorder:
     """What the capture function needs (answer rows) and what it accumulates (per token)."""
 
-    rows: torch.Tensor | None = None  # (B, A) prompt positions of answer tokens
+    rows: torch.Tensor | None = None  # (B, A) positions of the answer rows (answer_rows_of)
     row_mask: torch.Tensor | None = None  # (B, A) which of those are real
     vnorm: torch.Tensor | None = None  # (B, T) sum_l sum_q mean_h p * ||v||
     attn: torch.Tensor | None = None  # (B, T) same without the value norm
     first: torch.Tensor | None = None  # (B, T) first answer row only, with value norm
     layers: int = 0
+    # decoder-only prompts' row convention (ANSWER_ROWS), set for a stage by answer_rows();
+    # kept across recordings, unlike the rows
+    answer_rows: str = "own"
 
 
 RECORDER = Recorder()
@@ -154,16 +170,53 @@ def register() -> None:
     ALL_MASK_ATTENTION_FUNCTIONS.register(CAPTURE, sdpa_mask)
 
 
+def _check_convention(convention: str) -> None:
+    if convention not in ANSWER_ROWS:
+        raise ValueError(
+            f"config key attention.answer_rows: {convention!r} is not one of {', '.join(ANSWER_ROWS)}"
+        )
+
+
+def answer_rows_of(prompt: Prompt, convention: str) -> tuple[int, int]:
+    """[start, end) of the attention rows recorded for ``prompt``'s answer: as many rows as answer
+    tokens. Decoder-only prompts (no ``labels``; ``answer_span`` indexes ``input_ids``):
+    ``producing`` is the span moved back one position, the rows that predict the answer tokens;
+    ``own`` is ``answer_span`` itself. FiD prompts (``labels`` set): ``answer_span`` under either
+    convention, since decoder position i writes label i (module docstring)."""
+    _check_convention(convention)
+    a0, a1 = prompt.answer_span
+    if prompt.labels is not None or convention == "own":
+        return a0, a1
+    if a0 < 1:
+        raise ValueError("answer_rows producing: the answer starts the prompt, no row writes its first token")
+    return a0 - 1, a1 - 1
+
+
+@contextlib.contextmanager
+def answer_rows(convention: str):
+    """Record decoder-only prompts' answers with ``convention`` (:data:`ANSWER_ROWS`) while the
+    block runs (a stage's whole dump), the setting before restored after it. The readers'
+    :meth:`token_profiles` need not know: :func:`start_recording` reads it from ``RECORDER``."""
+    _check_convention(convention)
+    before = RECORDER.answer_rows
+    RECORDER.answer_rows = convention
+    try:
+        yield
+    finally:
+        RECORDER.answer_rows = before
+
+
 def start_recording(prompts: list[Prompt], b: int, t: int, device) -> None:
-    """Answer rows (each prompt's ``answer_span``, padded with its last row) and empty sums."""
-    a_len = max(p.answer_span[1] - p.answer_span[0] for p in prompts)
+    """Answer rows (:func:`answer_rows_of` under ``RECORDER.answer_rows``, each prompt's padded
+    with its last row and masked there) (B, A), and empty (B, T) sums."""
+    spans = [answer_rows_of(p, RECORDER.answer_rows) for p in prompts]
+    a_len = max(r1 - r0 for r0, r1 in spans)
     rows = torch.zeros((len(prompts), a_len), dtype=torch.long)
     row_mask = torch.zeros((len(prompts), a_len), dtype=torch.bool)
-    for i, p in enumerate(prompts):
-        a0, a1 = p.answer_span
-        rows[i, : a1 - a0] = torch.arange(a0, a1)
-        rows[i, a1 - a0 :] = a1 - 1
-        row_mask[i, : a1 - a0] = True
+    for i, (r0, r1) in enumerate(spans):
+        rows[i, : r1 - r0] = torch.arange(r0, r1)
+        rows[i, r1 - r0 :] = r1 - 1
+        row_mask[i, : r1 - r0] = True
     RECORDER.rows, RECORDER.row_mask = rows.to(device), row_mask.to(device)
     RECORDER.vnorm = torch.zeros((b, t), device=device)
     RECORDER.attn = torch.zeros((b, t), device=device)

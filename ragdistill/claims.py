@@ -1,8 +1,9 @@
 """The claims check: the paper's findings as comparisons between our own runs, with intervals.
 
 Each claim is a list of paired comparisons, each "setting A minus setting B" of one per-item
-measure, and a rule that turns their 95% paired bootstrap intervals (:mod:`ragdistill.stats`)
-into a verdict. Per seed, a comparison is *significant* when its interval lies on the claimed
+measure, and a rule that turns their 95% paired intervals (:mod:`ragdistill.stats`: exact for
+binary measures, bootstrap for continuous ones, clustered by article on real text) into a
+verdict. Per seed, a comparison is *significant* when its interval lies on the claimed
 side of zero and *in the same direction* when only its mean does. A claim:
 
 - **holds** when, in every seed, every comparison is significant (and any extra condition of the
@@ -12,19 +13,28 @@ side of zero and *in the same direction* when only its mean does. A claim:
 - **does not hold** otherwise.
 
 The failure-signature claim (6) is about the *absence* of a gain, so its rule is one-sided the
-other way: it holds when, in every seed, the interval includes zero or lies below it. The rules
-are written out, with their measures, in ``docs/method.md``; a claim's rule is fixed before a
-run and never tuned to one.
+other way: it holds when, in every seed, the interval includes zero or lies below it; it is
+judged on the *fixed-step* retriever (the distillation's last step), because a retriever that
+selection returned to step 0 differs from the initial one by exactly 0 and could never fail it.
+
+No verdict that cannot fail: a comparison whose distilled retriever kept step 0 by selection is
+**not measured (step 0 kept)** (its test difference is 0 by construction, not by measurement);
+claim 5 is **not testable** when the two teachers' HR@5 difference is not significant (the
+indicators then have nothing to rank). A claim holds only when it holds in every seed; a seed
+that fails makes it fail; otherwise a seed not measured (or not testable) makes the claim so.
+The rules are written out, with their measures, in ``docs/method.md``; a claim's rule is fixed
+before a run and never tuned to one.
 
 A *source* names one per-item measure: ``("cell", retriever_kind, reader_kind, metric)`` reads a
-grid cell's ``predictions.jsonl`` (metric ``hr@5``, ``em``, ``f1``...), ``("reader", teacher,
-measure)`` a reader's per-example indicators (``pat@N``, ``mq``, ``near_far``); teacher is
-``offtheshelf`` or ``finetuned``, resolved per seed.
+grid cell's ``predictions.jsonl`` (metric ``hr@5``, ``em``, ``f1``...), ``("fixed",
+retriever_kind, metric)`` the test retrieval of that distillation's fixed-step retriever,
+``("reader", teacher, measure)`` a reader's per-example indicators (``pat@N``, ``mq``,
+``near_far``); teacher is ``offtheshelf`` or ``finetuned``, resolved per seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .names import ADIST_FT, ADIST_OFF, INITIAL
@@ -34,8 +44,13 @@ Source = tuple[str, ...]
 Items = dict[str, float | None]
 # (source, seed) -> per-item values by item id
 Lookup = Callable[[Source, int], Items]
+# (source, seed) -> whether the source's distilled retriever kept step 0 by selection
+KeptStep0 = Callable[[Source, int], bool]
 
 HOLDS, SAME, FAILS = "holds", "same direction, not significant", "does not hold"
+NOT_MEASURED = "not measured (step 0 kept)"
+NOT_TESTABLE = "not testable (the teachers' HR@5 difference is not significant)"
+BELOW = "lies below 0: the retriever ends worse than the initial one"
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,10 @@ def _cell(retriever: str, reader: str, metric: str) -> Source:
 
 def _reader(teacher: str, measure: str) -> Source:
     return ("reader", teacher, measure)
+
+
+def _fixed(retriever: str, metric: str) -> Source:
+    return ("fixed", retriever, metric)
 
 
 def paper_claims(top_n: list[str], mq_threshold: float) -> list[Claim]:
@@ -150,19 +169,19 @@ def paper_claims(top_n: list[str], mq_threshold: float) -> list[Claim]:
             "The indicators rank the teachers as their retriever gains do",
             f"fine-tuned minus off-the-shelf teacher: HR@5 of their ADist retrievers (per test question, "
             f"fine-tuned reader), PAT_T{n_mid} and MQ (per dumped example); all intervals on the side "
-            "of the HR@5 difference's sign",
+            "of the HR@5 difference, which must be significant (else not testable)",
             (ft_vs_ots_hr, pat[len(top_n) // 2], mq),
             kind="agree",
         ),
         Claim(
             "6",
             "Off-the-shelf distillation leaves the retriever no better than the initial one",
-            "per test question: HR@5(adist-offtheshelf) - HR@5(initial); interval includes 0 "
-            "or lies below it",
+            "per test question: HR@5(adist-offtheshelf at its last step, the fixed-step retriever) - "
+            "HR@5(initial); interval includes 0 or lies below it (the report says when it lies below)",
             (
                 Comparison(
-                    "HR@5 adist-offtheshelf - initial",
-                    _cell(ADIST_OFF, "finetuned", hr),
+                    "HR@5 adist-offtheshelf (last step) - initial",
+                    _fixed(ADIST_OFF, hr),
                     _cell(INITIAL, "finetuned", hr),
                 ),
             ),
@@ -184,15 +203,20 @@ def paper_claims(top_n: list[str], mq_threshold: float) -> list[Claim]:
     ]
 
 
-def _status(claim: Claim, ivs: list[Interval], extra: dict) -> str:
-    """One seed's verdict from its comparisons' intervals."""
+def _status(claim: Claim, ivs: list[Interval], extra: dict, unmeasured: list[bool]) -> str:
+    """One seed's verdict from its comparisons' intervals (``unmeasured``: per comparison, whether
+    a retriever of it kept step 0, so that its difference of 0 is not a measurement)."""
+    if any(unmeasured):
+        return NOT_MEASURED
     if claim.kind == "not_above":
         return HOLDS if all(iv.n and iv.side() <= 0 for iv in ivs) else FAILS
     if claim.kind == "agree":
-        want = ivs[0].sign()
-        if want and all(iv.side() == want for iv in ivs):
+        want = ivs[0].side()
+        if not want:
+            return NOT_TESTABLE
+        if all(iv.side() == want for iv in ivs):
             return HOLDS
-        return SAME if want and all(iv.sign() == want for iv in ivs) else FAILS
+        return SAME if all(iv.sign() == want for iv in ivs) else FAILS
     side_ok = all(iv.side() == 1 for iv in ivs)
     sign_ok = all(iv.sign() == 1 for iv in ivs)
     if claim.kind == "threshold":
@@ -205,37 +229,61 @@ def _status(claim: Claim, ivs: list[Interval], extra: dict) -> str:
 
 
 def verdict(statuses: list[str]) -> str:
-    """A claim holds when it holds in every seed; same direction when every seed is at least that."""
-    if statuses and all(s == HOLDS for s in statuses):
+    """A claim holds when it holds in every seed and fails when it fails in one; same direction
+    when every seed is at least that; otherwise a seed was not measured (or not testable), and
+    the claim is too."""
+    if not statuses or any(s == FAILS for s in statuses):
+        return FAILS
+    if all(s == HOLDS for s in statuses):
         return HOLDS
-    if statuses and all(s in (HOLDS, SAME) for s in statuses):
+    if all(s in (HOLDS, SAME) for s in statuses):
         return SAME
-    return FAILS
+    return NOT_TESTABLE if NOT_TESTABLE in statuses else NOT_MEASURED
 
 
-def check(claims: list[Claim], lookup: Lookup, seeds: list[int], boot: Bootstrap) -> list[dict]:
-    """Every claim, per seed: each comparison's paired interval, the seed's status, the verdict."""
+def _ids_clusters(values: Items, clusters: Mapping[str, str] | None) -> list[str] | None:
+    return None if clusters is None else [str(clusters.get(i, i)) for i in values]
+
+
+def check(
+    claims: list[Claim],
+    lookup: Lookup,
+    seeds: list[int],
+    boot: Bootstrap,
+    kept_step0: KeptStep0 | None = None,
+    clusters: Mapping[str, str] | None = None,
+) -> list[dict]:
+    """Every claim, per seed: each comparison's paired interval, the seed's status, the verdict.
+    ``kept_step0`` says which sources' retrievers kept step 0 (their comparisons are not
+    measured); ``clusters`` maps item ids to their article on real text (clustered intervals)."""
     opts = boot.options()
+    kept = kept_step0 or (lambda _source, _seed: False)
     out = []
     for claim in claims:
         per_seed = []
         for s in seeds:
-            ivs = [paired(lookup(c.a, s), lookup(c.b, s), **opts) for c in claim.comparisons]
+            ivs = [
+                paired(lookup(c.a, s), lookup(c.b, s), **opts, clusters=clusters) for c in claim.comparisons
+            ]
+            unmeasured = [kept(c.a, s) or kept(c.b, s) for c in claim.comparisons]
             extra: dict[str, Interval] = {}
             if claim.kind == "threshold":
-                extra = {
-                    f"mq {t}": bootstrap_mean(list(lookup(_reader(t, "mq"), s).values()), **opts)
-                    for t in ("finetuned", "offtheshelf")
-                }
-            status = _status(claim, ivs, extra)
+                for t in ("finetuned", "offtheshelf"):
+                    values = lookup(_reader(t, "mq"), s)
+                    groups = _ids_clusters(values, clusters)
+                    extra[f"mq {t}"] = bootstrap_mean(list(values.values()), **opts, clusters=groups)
+            status = _status(claim, ivs, extra, unmeasured)
+            note = BELOW if claim.kind == "not_above" and status == HOLDS and ivs[0].side() < 0 else ""
             per_seed.append(
                 {
                     "seed": s,
                     "comparisons": [
-                        {"name": c.name, **iv.as_dict()} for c, iv in zip(claim.comparisons, ivs, strict=True)
+                        {"name": c.name, **iv.as_dict(), **({"not_measured": NOT_MEASURED} if u else {})}
+                        for c, iv, u in zip(claim.comparisons, ivs, unmeasured, strict=True)
                     ]
                     + [{"name": f"mean {k}", **iv.as_dict()} for k, iv in extra.items()],
                     "status": status,
+                    **({"note": note} if note else {}),
                 }
             )
         v = verdict([p["status"] for p in per_seed])
@@ -253,14 +301,26 @@ def check(claims: list[Claim], lookup: Lookup, seeds: list[int], boot: Bootstrap
     return out
 
 
+def interval_text(x: dict) -> str:
+    """A stored interval (``Interval.as_dict``) as text: mean [interval] (n; won, lost, p)."""
+    keys = ("diff", "lo", "hi", "n", "method", "wins", "losses", "p")
+    return Interval(**{k: x[k] for k in keys if k in x}).text()
+
+
+def comparison_text(x: dict) -> str:
+    """One stored comparison as text: its name, then not measured or its interval."""
+    if x.get("not_measured"):
+        return f"{x['name']} {x['not_measured']}"
+    return f"{x['name']} {interval_text(x)}"
+
+
 def seed_texts(claim: dict) -> list[str]:
     """Per seed: every comparison as mean [interval] (n), then the seed's status."""
     out = []
     for m in claim["measured"]:
-        comps = "; ".join(
-            f"{x['name']} " + Interval(x["diff"], x["lo"], x["hi"], x["n"]).text() for x in m["comparisons"]
-        )
-        out.append(f"seed {m['seed']}: {comps} ({m['status']})")
+        comps = "; ".join(comparison_text(x) for x in m["comparisons"])
+        note = f"; {m['note']}" if m.get("note") else ""
+        out.append(f"seed {m['seed']}: {comps} ({m['status']}{note})")
     return out
 
 

@@ -470,32 +470,42 @@ def distill_retriever(inp: dict, out: dict, params: dict) -> None:
     ckpt.done()
 
 
+def _save_encoders(enc: Encoders, tok, inp, out, prefix: str, s, refresh, teacher, step: int, curve) -> None:
+    """The encoders as they are now, under ``out[prefix + "query_encoder"]`` (and the passage
+    encoder's), with ``ragdistill_retriever.json`` saying which step they hold."""
+    out_dir = Path(out[f"{prefix}query_encoder"])
+    models.save_trained(enc["query"], tok, out_dir, inp["retriever"])
+    if s.both:
+        models.save_trained(enc["passage"], tok, out[f"{prefix}passage_encoder"], inp["retriever"])
+    write_json(
+        out_dir / "ragdistill_retriever.json",
+        {
+            "passage_encoder": str(out[f"{prefix}passage_encoder"] if s.both else inp["retriever"]),
+            "mode": s.mode,
+            "refresh_every": refresh,
+            "teacher": str(inp.get("targets") or "uniform"),
+            "select": s.select if not prefix else "last (fixed step)",
+            # the z a step needed against step 0 (select: significant), for this run's dev looks
+            "select_z": round(z_needed(s.looks), 4),
+            "selected_step": step,
+            "dev_hr5_selected": curve[step]["dev_hr5"],
+            **teacher,
+        },
+    )
+
+
 def _save_distilled(enc: Encoders, tok, inp, out, s: DistillSettings, refresh, best, curve, teacher) -> None:
-    """The kept encoders, ``ragdistill_retriever.json`` and the curve (``curve.tsv``)."""
+    """The kept encoders, ``ragdistill_retriever.json`` and the curve (``curve.tsv``); where the
+    workflow asks for them (``last_query_encoder``), the last step's encoders too, the fixed-step
+    retriever that shows what the teacher's targets did whatever the selection kept."""
+    enc.eval()
+    if s.select != "last" and "last_query_encoder" in out:
+        _save_encoders(enc, tok, inp, out, "last_", s, refresh, teacher, s.steps, curve)
     selected = s.steps
     if s.select != "last":
         enc.load_state_dict(best.weights, strict=False)
         selected = best.step
-    enc.eval()
-    out_dir = Path(out["query_encoder"])
-    models.save_trained(enc["query"], tok, out_dir, inp["retriever"])
-    if s.both:
-        models.save_trained(enc["passage"], tok, out["passage_encoder"], inp["retriever"])
-    write_json(
-        out_dir / "ragdistill_retriever.json",
-        {
-            "passage_encoder": str(out["passage_encoder"] if s.both else inp["retriever"]),
-            "mode": s.mode,
-            "refresh_every": refresh,
-            "teacher": str(inp.get("targets") or "uniform"),
-            "select": s.select,
-            # the z a step needed against step 0 (select: significant), for this run's dev looks
-            "select_z": round(z_needed(s.looks), 4),
-            "selected_step": selected,
-            "dev_hr5_selected": curve[selected]["dev_hr5"],
-            **teacher,
-        },
-    )
+    _save_encoders(enc, tok, inp, out, "", s, refresh, teacher, selected, curve)
     write_tsv(out["curve"], ["step", "loss", "dev_hr5", "index_step", "wins", "losses"], curve)
     log.info(
         "dev HR@5 (pool): %.3f at step 0, %.3f at step %d (kept: step %d, %.3f)",

@@ -11,7 +11,11 @@ Names, and their grammar (the wildcard patterns below):
 - a **reader** (a teacher at a seed): ``offtheshelf`` and ``random`` (seed-independent),
   ``finetuned-s<seed>``, ``ft<N>-s<seed>``;
 - a **distilled retriever**: ``<objective>-<teacher>-s<seed>``, or for the learning curve's
-  subsets ``<objective>-<teacher>-n<questions>-s<seed>``; the initial retriever is ``initial``.
+  subsets ``<objective>-<teacher>-n<questions>-s<seed>``; the initial retriever is ``initial``;
+- a **fixed-step retriever**: ``<objective>-<teacher>-s<seed>-last``, the same distillation's
+  last step whatever ``distill.select`` kept, so that a teacher whose targets harm the retriever
+  shows it on test (``docs/method.md``, "Which step is kept"); with ``distill.select: last`` the
+  distilled retriever is its own fixed-step retriever.
 
 No import beyond the standard library and :mod:`ragdistill.names`, so that the Snakefile stays
 quick to parse.
@@ -27,6 +31,8 @@ from . import names
 TEACHER = r"offtheshelf|finetuned|ft\d+|random|uniform"
 READER = r"offtheshelf|random|finetuned-s\d+|ft\d+-s\d+"
 DISTILLED = rf"({'|'.join(names.OBJECTIVES)})-({TEACHER})(-n\d+)?-s\d+"
+LAST = "-last"  # the fixed-step suffix
+FIXED = rf"({'|'.join(names.OBJECTIVES)})-({TEACHER})-s\d+{LAST}"
 CONTROLS = ("random", "uniform")
 SEEDLESS = (names.OFF_THE_SHELF, "random")  # readers that are the same in every seed
 
@@ -34,6 +40,12 @@ SEEDLESS = (names.OFF_THE_SHELF, "random")  # readers that are the same in every
 def teacher_reader(teacher: str, seed: int | str) -> str:
     """The reader that is ``teacher`` at ``seed`` (the uniform control has none)."""
     return teacher if teacher in SEEDLESS else f"{teacher}-s{seed}"
+
+
+def fixed_of(distilled: str) -> str:
+    """The distillation a fixed-step retriever's name belongs to (``X-last`` -> ``X``), or the
+    name itself."""
+    return distilled.removesuffix(LAST)
 
 
 def split_seed(name: str) -> tuple[str, str]:
@@ -63,6 +75,7 @@ class Grid:
     curve_sizes: tuple[int, ...] = ()  # curve.sizes
     curve_teachers: tuple[str, ...] = ()  # curve.teachers
     curve_seeds: str = "first"  # curve.seeds: first or all
+    select: str = "significant"  # distill.select
 
     @classmethod
     def of(cls, config: dict) -> Grid:
@@ -77,6 +90,7 @@ class Grid:
             curve_sizes=sizes,
             curve_teachers=tuple(config["curve"]["teachers"]) if sizes else (),
             curve_seeds=str(config["curve"]["seeds"]),
+            select=str(config.get("distill", {}).get("select", "significant")),
         )
 
     # -- teachers and readers ----------------------------------------------------------------
@@ -170,6 +184,21 @@ class Grid:
             for t in self.curve_teachers
             for n in [*self.curve_sizes, None]
         ]
+
+    def fixed(self, distilled: str) -> str:
+        """The fixed-step (last-step) retriever of a distillation: its own name when
+        ``distill.select`` is ``last``, else ``<name>-last``."""
+        return distilled if self.select == "last" else f"{distilled}{LAST}"
+
+    def teacher_retrievers(self) -> list[str]:
+        """Every teacher's own distilled retriever (grid, controls, sweep; not the learning
+        curve's subsets), sorted: those evaluated at the fixed step too."""
+        subsets = set(self.curve_retrievers())
+        return [r for r in self.distilled_retrievers() if r not in subsets]
+
+    def fixed_retrievers(self) -> list[str]:
+        """The fixed-step retrievers that need their own retrieval (none with select: last)."""
+        return [self.fixed(r) for r in self.teacher_retrievers() if self.fixed(r) != r]
 
     def distilled_retrievers(self) -> list[str]:
         """Every distilled retriever the study trains, sorted."""

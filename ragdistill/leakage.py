@@ -1,10 +1,11 @@
 """Leakage between splits, checked when the data is fetched.
 
 A distillation study that trains (or selects) on its test questions measures nothing, and nothing
-downstream would notice: a test question repeated in train or dev is found here, by id or by
-normalised text, and stops the fetch unless ``datasets.<name>.allow_overlap`` gives a reason (then
-the count goes into the report). Passages repeated under two ids only split the retriever's hits
-between copies, so they are a warning with their count.
+downstream would notice; one that selects on dev questions it trained on selects for memorisation.
+A question repeated in two splits (every pair: train/dev, train/test, dev/test) is found here, by
+id or by normalised text, and stops the fetch unless ``datasets.<name>.allow_overlap`` gives a
+reason (then the counts go into ``checks.json``). Passages repeated under two ids only split the
+retriever's hits between copies, so they are a warning with their count.
 """
 
 from __future__ import annotations
@@ -17,8 +18,14 @@ import numpy as np
 
 from .files import InputError
 
-HELD_OUT = "test"
-SEEN = ("train", "dev")
+# every pair of splits, (earlier, later): a question of the later split also in the earlier one.
+# Test against train and dev first: a test question seen in training or selection is the worst leak.
+PAIRS = (("train", "test"), ("dev", "test"), ("train", "dev"))
+
+
+def pair_name(pair: tuple[str, str]) -> str:
+    """``train/test``: the key of a pair's count in ``checks.json``."""
+    return "/".join(pair)
 
 
 def normalise_question(text: str) -> str:
@@ -27,30 +34,38 @@ def normalise_question(text: str) -> str:
 
 
 def question_overlap(splits: dict[str, list[dict]]) -> dict[str, list[str]]:
-    """Per seen split (train, dev): the ids of test questions it also holds (same id or text)."""
+    """Per pair of splits (``train/test``, ``dev/test``, ``train/dev``): the ids of the later
+    split's questions the earlier one also holds (same id or same normalised text). Every pair,
+    not only test against the others: a dev question also in train makes the selection on dev
+    (the kept distillation step, the reader's checkpoint) reward memorisation."""
     found = {}
-    for split in SEEN:
-        ids = {str(q["id"]) for q in splits[split]}
-        texts = {normalise_question(q["question"]) for q in splits[split]}
-        found[split] = [
+    for seen, held in PAIRS:
+        ids = {str(q["id"]) for q in splits[seen]}
+        texts = {normalise_question(q["question"]) for q in splits[seen]}
+        found[pair_name((seen, held))] = [
             str(q["id"])
-            for q in splits[HELD_OUT]
+            for q in splits[held]
             if str(q["id"]) in ids or normalise_question(q["question"]) in texts
         ]
     return found
 
 
 def check_overlap(splits: dict[str, list[dict]], key: str, allow: str | None) -> dict[str, int]:
-    """The overlap counts; an overlap stops with the split names, the count and the first ids
-    unless ``allow`` (``<key>.allow_overlap``) says why it is wanted."""
+    """The overlap count of every pair of splits; an overlap stops with both split names, the
+    count and the first ids of each pair that shares questions, unless ``allow``
+    (``<key>.allow_overlap``) says why it is wanted."""
     found = question_overlap(splits)
-    counts = {split: len(ids) for split, ids in found.items()}
+    counts = {pair: len(ids) for pair, ids in found.items()}
     if any(counts.values()) and not allow:
-        split = next(s for s in SEEN if found[s])
+        parts = [
+            f"{counts[pair_name((seen, held))]} of {len(splits[held])} {held} questions are also in "
+            f"{seen} (same id or text; first: {', '.join(found[pair_name((seen, held))][:5])})"
+            for seen, held in PAIRS
+            if found[pair_name((seen, held))]
+        ]
         raise InputError(
-            f"{key}: {counts[split]} of {len(splits[HELD_OUT])} test questions are also in {split} "
-            f"(same id or text; first: {', '.join(found[split][:5])}); give splits that share no "
-            f"question, or set {key}.allow_overlap to the reason it is wanted"
+            f"{key}: {'; '.join(parts)}; give splits that share no question, or set "
+            f"{key}.allow_overlap to the reason it is wanted"
         )
     return counts
 

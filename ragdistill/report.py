@@ -1,9 +1,11 @@
 """Stage ``report``: the grid table, the claims check and ``report.md``.
 
 The claims check compares our own runs with each other (the paper's tables are not available):
-every comparison is paired per test question or per dumped example, with a bootstrap interval
-(``ragdistill/claims.py`` holds the rules; ``docs/method.md`` writes them out). The grid shows
-each cell's mean and standard deviation over seeds.
+every comparison is paired per test question or per dumped example, exact for binary measures and
+bootstrap for continuous ones (``ragdistill/claims.py`` holds the rules; ``docs/method.md`` writes
+them out). The grid shows each cell's mean and standard deviation over seeds. The fixed-step
+table shows what each teacher's targets did to a retriever at its last step, beside the step the
+selection kept.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import numpy as np
 from . import claims as claims_check
 from .claims import claims_table, seed_texts
 from .files import read_json, read_jsonl, write_json, write_text
+from .grid import split_seed
+from .metrics import question_hits
 from .settings import config_key, from_params
-from .stats import Bootstrap
+from .stats import Bootstrap, paired
 
 log = logging.getLogger(__name__)
 METRICS = ["hr@1", "hr@5", "hr@10", "hr@20", "gold_recall@5", "em", "f1"]
@@ -124,9 +128,46 @@ def reader_items(indicators: dict[str, dict]) -> dict[str, dict[str, dict]]:
     return out
 
 
-def make_lookup(cells: dict, readers: dict) -> claims_check.Lookup:
+Selection = dict[tuple[str, int], int]  # (retriever kind, seed) -> the step selection kept
+
+
+def retrieval_items(path: str) -> dict[str, dict]:
+    """metric -> {question id: 0/1} of a test retrieval (HR@1, HR@5), as the grid's cells have them."""
+    rows = [(str(ex["id"]), question_hits(ex, [1, 5])) for ex in read_jsonl(path)]
+    return {m: {qid: h[m] for qid, h in rows} for m in ("hr@1", "hr@5")}
+
+
+def by_kind(names: list[str], values: list) -> dict[tuple[str, int], object]:
+    """Values keyed by (retriever kind, seed) from distilled retrievers' names (``adist-x-s0``)."""
+    out = {}
+    for name, v in zip(names, values, strict=True):
+        kind, seed = split_seed(name)
+        out[(kind, int(seed))] = v
+    return out
+
+
+def selected_steps(names: list[str], encoders: list[str]) -> Selection:
+    """(retriever kind, seed) -> the step each distillation kept (its ``ragdistill_retriever.json``)."""
+    steps = [int(read_json(Path(d) / "ragdistill_retriever.json")["selected_step"]) for d in encoders]
+    return by_kind(names, steps)  # type: ignore[return-value]
+
+
+def article_clusters(paths: list[str]) -> dict[str, str] | None:
+    """Question id -> its article, from the split files, on real text (records with ``article``);
+    None for data without articles (the generated world: questions drawn independently)."""
+    out = {}
+    for path in paths:
+        for q in read_jsonl(path):
+            if q.get("article") is None:
+                return None
+            out[str(q["id"])] = str(q["article"])
+    return out or None
+
+
+def make_lookup(cells: dict, readers: dict, fixed: dict | None = None) -> claims_check.Lookup:
     """Resolve a claim's source for a seed. The initial retriever's cell with the off-the-shelf
-    reader exists once (neither depends on a seed), so it serves every seed."""
+    reader exists once (neither depends on a seed), so it serves every seed. ``fixed``: (retriever
+    kind, seed) -> metric -> items of the fixed-step retrievers."""
 
     def lookup(source: tuple[str, ...], seed: int) -> dict:
         if source[0] == "cell":
@@ -142,6 +183,11 @@ def make_lookup(cells: dict, readers: dict) -> claims_check.Lookup:
             if key is None:
                 raise KeyError(f"grid has no cell {ret} + {rea} (seed {seed})")
             return cells[key][metric]
+        if source[0] == "fixed":
+            _, ret, metric = source
+            if (ret, seed) not in (fixed or {}):
+                raise KeyError(f"no fixed-step retrieval of {ret} (seed {seed})")
+            return fixed[(ret, seed)][metric]  # type: ignore[index]
         _, teacher, measure = source
         name = "offtheshelf" if teacher == "offtheshelf" else f"{teacher}-s{seed}"
         return readers[name][measure]
@@ -149,9 +195,55 @@ def make_lookup(cells: dict, readers: dict) -> claims_check.Lookup:
     return lookup
 
 
+def kept_step0(selection: Selection) -> claims_check.KeptStep0:
+    """Whether a claim source's distilled retriever kept step 0 (grid cells only: the fixed-step
+    retriever is the last step by definition, the initial retriever was never distilled)."""
+
+    def kept(source: tuple[str, ...], seed: int) -> bool:
+        return source[0] == "cell" and selection.get((source[1], seed)) == 0
+
+    return kept
+
+
+def fixed_step_rows(
+    names: list[str], selection: Selection, selected: list[str], fixed: list[str], initial: str, opts: dict
+) -> list[dict]:
+    """Per teacher's retriever: the kept step, the test HR@5 gain over the initial retriever of
+    the kept step (not measured when it is step 0) and of the last step, each paired per question."""
+    base = retrieval_items(initial)["hr@5"]
+    rows = []
+    for name, sel_path, fix_path in zip(names, selected, fixed, strict=True):
+        kind, seed = split_seed(name)
+        step = selection[(kind, int(seed))]
+        sel = None if step == 0 else paired(retrieval_items(sel_path)["hr@5"], base, **opts).as_dict()
+        last = paired(retrieval_items(fix_path)["hr@5"], base, **opts).as_dict()
+        rows.append({"retriever": kind, "seed": int(seed), "kept_step": step, "selected": sel, "last": last})
+    return rows
+
+
+def fixed_step_section(rows: list[dict], steps: int) -> list[str]:
+    """Markdown: what each teacher's targets did to the retriever, at the kept and at the last step."""
+    lines = [
+        "## Each teacher's retriever at the kept and at the last step",
+        "",
+        "Test HR@5 minus the initial retriever's, paired per question (exact test on the questions "
+        f"won and lost). Kept: the step `distill.select` chose on dev; last: step {steps}, whatever "
+        "was kept, so a teacher whose targets harm the retriever shows it here. A kept step 0 is "
+        "the initial retriever again: not measured.",
+        "",
+        "| retriever | seed | kept step | HR@5 gain, kept step | HR@5 gain, last step |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        sel = claims_check.NOT_MEASURED if r["selected"] is None else claims_check.interval_text(r["selected"])
+        last = claims_check.interval_text(r["last"])
+        lines.append(f"| {r['retriever']} | {r['seed']} | {r['kept_step']} | {sel} | {last} |")
+    return lines + [""]
+
+
 def _sweep_row(r: dict, lead: list, indicators: list[str]) -> str:
     """One sweep or control row: its leading cells, the HR@5 gain with its interval, the indicators."""
-    g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()
+    g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()  # sweep.json's own keys
     values = [f"{r[i]:.3f}" if r[i] is not None else "-" for i in indicators]
     return "| " + " | ".join([*map(str, lead), g, *values]) + " |"
 
@@ -208,7 +300,7 @@ def curve_section(curve: dict) -> list[str]:
         t = r["transfer"]
 
         def iv(d: dict) -> str:
-            return claims_check.Interval(d["diff"], d["lo"], d["hi"], d["n"]).text()
+            return claims_check.interval_text(d)
 
         tops = " / ".join(_num(t[k]) for k in ("teacher_top1", "initial_top1", "distilled_top1"))
         lines.append(
@@ -231,6 +323,9 @@ class ReportSettings:
     top_n: list = config_key("indicators.top_n")
     bootstrap: Bootstrap = config_key("report")
     captions: dict = config_key(None, default_factory=dict)
+    # every teacher's distilled retriever (grid, controls, sweep), in the order of the inputs
+    teachers: list = config_key(None, default_factory=list)
+    distill_steps: int = config_key("distill.steps", default=0)
 
 
 def make_report(inp: dict, out: dict, params: dict) -> None:
@@ -241,13 +336,21 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     indicators = {ind["reader"]: ind for ind in map(read_json, inp["indicators"])}
     seeds = [int(x) for x in s.seeds]
     top_n = [str(n) for n in s.top_n]
-    lookup = make_lookup(cell_items(s.cells, list(inp["predictions"])), reader_items(indicators))
+    teachers = list(s.teachers)
+    selection = selected_steps(teachers, list(inp["encoders"]))
+    fixed = by_kind(teachers, [retrieval_items(p) for p in inp["fixed"]])
+    lookup = make_lookup(cell_items(s.cells, list(inp["predictions"])), reader_items(indicators), fixed)
+    clusters = article_clusters(list(inp["questions"]))
     thr = float(next(iter(indicators.values()))["mq_threshold"])
-    items = claims_check.check(claims_check.paper_claims(top_n, thr), lookup, seeds, s.bootstrap)
+    claims = claims_check.paper_claims(top_n, thr)
+    items = claims_check.check(claims, lookup, seeds, s.bootstrap, kept_step0(selection), clusters)
+    opts = {**s.bootstrap.options(), "clusters": clusters}
+    fixed_rows = fixed_step_rows(teachers, selection, list(inp["selected"]), list(inp["fixed"]), inp["initial"], opts)
     csv, md = grid_table(rows)
     write_text(out["grid_csv"], csv)
     write_text(out["grid_md"], md)
     write_json(out["claims"], items)
+    write_json(out["fixed_step"], fixed_rows)
     write_text(out["front_page"], front_page(s.run, items, md))
     report_dir = Path(out["report"]).parent
     boot = s.bootstrap
@@ -256,16 +359,22 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         "",
         "Attention distillation in retrieval-augmented generation, reproduced on this run's data. "
         f"Seeds: {seeds}. Every comparison is paired (per test question or per dumped example) with a "
-        f"{boot.level:.0%} percentile bootstrap interval ({boot.resamples:,} resamples, "
-        f"seed {boot.seed}). A claim **holds** when, in every seed, its intervals lie on the claimed "
-        "side of zero; **same direction, not significant** when only the means do. The rules are in "
-        "the project's docs/method.md.",
+        f"{boot.level:.0%} interval: for a binary measure (HR@k, EM) McNemar's exact test on the "
+        "questions won and lost and its exact conditional interval; for a continuous one (PAT_TN, MQ, "
+        f"near-far) a percentile bootstrap ({boot.resamples:,} resamples, seed {boot.seed})"
+        + ("; both clustered by article (real text)" if clusters else "")
+        + ". A claim **holds** when, in every seed, its intervals lie on the claimed side of zero; "
+        "**same direction, not significant** when only the means do; **not measured (step 0 kept)** "
+        "when a distilled retriever it compares kept step 0 (its difference is 0 by construction); "
+        "claim 5 is **not testable** when the teachers' HR@5 difference is not significant. The rules "
+        "are in the project's docs/method.md.",
         "",
         data_line(read_json(inp["data_checks"])),
         "",
         "## Claims check",
         "",
         claims_table(items),
+        *fixed_step_section(fixed_rows, s.distill_steps),
         "## Evaluation grid",
         "",
         "HR@k: share of test questions with a passage containing a gold answer in the top k. "

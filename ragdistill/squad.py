@@ -10,9 +10,15 @@ about ``passage_words`` words:
 
 The passage title is the article's (underscores as spaces); white space inside a passage is
 squeezed to single spaces (one passage a line in the corpus TSV). A question's ``gold_ids`` are the
-passages holding its answers' character offsets. Splits are drawn by article with a seed, so no
-article gives questions to two splits. SQuAD v2.0's unanswerable questions are skipped and
+passages holding its answers' character offsets; its ``article`` is the article's title, so that
+statistics can cluster questions by article. SQuAD v2.0's unanswerable questions are skipped and
 counted.
+
+Splits (``split_by_article``) are article-disjoint: no article gives questions to two splits.
+Articles are dealt to the splits in a seeded random order, train taking at least half of them
+where the sizes allow; each split's questions are a seeded uniform draw from its articles' pooled
+questions, written in random order, so the first n questions of a split (the dumped questions,
+the learning curve's subsets, the answered test questions) come from across its articles.
 
 Bad input stops with the file, the article and the question id:
 - a missing field;
@@ -24,13 +30,21 @@ Bad input stops with the file, the article and the question id:
 from __future__ import annotations
 
 import json
+import logging
+import math
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from .datasets import matchable_answers
 from .files import InputError
+
+log = logging.getLogger(__name__)
+SPLIT_NAMES = ("train", "dev", "test")
+# seeded shuffles of the articles tried per train article count before it is lowered by one
+TRIES = 5000
 
 # words that end in a period without ending a sentence (compared without the period, lower case)
 ABBREVIATIONS = frozenset(
@@ -112,8 +126,9 @@ def _answers(qa: dict, context: str, where: str) -> list[tuple[str, int]]:
 
 
 def read_squad(path: str | Path, passage_words: int) -> tuple[list[dict], list[list[dict]], int]:
-    """Passages of every paragraph, questions per article (each with its ``gold_ids``) and the
-    number of unanswerable (SQuAD v2.0) questions skipped."""
+    """Passages of every paragraph, questions per article (each with its ``gold_ids`` and its
+    ``article``, the title) and the number of unanswerable (SQuAD v2.0) questions skipped. Two
+    entries under one title are one article."""
     path = Path(path)
     raw = path.read_bytes()
     try:
@@ -132,12 +147,17 @@ def read_squad(path: str | Path, passage_words: int) -> tuple[list[dict], list[l
         raise InputError(f"{path}: the file has no articles (its 'data' list is empty)")
     passages: list[dict] = []
     articles: list[list[dict]] = []
+    # entries with the same title are one article: its questions must stay in one split
+    by_title: dict[str, list[dict]] = {}
     seen: dict[str, str] = {}
     skipped = 0
     for ai, article in enumerate(data["data"]):
         title = str(_field(article, "title", f"{path}: article {ai}"))
         name = title.replace("_", " ")
-        questions = []
+        if title not in by_title:
+            by_title[title] = []
+            articles.append(by_title[title])
+        questions = by_title[title]
         for pi, para in enumerate(_field(article, "paragraphs", f"{path}: article {title!r}")):
             where = f"{path}: article {title!r}, paragraph {pi}"
             context = _field(para, "context", where)
@@ -169,36 +189,141 @@ def read_squad(path: str | Path, passage_words: int) -> tuple[list[dict], list[l
                 texts = list(dict.fromkeys(t for t, _ in answers))
                 texts = matchable_answers(texts, f"{path}: article {title!r}, question {qid!r}")
                 questions.append(
-                    {"id": qid, "question": question.strip(), "answers": texts, "gold_ids": gold}
+                    {
+                        "id": qid,
+                        "question": question.strip(),
+                        "answers": texts,
+                        "gold_ids": gold,
+                        # the title as the file spells it: statistics cluster questions by it
+                        "article": title,
+                    }
                 )
-        articles.append(questions)
     return passages, articles, skipped
+
+
+def _article_counts(n: int, n_train: int, split: SquadSplit) -> tuple[int, int, int] | None:
+    """Articles per split when train takes ``n_train`` of ``n``: dev and test share the rest in
+    proportion to their sizes, at least one each (None when that leaves none for one of them)."""
+    rest = n - n_train
+    if n_train < 1 or rest < 2:
+        return None
+    n_dev = min(max(1, round(rest * split.dev / max(1, split.dev + split.test))), rest - 1)
+    return n_train, n_dev, rest - n_dev
+
+
+def assign_articles(
+    sizes: list[int], split: SquadSplit, rng: random.Random, shortfalls: Counter | None = None
+) -> tuple[list[int], list[int], list[int]] | None:
+    """Article indices of train, dev and test, or None when no assignment tried fits.
+
+    Why this rule: every "first n" taken downstream (the dumped questions, the learning curve's
+    subsets, the answered and transfer test questions) should be a draw across many articles,
+    and the retriever learns from as many topics as the file allows. So train takes at least half
+    of the articles (more where its share of the questions is larger), dev and test share the rest
+    in proportion to their sizes, and the articles are dealt in a seeded random order: the first
+    of up to ``TRIES`` shuffles whose articles hold every split's size is kept (a uniform draw
+    among the assignments that fit). Where no shuffle fits (dev and test ask for more questions
+    than the other half of the articles can hold), train's count is lowered one article at a
+    time. ``shortfalls`` counts, per split, the tries it fell short in (for the error message)."""
+    n = len(sizes)
+    asked = split.train + split.dev + split.test
+    half = math.ceil(n / 2)
+    target = min(max(half, round(n * split.train / max(1, asked))), n - 2)
+    desc = sorted(sizes, reverse=True)
+    # counts that keep train at half or more first (nearest the target), then fewer, largest first
+    for n_train in sorted(range(1, n - 1), key=lambda m: (m < half, abs(m - target))):
+        counts = _article_counts(n, n_train, split)
+        if counts is None:
+            continue
+        # the largest articles bound what any assignment with these counts can hold
+        if sum(desc[:n_train]) < split.train:
+            if shortfalls is not None:
+                shortfalls["train"] += 1
+            continue
+        if sum(desc[: n - n_train]) < split.dev + split.test:
+            if shortfalls is not None:
+                shortfalls["test" if split.test >= split.dev else "dev"] += 1
+            continue
+        for _ in range(TRIES):
+            order = list(range(n))
+            rng.shuffle(order)
+            groups = (
+                order[: counts[0]],
+                order[counts[0] : counts[0] + counts[1]],
+                order[counts[0] + counts[1] :],
+            )
+            short = [
+                name
+                for name, group, size in zip(
+                    SPLIT_NAMES, groups, (split.train, split.dev, split.test), strict=True
+                )
+                if sum(sizes[a] for a in group) < size
+            ]
+            if not short:
+                return groups
+            if shortfalls is not None:
+                shortfalls.update(short)
+    return None
 
 
 def split_by_article(
     articles: list[list[dict]], split: SquadSplit, where: str, key: str = "squad"
 ) -> dict[str, list[dict]]:
-    """Train, dev and test questions, each split from articles of its own: articles in a seeded
-    order are taken until the split's size is reached, then that many of their questions are
-    drawn (seeded), kept in file order. Sizes the articles cannot fill stop with the totals and
-    the keys (``<key>.train`` ...) to change."""
+    """Train, dev and test questions, each split from articles of its own, each in random order.
+
+    Articles go to splits by ``assign_articles`` (train at least half of them where the sizes
+    allow); each split's questions are then drawn uniformly at random from the pooled questions
+    of its articles, and ``random.sample`` returns them in random order, so the first n of any
+    split are a random draw across its articles, not one article's questions in file order. The
+    split is a pure function of the questions per article, the sizes and ``split.seed``. Sizes the
+    articles cannot fill stop with the totals and the keys (``<key>.train`` ...) to change."""
+    kept = [a for a in articles if a]  # a v2.0 article of unanswerable questions only holds none
+    sizes = [len(a) for a in kept]
+    total, asked = sum(sizes), split.train + split.dev + split.test
     rng = random.Random(split.seed)
-    order = list(range(len(articles)))
-    rng.shuffle(order)
-    out: dict[str, list[dict]] = {}
-    for name, size in (("train", split.train), ("dev", split.dev), ("test", split.test)):
-        pool: list[dict] = []
-        while len(pool) < size and order:
-            pool += articles[order.pop(0)]
-        if len(pool) < size:
-            total = sum(map(len, articles))
-            asked = split.train + split.dev + split.test
-            raise InputError(
-                f"{where}: {len(articles)} articles with {total} answerable questions cannot fill "
-                f"{key}.train {split.train} + dev {split.dev} + test {split.test} = {asked}: splits take "
-                f"whole articles (no article gives questions to two splits), and those left for "
-                f"{name!r} hold {len(pool)}; lower {key}.{name} (or the others)"
+    shortfalls: Counter = Counter()
+    groups = assign_articles(sizes, split, rng, shortfalls) if total >= asked else None
+    if groups is None:
+        name = shortfalls.most_common(1)[0][0] if shortfalls else "test"
+        if total < asked:
+            why = f"the file holds only {total}"
+        elif len(kept) < 3:
+            why = "three splits need three articles at least"
+        else:
+            why = (
+                f"no assignment of whole articles to the splits holds every size ({name!r} fell "
+                "short most often)"
             )
-        keep = sorted(rng.sample(range(len(pool)), size))
-        out[name] = [pool[i] for i in keep]
+        raise InputError(
+            f"{where}: {len(kept)} articles with {total} answerable questions cannot fill "
+            f"{key}.train {split.train} + dev {split.dev} + test {split.test} = {asked}: splits take "
+            f"whole articles (no article gives questions to two splits), and {why}; lower "
+            f"{key}.{name} (or the others)"
+        )
+    # half, or what dev and test leave when they need one article each (3 articles: train 1)
+    half = min(math.ceil(len(kept) / 2), len(kept) - 2)
+    if len(groups[0]) < half:
+        log.warning(
+            "%s: train takes %d of %d articles, fewer than half: no assignment found gives train "
+            "%d articles and leaves enough questions for dev %d + test %d; lower %s.dev or %s.test "
+            "for a train split of at least half of the articles",
+            where,
+            len(groups[0]),
+            len(kept),
+            half,
+            split.dev,
+            split.test,
+            key,
+            key,
+        )
+    out: dict[str, list[dict]] = {}
+    for name, group, size in zip(SPLIT_NAMES, groups, (split.train, split.dev, split.test), strict=True):
+        pool = [q for a in group for q in kept[a]]
+        out[name] = rng.sample(pool, size)
+    log.info(
+        "%s: articles per split %s (of %d)",
+        where,
+        {name: len(g) for name, g in zip(SPLIT_NAMES, groups, strict=True)},
+        len(kept),
+    )
     return out

@@ -1,13 +1,27 @@
-"""Paired bootstrap intervals: what the claims check needs to tell a finding from noise.
+"""Paired intervals: what the claims check needs to tell a finding from noise.
 
 Every comparison in the claims check is between two settings measured on the *same* items
 (test questions for HR@k and EM, dumped training examples for PAT_TN, MQ and the distance
-measure). The paired bootstrap resamples the items with replacement, B times, and takes the mean
-of the per-item differences in each resample; the interval is the percentile interval of those
-B means. Pairing matters: most questions are answered alike by both settings, and resampling the
-differences (not each setting apart) keeps that, which makes the interval as narrow as the data
-allow. Items where either value is missing (a NaN Spearman, an example without answer tokens)
-are left out, and ``n`` says how many remain.
+measure). Items where either value is missing (a NaN Spearman, an example without answer tokens)
+are left out, and ``n`` says how many remain. Two kinds of measure, two methods
+(``docs/method.md``, "Statistics"):
+
+- **Binary** measures (both sides 0 or 1 on every item: HR@k, EM, a polar MQ) are judged by the
+  exact two-sided sign test on the discordant pairs (McNemar's exact test): with w items won and
+  l lost, w ~ Binomial(w + l, 1/2) under the null. The interval is the exact conditional one:
+  the Clopper-Pearson interval [pL, pU] of w / (w + l), mapped to the mean difference
+  (w + l) / n * (2p - 1). It excludes 0 exactly when the test's p is below 1 - level. Why not
+  the percentile bootstrap: with few discordant pairs it is too lenient (5 won, 0 lost of 100
+  gives [+0.01, +0.10], while the exact p is 0.0625).
+- **Continuous** measures keep the paired percentile bootstrap: resample the items with
+  replacement B times and take the mean difference in each resample. Pairing matters: most
+  questions are answered alike by both settings, and resampling the differences (not each side
+  apart) keeps that.
+
+When the items come in clusters (questions of one SQuAD article), the bootstrap is two-stage:
+clusters with replacement, then items with replacement within each drawn cluster; a binary
+measure's interval is then the envelope of its exact interval and its clustered bootstrap
+interval, so that it is significant only when both are.
 """
 
 from __future__ import annotations
@@ -35,12 +49,18 @@ class Bootstrap:
 
 @dataclass(frozen=True)
 class Interval:
-    """Mean of a (paired) difference, its bootstrap interval and the number of items."""
+    """Mean of a (paired) difference, its interval and the number of items; for a binary measure
+    also the items won and lost and the exact test's two-sided p; ``method`` says which interval
+    (``bootstrap``, ``exact``, ``exact+clustered``, ``clustered``)."""
 
     diff: float | None
     lo: float | None
     hi: float | None
     n: int
+    method: str = "bootstrap"
+    wins: int | None = None
+    losses: int | None = None
+    p: float | None = None
 
     def side(self) -> int:
         """+1 if the interval lies above zero, -1 below, 0 if it holds zero (or is empty)."""
@@ -57,10 +77,12 @@ class Interval:
 
     def text(self) -> str:
         """``+0.035 [+0, +0.075] (n 200)``: three significant digits, so that small measures
-        (attention shares of about 1e-3) do not read as zero."""
+        (attention shares of about 1e-3) do not read as zero; a binary measure adds the items won
+        and lost and the exact test's p."""
         if self.diff is None:
             return f"no items (n {self.n})"
-        return f"{_fmt(self.diff)} [{_fmt(self.lo)}, {_fmt(self.hi)}] (n {self.n})"
+        tail = "" if self.wins is None else f"; won {self.wins}, lost {self.losses}, p {self.p:.3g}"
+        return f"{_fmt(self.diff)} [{_fmt(self.lo)}, {_fmt(self.hi)}] (n {self.n}{tail})"
 
 
 def _fmt(v: float | None) -> str:
@@ -83,22 +105,87 @@ def _resamples(n: int, resamples: int, seed: int):
 
 
 def bootstrap_mean(
-    values: Sequence[float | None], resamples: int = 10_000, level: float = 0.95, seed: int = 0
+    values: Sequence[float | None],
+    resamples: int = 10_000,
+    level: float = 0.95,
+    seed: int = 0,
+    clusters: Sequence[str] | None = None,
 ) -> Interval:
-    """Mean of ``values`` (missing ones left out) with its percentile bootstrap interval.
+    """Mean of ``values`` (missing ones left out) with its percentile bootstrap interval;
+    two-stage (clusters, then items within them) when ``clusters`` gives each value's cluster.
 
     Resampling is done in chunks of items x resamples no larger than about 4M numbers, so memory
     stays small for any n; the draws are the same whatever the chunking (one generator, in order).
     """
     x = _as_array(values)
-    x = x[np.isfinite(x)]
+    keep = np.isfinite(x)
+    x = x[keep]
     n = len(x)
     if n == 0:
         return Interval(None, None, None, 0)
-    means = np.concatenate([x[idx].mean(axis=1) for idx in _resamples(n, resamples, seed)])
     alpha = (1.0 - level) / 2.0
+    if clusters is not None:
+        groups = [g for g, k in zip(clusters, keep, strict=True) if k]
+        means = _cluster_means(x, groups, resamples, seed)
+        lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+        return Interval(float(x.mean()), float(lo), float(hi), n, method="clustered")
+    means = np.concatenate([x[idx].mean(axis=1) for idx in _resamples(n, resamples, seed)])
     lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
     return Interval(float(x.mean()), float(lo), float(hi), n)
+
+
+def _cluster_means(x: np.ndarray, groups: Sequence[str], resamples: int, seed: int) -> np.ndarray:
+    """Two-stage bootstrap means: G clusters drawn with replacement from the G present, then, in
+    each drawn cluster of m items, m items drawn with replacement; the mean over all drawn items.
+    Returns (resamples,) means."""
+    order = np.argsort(np.asarray(groups, dtype=object), kind="stable")
+    xs = x[order]
+    sorted_groups = np.asarray(groups, dtype=object)[order]
+    _, starts, sizes = np.unique(sorted_groups, return_index=True, return_counts=True)
+    g = len(sizes)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for b in range(resamples):
+        pick = rng.integers(0, g, size=g)
+        m = sizes[pick]
+        base = np.repeat(starts[pick], m)
+        within = (rng.random(int(m.sum())) * np.repeat(m, m)).astype(np.int64)
+        means[b] = xs[base + within].mean()
+    return means
+
+
+def exact_binary(wins: int, losses: int, n: int, level: float = 0.95) -> Interval:
+    """A binary paired comparison over ``n`` items of which ``wins`` went to A and ``losses`` to B:
+    mean difference (wins - losses) / n, McNemar's exact two-sided p (the sign test on the
+    wins + losses discordant items) and the exact conditional interval (Clopper-Pearson on
+    wins / (wins + losses), mapped to the difference). No discordant item: [0, 0], p 1."""
+    from scipy.stats import beta, binomtest
+
+    d = wins + losses
+    diff = (wins - losses) / n if n else None
+    if n == 0:
+        return Interval(None, None, None, 0, "exact", wins, losses, None)
+    if d == 0:
+        return Interval(0.0, 0.0, 0.0, n, "exact", 0, 0, 1.0)
+    alpha = (1.0 - level) / 2.0
+    p_lo = 0.0 if wins == 0 else float(beta.ppf(alpha, wins, d - wins + 1))
+    p_hi = 1.0 if wins == d else float(beta.ppf(1.0 - alpha, wins + 1, d - wins))
+    p = float(binomtest(wins, d, 0.5).pvalue)
+    return Interval(diff, d / n * (2 * p_lo - 1), d / n * (2 * p_hi - 1), n, "exact", wins, losses, p)
+
+
+def is_binary(*sides: Sequence[float | None]) -> bool:
+    """Whether every present value on every side is 0 or 1 (a hit, an exact match)."""
+    vals = [v for side in sides for v in side if v is not None and not _isnan(v)]
+    return bool(vals) and all(v in (0, 1) for v in vals)
+
+
+def _isnan(v) -> bool:
+    return isinstance(v, float) and v != v
+
+
+def _missing(v) -> bool:
+    return v is None or _isnan(v)
 
 
 def paired(
@@ -107,8 +194,11 @@ def paired(
     resamples: int = 10_000,
     level: float = 0.95,
     seed: int = 0,
+    clusters: Mapping[str, str] | None = None,
 ) -> Interval:
-    """Mean of a - b over the items both measure (matched by id), with its paired interval.
+    """Mean of a - b over the items both measure (matched by id), with its paired interval:
+    exact for a binary measure, bootstrap for a continuous one, clustered where ``clusters``
+    gives each item's cluster (module docstring).
 
     Raises ``KeyError`` when the two share no item id at all: that is a wiring error (two
     different splits compared), not a result.
@@ -116,11 +206,18 @@ def paired(
     common = [i for i in a if i in b]
     if a and b and not common:
         raise KeyError("paired comparison: the two settings share no item id")
-    diffs = [
-        None if a[i] is None or b[i] is None else float(a[i]) - float(b[i])  # type: ignore[arg-type]
-        for i in common
-    ]
-    return bootstrap_mean(diffs, resamples, level, seed)
+    both = [i for i in common if not _missing(a[i]) and not _missing(b[i])]
+    diffs = [float(a[i]) - float(b[i]) for i in both]  # type: ignore[arg-type]
+    groups = None if clusters is None else [str(clusters.get(i, i)) for i in both]
+    if not is_binary([a[i] for i in both], [b[i] for i in both]):
+        return bootstrap_mean(diffs, resamples, level, seed, groups)
+    wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+    exact = exact_binary(wins, losses, len(diffs), level)
+    if groups is None or exact.diff is None:
+        return exact
+    boot = bootstrap_mean(diffs, resamples, level, seed, groups)
+    lo, hi = min(exact.lo, boot.lo), max(exact.hi, boot.hi)  # type: ignore[type-var]
+    return Interval(exact.diff, lo, hi, exact.n, "exact+clustered", wins, losses, exact.p)
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:

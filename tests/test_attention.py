@@ -239,3 +239,173 @@ def test_candidates_must_be_a_multiple_of_k_and_retrieved():
         attention.candidate_windows([example("q1", k=6)], 3, 4)
     with pytest.raises(ValueError, match="retrieve.top_k"):
         attention.candidate_windows([example("q1", k=3)], 3, 6)
+
+
+# -- attention.answer_rows: which rows of a decoder-only teacher are the answer's -----------------
+
+
+def convention_rows(p, convention: str) -> list[int]:
+    """The query rows of ``convention``, from its definition rather than from the code: for
+    ``producing`` the positions q whose next-token prediction (of token q+1) is an answer token,
+    for ``own`` the answer tokens' own positions."""
+    a0, a1 = p.answer_span
+    answer = range(a0, a1)
+    if convention == "producing":
+        return [q for q in range(len(p.input_ids)) if q + 1 in answer]
+    return [q for q in range(len(p.input_ids)) if q in answer]
+
+
+def eager_llama_profiles(path: str, p, rows: list[int]) -> dict[str, np.ndarray]:
+    """One unpadded prompt through eager Llama with ``output_attentions``; per prompt token t,
+    ``vnorm`` = sum_l sum_{q in rows} mean_h p[h,q,t] * ||V[h,t]||, ``attn`` the same without the
+    value norm, ``first`` only the first of ``rows``: each (T,), float64. GQA: the value norms
+    (1, kv_heads, T) are repeated to the query heads that read them."""
+    model = readers.load(path, attn_implementation="eager").eval()
+    values: list[torch.Tensor] = []
+    handles = _value_norm_hooks(model, "llama", values)
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([p.input_ids]), output_attentions=True)
+    for h in handles:
+        h.remove()
+    t = len(p.input_ids)
+    prof = {name: np.zeros(t) for name in ("vnorm", "attn", "first")}
+    for att, v in zip(out.attentions, values, strict=True):  # (1, H, T, T), (1, kv_heads, T, d)
+        vn = v.repeat_interleave(att.shape[1] // v.shape[1], dim=1).norm(dim=-1)[0]  # (H, T)
+        for j, q in enumerate(rows):
+            c = (att[0, :, q, :] * vn).mean(0).double().numpy()  # mean_h c(l,h,q,t): (T,)
+            prof["vnorm"] += c
+            prof["attn"] += att[0, :, q, :].mean(0).double().numpy()
+            if j == 0:
+                prof["first"] += c
+    return prof
+
+
+def _dump(path: str, tmp_path, rows: list[dict], answer_rows: str | None, k: int = 3, n: int = 6) -> dict:
+    from ragdistill.dumps import load_dump
+    from ragdistill.files import write_jsonl
+
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    out = {"dump": str(tmp_path / f"{answer_rows}.npz")}
+    params = {"k": k, "candidates": n, "prompt": PROMPT, "batch_size": 3, "max_questions": None}
+    if answer_rows is not None:
+        params["answer_rows"] = answer_rows
+    attention.dump_attention({"model": path, "retrieved": str(tmp_path / "train.jsonl")}, out, params)
+    return load_dump(out["dump"])
+
+
+ROWS = [example("q1", k=6), {**example("q2", k=6), "answers": ["a town 2 and more words"]}]
+
+
+def test_the_producing_rows_are_those_the_lm_loss_scores(tiny_model_dir):
+    """The definition of ``producing`` checked against the model itself: the causal-LM loss on
+    the answer tokens (transformers shifts the labels) is the cross-entropy of exactly those
+    rows' logits, as ATLAS's decoder positions whose labels are not -100, and as PDist scores."""
+    path = tiny_model_dir("llama")
+    tok = models.load_tokenizer(path)
+    p = build_prompt(tok, ROWS[1], 3, PROMPT, with_answer=True)
+    a0, a1 = p.answer_span
+    ids = torch.tensor([p.input_ids])
+    labels = torch.full_like(ids, -100)
+    labels[0, a0:a1] = ids[0, a0:a1]
+    model = readers.load(path).eval()
+    with torch.no_grad():
+        out = model(input_ids=ids, labels=labels)
+    rows = convention_rows(p, "producing")
+    assert rows == list(range(a0 - 1, a1 - 1))
+    mine = torch.nn.functional.cross_entropy(out.logits[0, rows].float(), ids[0, a0:a1])
+    torch.testing.assert_close(mine, out.loss.float())
+
+
+@pytest.mark.parametrize("convention", ["producing", "own"])
+def test_dump_reads_the_rows_of_its_convention_as_eager_attention_does(tiny_model_dir, tmp_path, convention):
+    """Every candidate window's S(d) (adist, attn, first) and window 0's per-token profile c(t)
+    against eager attention summed over the convention's rows (``convention_rows``): Llama with
+    grouped-query attention, batches that mix examples, windows and prompt lengths."""
+    path = tiny_model_dir("llama")
+    d = _dump(path, tmp_path, ROWS, convention)
+    assert str(d["answer_rows"]) == convention
+    tok = models.load_tokenizer(path)
+    layers = readers.load(path).config.num_hidden_layers
+    for i, ex in enumerate(ROWS):
+        lo = d["tok_offsets"][i]
+        for w in range(2):
+            p = build_prompt(tok, {**ex, "ctxs": ex["ctxs"][3 * w : 3 * w + 3]}, 3, PROMPT, with_answer=True)
+            rows = convention_rows(p, convention)
+            a = p.answer_span[1] - p.answer_span[0]
+            assert len(rows) == a == d["answer_len"][i]
+            ref = eager_llama_profiles(path, p, rows)
+            got = {v: d[f"scores_{v}"][i, 3 * w : 3 * w + 3] for v in ("adist", "attn", "first")}
+            for v, name, const in (
+                ("adist", "vnorm", attention.NORM * layers * a),
+                ("attn", "attn", attention.NORM * layers * a),
+                ("first", "first", attention.NORM * layers),
+            ):
+                want = [ref[name][s:e].sum() / const for s, e in p.doc_spans]
+                np.testing.assert_allclose(got[v], want, rtol=1e-4, err_msg=f"{v}, window {w}")
+            if w == 0:  # the per-token arrays are window 0's (float16)
+                want_tok = np.concatenate([ref["vnorm"][s:e] for s, e in p.doc_spans])
+                got_tok = d["tok_profile"][lo : d["tok_offsets"][i + 1]].astype(np.float64)
+                np.testing.assert_allclose(got_tok, want_tok, rtol=2e-3, atol=1e-6)
+
+
+def test_the_two_conventions_give_different_targets_and_own_is_the_default(tiny_model_dir, tmp_path):
+    """The setting reaches the capture: the scores and profiles differ between the conventions
+    (by the first answer token's producing row, in, and the stop newline's, out); leaving the
+    setting out of the params gives ``own``."""
+    path = tiny_model_dir("llama")
+    own, producing = (_dump(path, tmp_path, ROWS, c) for c in ("own", "producing"))
+    default = _dump(path, tmp_path, ROWS, None)
+    for v in ("adist", "attn", "first", "mean", "noq"):
+        x, y = own[f"scores_{v}"], producing[f"scores_{v}"]
+        assert np.abs(x - y).max() > 1e-3 * np.abs(x).max(), v
+        np.testing.assert_array_equal(default[f"scores_{v}"], x)
+    assert not np.allclose(own["tok_profile"], producing["tok_profile"], rtol=1e-2)
+    assert str(default["answer_rows"]) == "own"
+    # the answer tokens and their number are the same: only the rows move
+    np.testing.assert_array_equal(own["a_ids"], producing["a_ids"])
+    np.testing.assert_array_equal(own["answer_len"], producing["answer_len"])
+
+
+def test_answer_rows_of_each_kind_of_prompt(tiny_model_dir):
+    """Decoder-only: ``producing`` is the span moved back one position, ``own`` the span. FiD
+    (``labels`` set): the span under both, since decoder position i writes label i. The recorder's
+    rows follow the setting only inside ``capture.answer_rows``."""
+    from ragdistill.prompts import Prompt
+
+    tok = models.load_tokenizer(tiny_model_dir("llama"))
+    p = build_prompt(tok, ROWS[1], 3, PROMPT, with_answer=True)
+    a0, a1 = p.answer_span
+    assert capture.answer_rows_of(p, "producing") == (a0 - 1, a1 - 1)
+    assert capture.answer_rows_of(p, "own") == (a0, a1)
+    fid_prompt = Prompt([5, 6, 7], [(0, 3)], (0, 1), (0, 2), 3, labels=[8, 9, 1])
+    for convention in capture.ANSWER_ROWS:
+        assert capture.answer_rows_of(fid_prompt, convention) == (0, 2)
+    with pytest.raises(ValueError, match="no row writes its first token"):
+        capture.answer_rows_of(Prompt([5, 6], [], (0, 0), (0, 1), 2), "producing")
+    with pytest.raises(ValueError, match="attention.answer_rows: 'next' is not one of"):
+        with capture.answer_rows("next"):
+            pass
+    short = build_prompt(tok, ROWS[0], 3, PROMPT, with_answer=True)
+    try:
+        with capture.answer_rows("producing"):
+            capture.start_recording([p, short], 2, len(p.input_ids), "cpu")
+            s0, s1 = short.answer_span
+            assert capture.RECORDER.rows[0].tolist() == list(range(a0 - 1, a1 - 1))
+            # a shorter answer's rows are padded with its last row, masked out
+            assert capture.RECORDER.rows[1, : s1 - s0].tolist() == list(range(s0 - 1, s1 - 1))
+            assert capture.RECORDER.row_mask[1].tolist() == [True] * (s1 - s0) + [False] * (a1 - a0 - s1 + s0)
+        assert capture.RECORDER.answer_rows == "own"
+        capture.start_recording([p], 1, len(p.input_ids), "cpu")
+        assert capture.RECORDER.rows[0].tolist() == list(range(a0, a1))
+    finally:
+        capture.RECORDER.rows = capture.RECORDER.row_mask = None
+
+
+def test_a_fid_teacher_reads_the_same_rows_under_either_setting(tiny_model_dir, tmp_path):
+    """FiD's decoder rows already produce the answer: the setting changes nothing of its dump."""
+    path = tiny_model_dir("t5")
+    rows = [example("q1", k=3), {**example("q2", k=3), "answers": ["Ann Lee was here"]}]
+    own, producing = (_dump(path, tmp_path, rows, c, n=3) for c in ("own", "producing"))
+    for name in own:
+        if name != "answer_rows":
+            np.testing.assert_array_equal(own[name], producing[name], err_msg=name)

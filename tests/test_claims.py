@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ragdistill import claims as cc
-from ragdistill.report import make_lookup
+from ragdistill.report import kept_step0, make_lookup
 from ragdistill.stats import Bootstrap
 
 BOOT = Bootstrap(resamples=2000, level=0.95, seed=0)
@@ -29,12 +29,14 @@ def per_example(mean: float, spread: float = 0.0, seed: int = 0, n: int = 80) ->
     return {f"t{i}": float(mean + spread * rng.normal()) for i in range(n)}
 
 
-def world(seeds=(0,), over: dict | None = None) -> tuple[dict, dict]:
-    """Cells and readers where every paper claim holds clearly; ``over`` replaces entries, keyed
-    ``(retriever, reader, metric)`` or ``(teacher, measure)``."""
+def world(seeds=(0,), over: dict | None = None) -> tuple[dict, dict, dict]:
+    """Cells, readers and fixed-step retrievals where every paper claim holds clearly; ``over``
+    replaces entries, keyed ``(retriever, reader, metric)``, ``(teacher, measure)`` or
+    ``("fixed", retriever, metric)``."""
     ref = hits(0)
-    cells, readers = {}, {}
+    cells, readers, fixed = {}, {}, {}
     for s in seeds:
+        fixed[("adist-offtheshelf", s)] = {"hr@5": ref}
         base = {
             ("initial", "offtheshelf"): {"hr@5": ref, "em": hits(0, base=10)},
             ("initial", "finetuned"): {"hr@5": ref, "em": hits(0, base=30)},
@@ -51,7 +53,10 @@ def world(seeds=(0,), over: dict | None = None) -> tuple[dict, dict]:
                 "near_far": per_example(0.001 * shift, 1e-4, seed=3),
             }
     for key, value in (over or {}).items():
-        if len(key) == 3:
+        if key[0] == "fixed":
+            for s in seeds:
+                fixed[(key[1], s)][key[2]] = value
+        elif len(key) == 3:
             for s in seeds:
                 cells[(key[0], key[1], s)][key[2]] = value
         else:
@@ -59,11 +64,13 @@ def world(seeds=(0,), over: dict | None = None) -> tuple[dict, dict]:
             names = ["offtheshelf"] if teacher == "offtheshelf" else [f"finetuned-s{s}" for s in seeds]
             for name in names:
                 readers[name][measure] = value
-    return cells, readers
+    return cells, readers, fixed
 
 
-def run(cells, readers, seeds=(0,)) -> dict[str, dict]:
-    items = cc.check(cc.paper_claims(TOP_N, 0.1), make_lookup(cells, readers), list(seeds), BOOT)
+def run(cells, readers, fixed, seeds=(0,), selection: dict | None = None) -> dict[str, dict]:
+    """The claims check on a hand-made world; ``selection``: (retriever kind, seed) -> kept step."""
+    lookup = make_lookup(cells, readers, fixed)
+    items = cc.check(cc.paper_claims(TOP_N, 0.1), lookup, list(seeds), BOOT, kept_step0(selection or {}))
     return {c["claim"].split(".")[0]: c for c in items}
 
 
@@ -79,8 +86,7 @@ def test_every_claim_holds_on_a_clear_world():
 def test_claim_2_compares_both_retrievers_under_the_fine_tuned_reader():
     """Under the fine-tuned reader the off-the-shelf teacher's retriever answers *better*; with
     its own (off-the-shelf) reader it answers worse. Claim 2 must see the former, 2b the latter."""
-    cells, readers = world(over={("adist-offtheshelf", "finetuned", "em"): hits(60, base=30)})
-    got = run(cells, readers)
+    got = run(*world(over={("adist-offtheshelf", "finetuned", "em"): hits(60, base=30)}))
     em = got["2"]["measured"][0]["comparisons"][1]
     assert em["name"].startswith("EM") and em["diff"] == pytest.approx((25 - 60) / N)
     assert got["2"]["verdict"] == cc.FAILS
@@ -89,8 +95,14 @@ def test_claim_2_compares_both_retrievers_under_the_fine_tuned_reader():
 
 
 def test_claim_1_compares_with_the_initial_retriever_not_the_other_teacher():
-    cells, readers = world(over={("adist-offtheshelf", "finetuned", "hr@5"): hits(40)})
-    got = run(cells, readers)
+    got = run(
+        *world(
+            over={
+                ("adist-offtheshelf", "finetuned", "hr@5"): hits(40),
+                ("fixed", "adist-offtheshelf", "hr@5"): hits(40),
+            }
+        )
+    )
     assert got["1"]["verdict"] == cc.HOLDS  # still +30 over the initial retriever
     assert got["2"]["verdict"] == cc.FAILS  # -10 against the off-the-shelf teacher's retriever
     assert got["6"]["verdict"] == cc.FAILS  # the off-the-shelf teacher did help here
@@ -106,16 +118,16 @@ def test_same_direction_not_significant():
 
 
 def test_a_claim_holds_only_when_it_holds_in_every_seed():
-    cells, readers = world(seeds=(0, 1))
+    cells, readers, fixed = world(seeds=(0, 1))
     cells[("adist-finetuned", "finetuned", 1)]["hr@5"] = hits(0)  # seed 1: no gain at all
-    got = run(cells, readers, seeds=(0, 1))
+    got = run(cells, readers, fixed, seeds=(0, 1))
     assert got["1"]["seeds_held"] == "1/2" and got["1"]["verdict"] == cc.FAILS
     assert [m["status"] for m in got["1"]["measured"]] == [cc.HOLDS, cc.FAILS]
 
 
 def test_the_initial_off_the_shelf_cell_serves_every_seed():
     """It exists once (neither the initial retriever nor the off-the-shelf reader has a seed)."""
-    cells, readers = world(seeds=(0, 1))
+    cells, readers, _ = world(seeds=(0, 1))
     del cells[("initial", "offtheshelf", 1)]
     lookup = make_lookup(cells, readers)
     assert lookup(("cell", "initial", "offtheshelf", "em"), 1) is cells[("initial", "offtheshelf", 0)]["em"]
@@ -142,24 +154,66 @@ def test_threshold_claim_needs_the_fine_tuned_interval_above_and_the_other_mean_
 def test_agreement_claim_follows_the_sign_of_the_gain():
     """A worse fine-tuned teacher whose indicators are also lower: the indicators rank the teachers
     as their gains do, so claim 5 holds though claims 1-4 fail."""
-    cells, readers = world(
+    cells, readers, fixed = world(
         over={
             ("adist-finetuned", "finetuned", "hr@5"): hits(0, lost=30),
             ("finetuned", "pat@10"): per_example(0.0, 0.05, seed=1),
             ("finetuned", "mq"): per_example(-0.3, 0.05, seed=2),
         }
     )
-    got = run(cells, readers)
+    got = run(cells, readers, fixed)
     assert got["5"]["verdict"] == cc.HOLDS and got["1"]["verdict"] == cc.FAILS
     # one indicator disagreeing breaks it
     readers["finetuned-s0"]["mq"] = per_example(0.3, 0.05, seed=2)
-    assert run(cells, readers)["5"]["verdict"] == cc.FAILS
+    assert run(cells, readers, fixed)["5"]["verdict"] == cc.FAILS
 
 
-def test_failure_signature_holds_when_no_better_and_when_worse():
-    for worse in (0, 20):
-        got = run(*world(over={("adist-offtheshelf", "finetuned", "hr@5"): hits(0, lost=worse)}))
-        assert got["6"]["verdict"] == cc.HOLDS
+def test_failure_signature_is_judged_at_the_fixed_step_and_says_when_it_lies_below():
+    """Claim 6 reads the last-step retriever, not the selected one: a selection that kept step 0
+    (a difference of exactly 0) can neither make it hold nor hide a harmful teacher."""
+    got = run(*world(over={("fixed", "adist-offtheshelf", "hr@5"): hits(0)}))
+    assert got["6"]["verdict"] == cc.HOLDS and "note" not in got["6"]["measured"][0]
+    worse = run(*world(over={("fixed", "adist-offtheshelf", "hr@5"): hits(0, lost=20)}))
+    assert worse["6"]["verdict"] == cc.HOLDS and worse["6"]["measured"][0]["note"] == cc.BELOW
+    assert "ends worse" in cc.seed_texts(worse["6"])[0]
+    # the selected retriever kept step 0 (no test difference at all), the last step helped: fails
+    cells, readers, fixed = world(over={("fixed", "adist-offtheshelf", "hr@5"): hits(30)})
+    got = run(cells, readers, fixed, selection={("adist-offtheshelf", 0): 0})
+    assert got["6"]["verdict"] == cc.FAILS
+    assert got["6"]["measured"][0]["comparisons"][0]["name"].startswith("HR@5 adist-offtheshelf (last step)")
+
+
+def test_a_retriever_that_kept_step_0_is_not_measured_never_a_difference_that_holds():
+    cells, readers, fixed = world(over={("adist-finetuned", "finetuned", "hr@5"): hits(0)})
+    got = run(cells, readers, fixed, selection={("adist-finetuned", 0): 0, ("adist-offtheshelf", 0): 10})
+    for claim in ("1", "2", "5"):  # each compares the fine-tuned teacher's selected retriever
+        assert got[claim]["verdict"] == cc.NOT_MEASURED and got[claim]["holds"] is False
+        assert got[claim]["measured"][0]["status"] == cc.NOT_MEASURED
+    assert "not measured (step 0 kept)" in cc.seed_texts(got["1"])[0]
+    assert got["3"]["verdict"] == cc.HOLDS  # the readers' indicators do not depend on selection
+    # a failing seed fails the claim; a seed not measured beside holding ones leaves it not measured
+    cells, readers, fixed = world(seeds=(0, 1))
+    two = run(cells, readers, fixed, seeds=(0, 1), selection={("adist-finetuned", 1): 0})
+    assert two["1"]["verdict"] == cc.NOT_MEASURED and two["1"]["seeds_held"] == "1/2"
+    cells[("adist-finetuned", "finetuned", 0)]["hr@5"] = hits(0, lost=30)
+    two = run(cells, readers, fixed, seeds=(0, 1), selection={("adist-finetuned", 1): 0})
+    assert two["1"]["verdict"] == cc.FAILS
+
+
+def test_claim_5_is_not_testable_when_the_teachers_teach_alike():
+    """Both teachers' retrievers gain alike (no significant HR@5 difference): the indicators have
+    nothing to rank, so the claim says so instead of "does not hold"."""
+    cells, readers, fixed = world(over={("adist-offtheshelf", "finetuned", "hr@5"): hits(29)})
+    got = run(cells, readers, fixed)
+    assert got["5"]["verdict"] == cc.NOT_TESTABLE
+    assert got["5"]["measured"][0]["status"] == cc.NOT_TESTABLE
+
+
+def test_verdict_across_seeds():
+    v = cc.verdict
+    assert v([cc.HOLDS, cc.HOLDS]) == cc.HOLDS and v([cc.HOLDS, cc.SAME]) == cc.SAME
+    assert v([cc.HOLDS, cc.NOT_MEASURED]) == cc.NOT_MEASURED and v([cc.NOT_MEASURED, cc.FAILS]) == cc.FAILS
+    assert v([cc.NOT_TESTABLE, cc.HOLDS]) == cc.NOT_TESTABLE and v([]) == cc.FAILS
 
 
 def test_distance_claim_and_missing_examples():

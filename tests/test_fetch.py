@@ -331,9 +331,10 @@ def test_an_alias_empty_once_normalised_is_dropped_beside_others(tmp_path):
     assert read_questions([q], "jsonl", "train", tmp_path)[0]["answers"] == ["Drossel"]
 
 
-def test_test_questions_in_train_or_dev_stop_the_fetch_unless_allowed(tmp_path):
-    """Leakage: a test question (same id, or the same text once normalised) also in train stops
-    with the split, the count and the first ids; allow_overlap lets it through, counted."""
+def test_questions_in_two_splits_stop_the_fetch_unless_allowed(tmp_path):
+    """Leakage, every pair of splits: a test question (same id, or the same text once normalised)
+    also in train stops with both splits, the count and the first ids; allow_overlap lets it
+    through, counted per pair (and test against train and dev under the report's keys)."""
     rows = [{"id": f"q{i}", "question": f"Who is number {i}?", "answers": [f"a{i}"]} for i in range(6)]
     files = {}
     for split, part in (("train", rows[:3]), ("dev", rows[3:4]), ("test", rows[4:])):
@@ -345,6 +346,7 @@ def test_test_questions_in_train_or_dev_stop_the_fetch_unless_allowed(tmp_path):
     fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
     checks = json.loads((tmp_path / "out" / "checks.json").read_text())
     assert checks["overlap"] == {"train": 0, "dev": 0} and checks["repeated_passages"] == 1
+    assert checks["overlap_pairs"] == {"train/test": 0, "dev/test": 0, "train/dev": 0}
     # the same question in other words' case and punctuation, under another id, is the same question
     leak = {"id": "t9", "question": "who is NUMBER 1", "answers": ["a1"]}
     files["test"].write_text("".join(json.dumps(r) + "\n" for r in [*rows[4:], leak]))
@@ -354,6 +356,16 @@ def test_test_questions_in_train_or_dev_stop_the_fetch_unless_allowed(tmp_path):
     ):
         fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
     assert not (tmp_path / "out" / "checks.json").exists()
+    # a dev question also in train (the selection on dev would reward memorisation) stops it too
+    files["test"].write_text("".join(json.dumps(r) + "\n" for r in rows[4:]))
+    files["dev"].write_text(json.dumps({**rows[0], "id": "d0"}) + "\n")
+    with pytest.raises(
+        InputError,
+        match=r"^datasets\.d: 1 of 1 dev questions are also in train \(same id or text; first: d0\); "
+        r"give splits that share no question, or set datasets\.d\.allow_overlap",
+    ):
+        fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    files["test"].write_text("".join(json.dumps(r) + "\n" for r in [*rows[4:], leak]))
     files["dev"].write_text(files["test"].read_text())
     ds["allow_overlap"] = "a probe of memorisation"
     fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
@@ -361,6 +373,33 @@ def test_test_questions_in_train_or_dev_stop_the_fetch_unless_allowed(tmp_path):
     assert (
         checks["overlap"] == {"train": 1, "dev": 3} and checks["allow_overlap"] == "a probe of memorisation"
     )
+    assert checks["overlap_pairs"] == {"train/test": 1, "dev/test": 3, "train/dev": 1}
+
+
+def test_every_pair_of_splits_is_checked_and_named():
+    """train/dev, train/test and dev/test: each pair that shares a question is named, with the
+    later split's count and first ids, test's pairs first."""
+    from ragdistill.leakage import check_overlap, question_overlap
+
+    def q(qid: str, text: str) -> dict:
+        return {"id": qid, "question": text}
+
+    splits = {
+        "train": [q("a", "Who?"), q("b", "What?")],
+        "dev": [q("c", "who"), q("d", "When?")],  # "who" is train's "Who?" once normalised
+        "test": [q("b", "Where?"), q("e", "when")],  # b: train's id; "when": dev's text
+    }
+    assert question_overlap(splits) == {"train/test": ["b"], "dev/test": ["e"], "train/dev": ["c"]}
+    message = (
+        r"^k: 1 of 2 test questions are also in train \(same id or text; first: b\); "
+        r"1 of 2 test questions are also in dev \(same id or text; first: e\); "
+        r"1 of 2 dev questions are also in train \(same id or text; first: c\); give splits"
+    )
+    with pytest.raises(InputError, match=message):
+        check_overlap(splits, "k", None)
+    assert check_overlap(splits, "k", "wanted") == {"train/test": 1, "dev/test": 1, "train/dev": 1}
+    clean = {"train": [q("a", "Who?")], "dev": [q("c", "When?")], "test": [q("e", "Where?")]}
+    assert check_overlap(clean, "k", None) == {"train/test": 0, "dev/test": 0, "train/dev": 0}
 
 
 def _onnx_export(model_dir: str, dest: Path, eager: bool = True) -> Path:

@@ -507,10 +507,10 @@ def test_a_test_question_too_long_for_the_reader_stops_before_training(tmp_path)
     (data / "c.tsv").write_text(
         "id\ttext\ttitle\n" + "".join(f"{i}\tplace {i} is in city {i % 7}\tPlace {i}\n" for i in range(30))
     )
-    for split, n in (("train", 8), ("dev", 4)):
+    for split, first, n in (("train", 0, 8), ("dev", 10, 4)):  # no question in both (leakage)
         rows = [
             {"id": f"{split}{i}", "question": f"where is place {i}?", "answers": [f"city {i % 7}"]}
-            for i in range(n)
+            for i in range(first, first + n)
         ]
         (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     long_question = "where " + "exactly " * 1500 + "is place 3?"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ragdistill.files import InputError
 from ragdistill.squad import SquadSplit, cut_paragraph, read_squad, sentence_cuts, split_by_article
@@ -72,7 +76,19 @@ def test_questions_passages_and_gold_ids(tmp_path):
     w1 = articles[0][0]
     (gold,) = w1["gold_ids"]
     assert "Poland" in next(p["text"] for p in passages if p["id"] == gold)
-    assert w1["answers"] == ["Poland"] and w1["question"] == "Capital of?"
+    assert w1["answers"] == ["Poland"] and w1["question"] == "Capital of?" and w1["article"] == "Warsaw"
+
+
+def test_entries_under_one_title_are_one_article(tmp_path):
+    """SQuAD files list each article once, but one given twice must not put its questions in two
+    splits: the questions are pooled under the title."""
+    short = "Oxygen is a chemical element with symbol O."
+    data = [
+        {"title": "Oxygen", "paragraphs": [{"context": short, "qas": [_qa(f"o{i}", "Symbol?", "O", short)]}]}
+        for i in range(2)
+    ]
+    _, articles, _ = read_squad(fixture(tmp_path, data), 12)
+    assert [[q["id"] for q in a] for a in articles] == [["o0", "o1"]]
 
 
 def test_v2_unanswerable_questions_are_skipped_and_counted(tmp_path):
@@ -120,22 +136,132 @@ def test_bad_input_names_file_article_and_question(tmp_path, change, message):
         read_squad(tmp_path / "x.json", 12)
 
 
+def _articles(sizes: list[int]) -> list[list[dict]]:
+    """Hand-made articles: article a's questions are ``a-0``, ``a-1``, ... (article ``A<a>``)."""
+    return [[{"id": f"{a}-{i}", "article": f"A{a}"} for i in range(n)] for a, n in enumerate(sizes)]
+
+
+def _owners(split: dict[str, list[dict]]) -> dict[str, set[str]]:
+    return {k: {q["article"] for q in v} for k, v in split.items()}
+
+
+def _disjoint(owners: dict[str, set[str]]) -> bool:
+    return not (
+        owners["train"] & owners["dev"] or owners["train"] & owners["test"] or owners["dev"] & owners["test"]
+    )
+
+
 def test_splits_are_drawn_by_article_with_a_seed():
-    articles = [[{"id": f"{a}-{i}"} for i in range(5)] for a in range(6)]
+    articles = _articles([5] * 6)
     got = split_by_article(articles, SquadSplit(train=7, dev=3, test=5, seed=1), "f")
     assert {k: len(v) for k, v in got.items()} == {"train": 7, "dev": 3, "test": 5}
-    owner = {k: {q["id"].split("-")[0] for q in v} for k, v in got.items()}
-    assert not (
-        owner["train"] & owner["dev"] or owner["train"] & owner["test"] or owner["dev"] & owner["test"]
-    )
+    owner = _owners(got)
+    assert _disjoint(owner) and len(owner["train"]) >= 3  # train: at least half of the 6 articles
     assert got == split_by_article(articles, SquadSplit(train=7, dev=3, test=5, seed=1), "f")
     assert got != split_by_article(articles, SquadSplit(train=7, dev=3, test=5, seed=2), "f")
     too_few = (
-        r"f: 6 articles with 30 answerable questions cannot fill sq\.squad\.train 7 \+ dev 3 \+ test 16 "
-        r"= 26: splits take whole articles .* those left for 'test' hold 15; lower sq\.squad\.test"
+        r"f: 6 articles with 30 answerable questions cannot fill sq\.squad\.train 7 \+ dev 3 \+ test 21 "
+        r"= 31: splits take whole articles .* the file holds only 30; lower sq\.squad\.test"
     )
     with pytest.raises(InputError, match=too_few):
+        split_by_article(articles, SquadSplit(train=7, dev=3, test=21), "f", "sq.squad")
+    # 30 questions are enough, but whole articles cannot give train 7, dev 3 and test 16
+    no_fit = (
+        r"f: 6 articles with 30 answerable questions cannot fill sq\.squad\.train 7 \+ dev 3 \+ test 16 "
+        r"= 26: splits take whole articles .* \('test' fell short most often\); lower sq\.squad\.test"
+    )
+    with pytest.raises(InputError, match=no_fit):
         split_by_article(articles, SquadSplit(train=7, dev=3, test=16), "f", "sq.squad")
+
+
+def test_each_split_is_a_random_draw_across_its_articles_in_random_order():
+    """Not file order: the first few questions of every split come from several articles, and
+    train takes at least half of the articles."""
+    articles = _articles([10] * 10)
+    got = split_by_article(articles, SquadSplit(train=30, dev=10, test=20, seed=0), "f")
+    owner = _owners(got)
+    assert _disjoint(owner) and len(owner["train"]) >= 5
+    assert len({q["article"] for q in got["train"][:10]}) >= 3
+    assert len({q["article"] for q in got["test"][:8]}) >= 2
+    for rows in got.values():  # neither grouped by article nor in file order
+        ids = [q["id"] for q in rows]
+        assert ids != sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+
+
+def test_train_takes_fewer_than_half_only_when_dev_and_test_need_it(caplog):
+    """One large article and many small ones: dev and test ask for more questions than any half
+    of the articles holds, so train's share is lowered (with a warning naming the keys)."""
+    articles = _articles([40, 12, 12, 12, 4, 4, 4, 4, 4, 4])
+    with caplog.at_level(logging.WARNING, logger="ragdistill.squad"):
+        got = split_by_article(articles, SquadSplit(train=8, dev=30, test=50, seed=0), "f", "sq.squad")
+    owner = _owners(got)
+    assert _disjoint(owner) and {k: len(v) for k, v in got.items()} == {"train": 8, "dev": 30, "test": 50}
+    assert 1 <= len(owner["train"]) < 5
+    assert re.search(
+        r"f: train takes \d of 10 articles, fewer than half: .* lower sq\.squad\.dev", caplog.text
+    )
+
+
+PART_A = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "squad-v1.1-dev-part-a.json"
+PRESET = Path(__file__).resolve().parents[1] / "config" / "squad.yaml"
+needs_part_a = pytest.mark.skipif(not PART_A.exists(), reason=f"{PART_A} (the team's SQuAD part A) is absent")
+
+
+def _preset_split(seed: int | None = None, **sizes: int) -> SquadSplit:
+    """The squad preset's sizes and seed (``datasets.squad.squad``), ``sizes`` replacing some."""
+    sq = yaml.safe_load(PRESET.read_text())["datasets"]["squad"]["squad"]
+    keys = {k: int(sq[k]) for k in ("train", "dev", "test", "seed")} | sizes
+    if seed is not None:
+        keys["seed"] = seed
+    return SquadSplit(**keys)
+
+
+@pytest.fixture(scope="module")
+def part_a() -> list[list[dict]]:
+    return read_squad(PART_A, 50)[1]
+
+
+def _first_n_articles(split: dict[str, list[dict]]) -> dict[str, int]:
+    n = {f"train[:{k}]": len({q["article"] for q in split["train"][:k]}) for k in (50, 100, 200)}
+    return n | {"test[:100]": len({q["article"] for q in split["test"][:100]})}
+
+
+@needs_part_a
+def test_part_a_with_the_preset_sizes_spreads_every_first_n_across_articles(part_a):
+    """Part A (24 articles, 4,961 questions) with the preset's 800/1000/2500: before, train's 800
+    came from 2 articles, the 200 dumped questions from 2 and the first 100 test questions from 1.
+    Half of the articles for train cannot be had here: any 12 articles hold at most 3,407
+    questions, fewer than dev + test's 3,500, so train's count is lowered as little as the tries
+    find (9 or 10 articles for seeds 0-2)."""
+    assert len(part_a) == 24 and sum(map(len, part_a)) == 4961
+    largest = sorted(map(len, part_a), reverse=True)
+    assert sum(largest[:12]) < 1000 + 2500  # why train cannot have half here
+    split = split_by_article(part_a, _preset_split(), str(PART_A))
+    owner = _owners(split)
+    assert _disjoint(owner) and {k: len(v) for k, v in split.items()} == {
+        "train": 800,
+        "dev": 1000,
+        "test": 2500,
+    }
+    assert len(owner["train"]) >= 9 and len(owner["dev"]) >= 3 and len(owner["test"]) >= 8
+    first = _first_n_articles(split)
+    assert first["train[:50]"] >= 7 and first["train[:100]"] >= 8 and first["train[:200]"] >= 9
+    assert first["test[:100]"] >= 8
+    assert split == split_by_article(part_a, _preset_split(), str(PART_A))
+    other = split_by_article(part_a, _preset_split(seed=1), str(PART_A))
+    assert other != split and _disjoint(_owners(other))
+
+
+@needs_part_a
+@pytest.mark.parametrize("seed", [0, 1])
+def test_part_a_gives_train_half_of_the_articles_where_the_sizes_allow(part_a, seed):
+    """Dev and test small enough for the other half of the articles: train takes 12 of the 24."""
+    split = split_by_article(part_a, _preset_split(seed, dev=600, test=1200), str(PART_A))
+    owner = _owners(split)
+    assert _disjoint(owner) and len(owner["train"]) >= 12
+    assert len(owner["dev"]) >= 3 and len(owner["test"]) >= 5
+    first = _first_n_articles(split)
+    assert first["train[:200]"] >= 10 and first["test[:100]"] >= 5
 
 
 def test_empty_files_bad_bytes_and_bad_json_name_the_line(tmp_path):
@@ -173,6 +299,12 @@ def test_fetch_data_builds_splits_and_corpus_from_one_squad_file(tmp_path):
     questions = [q for s in ("train", "dev", "test") for q in read_jsonl(out[s])]
     assert sorted(q["id"] for q in questions) == ["f1", "o1", "w1"]
     assert all(set(q["gold_ids"]) <= ids and q["gold_ids"] for q in questions)
+    # each question names its article (the file's title), for statistics clustered by article
+    assert {q["id"]: q["article"] for q in questions} == {
+        "f1": "Force",
+        "o1": "Oxygen_(element)",
+        "w1": "Warsaw",
+    }
     with pytest.raises(Exception, match=r"datasets.sq.squad.source: missing"):
         fetch.fetch_data(
             {}, out, {"name": "sq", "download_dir": str(tmp_path), "dataset": {"question_format": "squad"}}

@@ -160,9 +160,12 @@ def test_both_encoders_mode_plans_an_index_per_distilled_retriever(tmp_path):
     extra.write_text("distill:\n  mode: both\n")
     out = snakemake(tmp_path, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
     rules = planned_rules(out)
-    # initial + 6 distilled (the grid's 3, the controls' 2, the curve's 1), 2 shards each
-    assert (rules["encode_corpus"], rules["build_index"]) == (2 * 7, 7)
+    # initial + 6 distilled (the grid's 3, the controls' 2, the curve's 1) + the 5 teachers'
+    # fixed-step (last-step) retrievers, 2 shards each
+    assert (rules["encode_corpus"], rules["build_index"]) == (2 * 12, 12)
     for name in ("adist-offtheshelf-s0", "adist-finetuned-s0", "pdist-finetuned-s0"):
+        last = f"results/smoke/distill/{name}/last/passage_encoder"
+        assert last in out and f"results/smoke/index/{name}-last/index.faiss" in out
         assert f"results/smoke/distill/{name}/passage_encoder" in out
         job = re.search(
             rf"rule retrieve_distilled:\n\s+input: ([^\n]+)\n\s+output: results/smoke/retrieve/{name}/", out
@@ -389,7 +392,7 @@ def test_code_hashes_are_the_entry_modules():
             if code:
                 assert code.group(1) == entry.group(1), (smk.name, block[:40])
     assert "metrics" in code_modules("evaluate") and "files" not in code_modules("evaluate")
-    assert code_modules("report") == ["claims", "names", "report", "settings", "stats"]
+    assert code_modules("report") == ["claims", "grid", "metrics", "names", "report", "settings", "stats"]
     import shutil
     import tempfile
 

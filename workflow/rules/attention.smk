@@ -26,6 +26,7 @@ rule dump_attention:
         batch_size=config["attention"]["batch_size"],
         max_questions=dump_questions,
         precision=PRECISION,
+        answer_rows=config["attention"]["answer_rows"],
     script:
         "../scripts/run_stage.py"
 

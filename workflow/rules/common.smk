@@ -67,8 +67,8 @@ wildcard_constraints:
     objective="|".join(OBJECTIVES),
     teacher=grid.TEACHER,
     reader=grid.READER,
-    retriever=f"initial|{grid.DISTILLED}",
-    index=f"initial|{grid.DISTILLED}",
+    retriever=f"initial|{grid.DISTILLED}|{grid.FIXED}",
+    index=f"initial|{grid.DISTILLED}|{grid.FIXED}",
 
 
 def code_hash(entry):
@@ -119,7 +119,19 @@ def get_passage_encoder(wildcards):
     """The encoder of index ``{index}``: the fetched retriever, or a both-mode passage encoder."""
     if wildcards.index == "initial":
         return get_retriever_model()
-    return f"results/{wildcards.run}/distill/{wildcards.index}/passage_encoder"
+    return f"{distilled_dir(wildcards.run, wildcards.index)}/passage_encoder"
+
+
+def distilled_dir(run, retriever):
+    """Where a distilled retriever's encoders are: its distillation's folder, or for a
+    fixed-step retriever (``<name>-last``) that folder's ``last/``."""
+    base = grid.fixed_of(retriever)
+    last = "/last" if base != retriever else ""
+    return f"results/{run}/distill/{base}{last}"
+
+
+def get_query_encoder(wildcards):
+    return f"{distilled_dir(wildcards.run, wildcards.retriever)}/query_encoder"
 
 
 def initial_index_files(run):
@@ -264,6 +276,29 @@ def get_sweep_inputs(wildcards):
             else []
         ),
     }
+
+
+def get_teacher_encoders(wildcards):
+    """Every teacher's distilled query encoder (its ragdistill_retriever.json: the kept step)."""
+    return [
+        f"results/{wildcards.run}/distill/{r}/query_encoder"
+        for r in GRID.teacher_retrievers()
+    ]
+
+
+def get_teacher_retrievals(wildcards):
+    return [
+        f"results/{wildcards.run}/retrieve/{r}/test.jsonl"
+        for r in GRID.teacher_retrievers()
+    ]
+
+
+def get_fixed_retrievals(wildcards):
+    """Every teacher's fixed-step (last-step) retriever's test retrieval, in the same order."""
+    return [
+        f"results/{wildcards.run}/retrieve/{GRID.fixed(r)}/test.jsonl"
+        for r in GRID.teacher_retrievers()
+    ]
 
 
 SWEEPS = GRID.sweeps  # the sweep stage runs for grid.teachers or grid.controls

@@ -20,9 +20,20 @@ rule distill_retriever:
             if BOTH_ENCODERS
             else {}
         ),
+        **(
+            {
+                f"last_{side}_encoder": directory(
+                    f"results/{{run}}/distill/{{objective}}-{{teacher}}-s{{seed}}/last/{side}_encoder"
+                )
+                for side in (["query", "passage"] if BOTH_ENCODERS else ["query"])
+            }
+            if config["distill"]["select"] != "last"
+            else {}
+        ),
         query_encoder=directory(
             "results/{run}/distill/{objective}-{teacher}-s{seed}/query_encoder"
         ),
+        # the last step's encoders: the fixed-step retriever ({name}-last), whatever was kept
         curve="results/{run}/distill/{objective}-{teacher}-s{seed}/curve.tsv",
     log:
         "logs/distill_retriever/{run}/{objective}-{teacher}-s{seed}.log",

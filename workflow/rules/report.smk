@@ -7,6 +7,13 @@ rule make_report:
         sweep=get_sweep_files,
         curve=get_curve_files,
         data_checks="resources/data/{run}/checks.json",
+        # every teacher's retriever: the step it kept, its test retrieval there and at the last step
+        encoders=get_teacher_encoders,
+        selected=get_teacher_retrievals,
+        fixed=get_fixed_retrievals,
+        initial="results/{run}/retrieve/initial/test.jsonl",
+        # the questions' articles, on real text (clustered intervals)
+        questions=expand("resources/data/{{run}}/{split}.jsonl", split=SPLITS),
     output:
         report=report(
             "results/{run}/report/report.md",
@@ -15,6 +22,7 @@ rule make_report:
             labels={"run": "{run}", "file": "report.md"},
         ),
         claims="results/{run}/report/claims.json",
+        fixed_step="results/{run}/report/fixed_step.json",
         grid_csv=report(
             "results/{run}/report/grid.csv",
             caption="../report/grid_table.rst",
@@ -44,5 +52,7 @@ rule make_report:
         top_n=config["indicators"]["top_n"],
         bootstrap=config["report"],
         captions=FIGURE_CAPTIONS,
+        teachers=GRID.teacher_retrievers(),
+        distill_steps=config["distill"]["steps"],
     script:
         "../scripts/run_stage.py"

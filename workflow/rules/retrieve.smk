@@ -40,7 +40,7 @@ rule retrieve_distilled:
         ids=lambda w: f"{get_index_dir(w)}/ids.npy",
         corpus="resources/data/{run}/corpus.tsv",
         questions=["resources/data/{run}/test.jsonl"],
-        query_encoder="results/{run}/distill/{retriever}/query_encoder",
+        query_encoder=get_query_encoder,
     output:
         test="results/{run}/retrieve/{retriever}/test.jsonl",
     log:
@@ -48,7 +48,7 @@ rule retrieve_distilled:
     benchmark:
         "benchmarks/retrieve_distilled/{run}/{retriever}.tsv"
     wildcard_constraints:
-        retriever=grid.DISTILLED,
+        retriever=f"{grid.DISTILLED}|{grid.FIXED}",
     # on the way from the fine-tuned reader to the grid (see finetune_reader)
     priority: 5
     conda:
