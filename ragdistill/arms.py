@@ -45,7 +45,7 @@ class ArmSettings:
     SECTION: ClassVar[str] = ""
 
     runs: list = config_key("runs")
-    readers: list = config_key(None)  # per run: the reader names whose indicators follow, in order
+    readers: list = config_key(None)  # per run: [seed, reader] pairs whose indicators follow, in order
     seeds: list = config_key("seeds")
     polar_cut: float = config_key("indicators.polar_cut")
     bootstrap: dict = config_key("report")
@@ -125,14 +125,16 @@ def compare_arms(inp: dict, out: dict, params: dict) -> None:
     paths = iter(inp["indicators"])
     rows = []
     for run, run_readers in zip(s.runs, s.readers, strict=True):
-        for reader in run_readers:
+        # each [seed, reader]: every seed's replicate dumps its own readers on its own questions
+        for seed, reader in run_readers:
             ind = read_json(next(paths))
-            rows.append({"run": run, "kind": kinds[run], "reader": reader, "indicators": ind})
+            rows.append(
+                {"run": run, "kind": kinds[run], "seed": int(seed), "reader": reader, "indicators": ind}
+            )
     by_kind: dict[tuple[str, str, int], dict] = {}
     for r in rows:
-        teacher, _, seed = r["reader"].partition("-s")
-        for sd in s.seeds if not seed else [int(seed)]:
-            by_kind.setdefault((r["kind"], teacher, sd), polar_items(r["indicators"], s.polar_cut))
+        teacher = r["reader"].partition("-s")[0]
+        by_kind.setdefault((r["kind"], teacher, r["seed"]), polar_items(r["indicators"], s.polar_cut))
     claim = polarized_claim(s.polar_cut)
     measured = set(kinds.values()) == {ENCODER_DECODER, DECODER_ONLY}
     if measured:
@@ -155,7 +157,7 @@ def compare_arms(inp: dict, out: dict, params: dict) -> None:
         {
             "run": r["run"],
             "kind": r["kind"],
-            "reader": r["reader"],
+            "reader": r["reader"] if "-s" in r["reader"] else f"{r['reader']} (seed {r['seed']})",
             **_summary(r["indicators"]["mq_values"], s.polar_cut),
         }
         for r in rows

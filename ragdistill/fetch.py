@@ -3,12 +3,19 @@
 Models end as a Hugging Face folder with safetensors weights; data ends as
 ``<split>.jsonl`` question files, a DPR-style ``corpus.tsv`` and ``checks.json`` (what the
 leakage checks found, for the report).
+
+Each training seed is a replicate of the study with its own data, fetched into
+``resources/data/<run>/s<seed>/``: the generated world of seed ``world.seed + s``, the SQuAD split
+of seed ``squad.seed + s``, or (question files) each split in an order of its own for s > 0. So
+"holds in 3/3 seeds" means three replications of the data, not three optimiser runs on one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
+import random
 import shutil
 import tarfile
 import tempfile
@@ -138,16 +145,20 @@ class FetchSettings:
     download_dir: str = config_key(None)
     model: dict | None = config_key("models.<name>", default=None)
     dataset: dict | None = config_key("datasets.<name>", default=None)
+    # the replicate's seed (a training seed): each seed draws its own data (module docstring)
+    replicate: int = config_key(None, default=0)
 
 
 Passages = Callable[[], Iterator[tuple[str, dict]]]
 
 
-def _generated(ds: dict, key: str) -> tuple[dict[str, list[dict]], Passages]:
-    """The generated world's splits, and its passages with where each is (for errors)."""
+def _generated(ds: dict, key: str, replicate: int) -> tuple[dict[str, list[dict]], Passages]:
+    """The generated world's splits, and its passages with where each is (for errors). Replicate
+    s draws the world of seed ``world.seed + s``: its own people, facts, questions and splits."""
     from .world import WorldConfig, generate
 
-    world = generate(WorldConfig(**ds.get("world", {})))
+    cfg = WorldConfig(**ds.get("world", {}))
+    world = generate(dataclasses.replace(cfg, seed=cfg.seed + replicate))
 
     def passages():
         return ((f"{key} (generated) passage {i}", p) for i, p in enumerate(world["passages"], 1))
@@ -155,9 +166,12 @@ def _generated(ds: dict, key: str) -> tuple[dict[str, list[dict]], Passages]:
     return {s: world[s] for s in SPLITS}, passages
 
 
-def _from_squad(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[dict]], Passages]:
+def _from_squad(
+    ds: dict, key: str, download_dir: Path, replicate: int
+) -> tuple[dict[str, list[dict]], Passages]:
     """SQuAD JSON (``question_format: squad``): questions split by article and the corpus cut
-    from every paragraph of the same file (``ragdistill/squad.py``)."""
+    from every paragraph of the same file (``ragdistill/squad.py``); replicate s splits with the
+    seed ``squad.seed + s``."""
     from .squad import SquadSplit, read_squad, split_by_article
 
     sq = ds.get("squad")
@@ -169,6 +183,7 @@ def _from_squad(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[
     split = SquadSplit(
         **{k: int(sq[k]) for k in ("train", "dev", "test", "seed", "passage_words") if k in sq}
     )
+    split = dataclasses.replace(split, seed=split.seed + replicate)
     found, articles, skipped = read_squad(path, split.passage_words)
     log.info(
         "%s: %d articles, %d passages; %d unanswerable questions skipped",
@@ -185,9 +200,15 @@ def _from_squad(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[
     return splits, passages
 
 
-def _from_files(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[dict]], Passages]:
+def _from_files(
+    ds: dict, key: str, download_dir: Path, replicate: int
+) -> tuple[dict[str, list[dict]], Passages]:
     """Question files per split (checked row by row), and the corpus files' passages with their
-    file and line (read again at each call: a 21M-passage corpus is streamed, never held)."""
+    file and line (read again at each call: a 21M-passage corpus is streamed, never held).
+
+    Replicate 0 keeps each split in its file's order; replicate s > 0 shuffles each split with
+    its own seed before the ``max_questions`` cap, so that its capped subsets and every "first n"
+    taken later (dumped questions, answered questions) are its own draw."""
     for sub in ("questions", "corpus"):
         if sub not in ds:
             raise SourceError(f"{key}.{sub}: missing (or set {key}.source: 'synthetic:')")
@@ -205,6 +226,8 @@ def _from_files(ds: dict, key: str, download_dir: Path) -> tuple[dict[str, list[
             rows = check_questions(found, fmt, split)
         else:
             rows = read_questions(_resolve_files(text, where, download_dir), fmt, split, cache_dir)
+        if replicate:
+            random.Random(f"{replicate}:{split}").shuffle(rows)
         limit = (ds.get("max_questions") or {}).get(split)
         splits[split] = rows[:limit] if limit else rows
     corpus_paths = _resolve_files(ds["corpus"], f"{key}.corpus", download_dir, ds.get("corpus_sha256"))
@@ -229,11 +252,11 @@ def fetch_data(inp: dict, out: dict, params: dict) -> None:
             raise SourceError(
                 f"{key}.source: only 'synthetic:' names a whole dataset; use questions/corpus keys"
             )
-        splits, passages = _generated(ds, key)
+        splits, passages = _generated(ds, key, s.replicate)
     elif ds.get("question_format") == "squad":
-        splits, passages = _from_squad(ds, key, Path(s.download_dir))
+        splits, passages = _from_squad(ds, key, Path(s.download_dir), s.replicate)
     else:
-        splits, passages = _from_files(ds, key, Path(s.download_dir))
+        splits, passages = _from_files(ds, key, Path(s.download_dir), s.replicate)
     for split in SPLITS:
         if not splits[split]:
             raise InputError(f"{key}: split {split!r} has no questions")

@@ -108,12 +108,24 @@ class FigureSettings:
     mq_threshold: float = config_key("indicators.mq_threshold")
 
 
+def labelled(inds: list[dict]) -> list[dict]:
+    """Each reader's indicators with its legend label: its name, and its seed where several
+    seeds' replicates each have a reader of that name (``offtheshelf``, ``random``)."""
+    seeds = {ind.get("seed", 0) for ind in inds}
+    out = []
+    for ind in inds:
+        name, sd = ind["reader"], ind.get("seed", 0)
+        plain = len(seeds) == 1 or name.endswith(f"-s{sd}")
+        out.append({**ind, "label": name if plain else f"{name} (seed {sd})"})
+    return out
+
+
 def _plot_distance(plt, inds: list[dict], out: dict, dpi: int) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for ind in inds:
         xs = ind["distance"]["offsets"]
         ys = [np.nan if v is None else v for v in ind["distance"]["mean"]]
-        ax.plot(xs, ys, marker=".", label=ind["reader"])
+        ax.plot(xs, ys, marker=".", label=ind["label"])
     ax.axvline(0, color="grey", lw=0.5)
     ax.set_xlabel("signed distance to nearest answer token (tokens)")
     ax.set_ylabel("mean attention contribution c(t)")
@@ -127,7 +139,7 @@ def _plot_pat(plt, inds: list[dict], out: dict, dpi: int) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for ind in inds:
         ns = sorted(int(n) for n in ind["pat"])
-        ax.plot(ns, [ind["pat"][str(n)] for n in ns], marker="o", label=ind["reader"])
+        ax.plot(ns, [ind["pat"][str(n)] for n in ns], marker="o", label=ind["label"])
     ax.set_xlabel("N (top attended document tokens)")
     ax.set_ylabel("PAT_TN: share answer-related")
     ax.set_title("Answer-token indicator")
@@ -141,7 +153,7 @@ def _plot_mq(plt, inds: list[dict], out: dict, dpi: int, threshold: float) -> No
     for ind in inds:
         vals = [v for v in ind["mq_values"] if v is not None]
         mean = "-" if ind["mq_mean"] is None else f"{ind['mq_mean']:.2f}"
-        ax.hist(vals, bins=30, range=(-1, 1), alpha=0.5, label=f"{ind['reader']} (mean {mean})")
+        ax.hist(vals, bins=30, range=(-1, 1), alpha=0.5, label=f"{ind['label']} (mean {mean})")
     ax.axvline(threshold, color="black", ls="--", label="threshold")
     ax.set_xlabel("Spearman(attention, question similarity) per example")
     ax.set_ylabel("examples")
@@ -229,7 +241,7 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     import matplotlib.pyplot as plt
 
     s = from_params(FigureSettings, params)
-    inds = [read_json(p) for p in inp["indicators"]]
+    inds = labelled([read_json(p) for p in inp["indicators"]])
     _plot_distance(plt, inds, out, s.dpi)
     _plot_pat(plt, inds, out, s.dpi)
     _plot_mq(plt, inds, out, s.dpi, s.mq_threshold)

@@ -8,8 +8,13 @@ Names, and their grammar (the wildcard patterns below):
 - a **teacher**: ``offtheshelf``, ``finetuned`` (``reader_finetune.steps``), ``ft<N>`` (a reader
   fine-tuned for N steps, for the teacher-quality sweep ``grid.teachers``), and the controls
   ``random`` (a randomly initialised reader) and ``uniform`` (equal targets, no reader);
-- a **reader** (a teacher at a seed): ``offtheshelf`` and ``random`` (seed-independent),
-  ``finetuned-s<seed>``, ``ft<N>-s<seed>``;
+- a **reader** (a teacher at a seed): ``offtheshelf`` and ``random`` (their weights do not
+  depend on the seed), ``finetuned-s<seed>``, ``ft<N>-s<seed>``;
+- a **replicate**: each seed is one replication of the whole study, with its own data (the
+  generated world, or the split of a real-text file), its own index and initial retrieval, and
+  every reader dumped on its own questions. Its files live under ``results/<run>/s<seed>/``
+  (:func:`replicate`), so ``offtheshelf`` and ``initial`` name one reader and one retriever per
+  seed without a suffix;
 - a **distilled retriever**: ``<objective>-<teacher>-s<seed>``, or for the learning curve's
   subsets ``<objective>-<teacher>-n<questions>-s<seed>``; the initial retriever is ``initial``;
 - a **fixed-step retriever**: ``<objective>-<teacher>-s<seed>-last``, the same distillation's
@@ -35,6 +40,20 @@ LAST = "-last"  # the fixed-step suffix
 FIXED = rf"({'|'.join(names.OBJECTIVES)})-({TEACHER})-s\d+{LAST}"
 CONTROLS = ("random", "uniform")
 SEEDLESS = (names.OFF_THE_SHELF, "random")  # readers that are the same in every seed
+
+
+def replicate(run: str, seed: int | str) -> str:
+    """The folder name of one seed's replicate of a run (``world/s0``): its data under
+    ``resources/data/<replicate>/``, its results under ``results/<replicate>/``."""
+    return f"{run}/s{seed}"
+
+
+def replicate_parts(name: str) -> tuple[str, int]:
+    """A replicate's run and seed (``world/s2`` -> ``("world", 2)``)."""
+    m = re.fullmatch(r"(.+)/s(\d+)", name)
+    if not m:
+        raise ValueError(f"{name!r} is not a replicate's name (<run>/s<seed>)")
+    return m.group(1), int(m.group(2))
 
 
 def teacher_reader(teacher: str, seed: int | str) -> str:
@@ -118,12 +137,17 @@ class Grid:
         head = reader.split("-s")[0]
         return self.finetune_steps if head == names.FINE_TUNED else int(head[2:])
 
-    def readers(self) -> list[str]:
-        """Every reader whose attention is dumped and whose indicators are computed."""
-        main = [names.OFF_THE_SHELF] + [f"{names.FINE_TUNED}-s{s}" for s in self.seeds]
+    def readers(self, seed: int) -> list[str]:
+        """Every reader of one seed's replicate whose attention is dumped and whose indicators are
+        computed (each seed dumps every reader on its own questions)."""
+        main = [names.OFF_THE_SHELF, f"{names.FINE_TUNED}-s{seed}"]
         main += ["random"] if "random" in self.control_teachers else []
-        sweep = [teacher_reader(t, s) for s in self.seeds for t in self.sweep]
+        sweep = [teacher_reader(t, seed) for t in self.sweep]
         return main + [r for r in dict.fromkeys(sweep) if r not in main]
+
+    def seed_readers(self) -> list[tuple[int, str]]:
+        """(seed, reader) for every seed's readers, in seed order."""
+        return [(s, r) for s in self.seeds for r in self.readers(s)]
 
     # -- the evaluation grid -----------------------------------------------------------------
 
@@ -132,10 +156,11 @@ class Grid:
         both readers; each distilled retriever (the paper's three settings, then grid.extra's)
         with its teacher; and the off-the-shelf teacher's retrievers also with the fine-tuned
         reader, so that retrievers are compared under one reader."""
-        cells = [_cell(names.INITIAL, names.INITIAL, names.OFF_THE_SHELF, self.seeds[0])]
+        cells = []
         kinds = list(names.PAPER_SETTINGS)
         kinds += [x for x in self.extra if x not in kinds]
         for s in self.seeds:
+            cells.append(_cell(names.INITIAL, names.INITIAL, names.OFF_THE_SHELF, s))
             cells.append(_cell(names.INITIAL, names.INITIAL, f"{names.FINE_TUNED}-s{s}", s))
             for kind in kinds:
                 teacher = kind.split("-")[1]
@@ -144,9 +169,14 @@ class Grid:
                     cells.append(_cell(f"{kind}-s{s}", kind, f"{names.FINE_TUNED}-s{s}", s))
         return cells
 
-    def cell_retrievers(self, reader: str) -> list[str]:
-        """Retrievers the grid pairs with ``reader``, in grid order (answered together)."""
-        return list(dict.fromkeys(c["retriever"] for c in self.cells() if c["reader"] == reader))
+    def cell_retrievers(self, reader: str, seed: int) -> list[str]:
+        """Retrievers the grid pairs with ``reader`` in one seed's replicate, in grid order
+        (answered together)."""
+        return list(
+            dict.fromkeys(
+                c["retriever"] for c in self.cells() if c["reader"] == reader and c["seed"] == int(seed)
+            )
+        )
 
     # -- distilled retrievers ----------------------------------------------------------------
 

@@ -130,6 +130,7 @@ class IndicatorSettings:
     max_distance: int
     near: list
     far: list
+    seed: int = config_key(None, default=0)  # the replicate's seed, for labels (offtheshelf per seed)
 
     def __post_init__(self) -> None:
         for key in ("near", "far"):
@@ -175,6 +176,7 @@ def compute_indicators(inp: dict, out: dict, params: dict) -> None:
     mq_mean = float(np.nanmean(mq)) if np.isfinite(mq).any() else float("nan")
     result = {
         "reader": cfg.reader,
+        "seed": int(cfg.seed),
         "examples": len(mqs),
         "pat": {str(n): float(np.mean([x for x in v if x is not None])) for n, v in pats.items()},
         "mq_mean": mq_mean,

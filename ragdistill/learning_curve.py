@@ -90,15 +90,18 @@ def learning_curve(inp: dict, out: dict, params: dict) -> None:
     """Each (teacher, size, seed) retriever's test gains over the initial one and its transfer."""
     s = from_params(CurveSettings, params)
     opts = s.bootstrap.options()
-    initial = per_question(inp["initial"])
-    initial_rows = read_jsonl(inp["initial"])
     dumps: dict[str, dict[str, float]] = {}
+    baselines: dict[str, dict[str, dict[str, float]]] = {}
     rows = []
-    for spec, retrieved, encoder, dump_path in zip(
-        s.rows, inp["retrieved"], inp["distilled"], inp["dumps"], strict=True
+    # each row's initial retrieval is its seed's replicate's (its own test questions)
+    for spec, retrieved, encoder, dump_path, initial_path in zip(
+        s.rows, inp["retrieved"], inp["distilled"], inp["dumps"], inp["initial"], strict=True
     ):
+        if initial_path not in baselines:
+            baselines[initial_path] = per_question(initial_path)
+        initial = baselines[initial_path]
         if dump_path not in dumps:
-            dumps[dump_path] = teacher_top1(load_dump(dump_path), initial_rows)
+            dumps[dump_path] = teacher_top1(load_dump(dump_path), read_jsonl(initial_path))
         got = per_question(retrieved)
         meta = read_json(Path(encoder) / RETRIEVER_META)
         gains = {

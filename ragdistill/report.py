@@ -116,8 +116,8 @@ def cell_items(cells: list[dict], paths: list[str]) -> dict[tuple[str, str, int]
     return out
 
 
-def reader_items(indicators: dict[str, dict]) -> dict[str, dict[str, dict]]:
-    """reader name -> measure (pat@N, mq, near_far) -> {example id: value}."""
+def reader_items(indicators: dict[tuple[int, str], dict]) -> dict[tuple[int, str], dict[str, dict]]:
+    """(seed, reader name) -> measure (pat@N, mq, near_far) -> {example id: value}."""
     out = {}
     for name, ind in indicators.items():
         per = ind["per_example"]
@@ -165,24 +165,16 @@ def article_clusters(paths: list[str]) -> dict[str, str] | None:
 
 
 def make_lookup(cells: dict, readers: dict, fixed: dict | None = None) -> claims_check.Lookup:
-    """Resolve a claim's source for a seed. The initial retriever's cell with the off-the-shelf
-    reader exists once (neither depends on a seed), so it serves every seed. ``fixed``: (retriever
-    kind, seed) -> metric -> items of the fixed-step retrievers."""
+    """Resolve a claim's source for a seed: every seed is a replicate with its own cells, readers'
+    indicators and ``fixed`` ((retriever kind, seed) -> metric -> items of the fixed-step
+    retrievers)."""
 
     def lookup(source: tuple[str, ...], seed: int) -> dict:
         if source[0] == "cell":
             _, ret, rea, metric = source
-            key = next(
-                (
-                    k
-                    for k in cells
-                    if k[:2] == (ret, rea) and (k[2] == seed or (ret, rea) == ("initial", "offtheshelf"))
-                ),
-                None,
-            )
-            if key is None:
+            if (ret, rea, seed) not in cells:
                 raise KeyError(f"grid has no cell {ret} + {rea} (seed {seed})")
-            return cells[key][metric]
+            return cells[(ret, rea, seed)][metric]
         if source[0] == "fixed":
             _, ret, metric = source
             if (ret, seed) not in (fixed or {}):
@@ -190,7 +182,7 @@ def make_lookup(cells: dict, readers: dict, fixed: dict | None = None) -> claims
             return fixed[(ret, seed)][metric]  # type: ignore[index]
         _, teacher, measure = source
         name = "offtheshelf" if teacher == "offtheshelf" else f"{teacher}-s{seed}"
-        return readers[name][measure]
+        return readers[(seed, name)][measure]
 
     return lookup
 
@@ -206,13 +198,19 @@ def kept_step0(selection: Selection) -> claims_check.KeptStep0:
 
 
 def fixed_step_rows(
-    names: list[str], selection: Selection, selected: list[str], fixed: list[str], initial: str, opts: dict
+    names: list[str],
+    selection: Selection,
+    selected: list[str],
+    fixed: list[str],
+    initial: list[str],
+    opts: dict,
 ) -> list[dict]:
-    """Per teacher's retriever: the kept step, the test HR@5 gain over the initial retriever of
-    the kept step (not measured when it is step 0) and of the last step, each paired per question."""
-    base = retrieval_items(initial)["hr@5"]
+    """Per teacher's retriever: the kept step, the test HR@5 gain over its seed's initial retriever
+    (``initial``, one path per name) of the kept step (not measured when it is step 0) and of the
+    last step, each paired per question."""
     rows = []
-    for name, sel_path, fix_path in zip(names, selected, fixed, strict=True):
+    for name, sel_path, fix_path, base_path in zip(names, selected, fixed, initial, strict=True):
+        base = retrieval_items(base_path)["hr@5"]
         kind, seed = split_seed(name)
         step = selection[(kind, int(seed))]
         sel = None if step == 0 else paired(retrieval_items(sel_path)["hr@5"], base, **opts).as_dict()
@@ -235,7 +233,9 @@ def fixed_step_section(rows: list[dict], steps: int) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        sel = claims_check.NOT_MEASURED if r["selected"] is None else claims_check.interval_text(r["selected"])
+        sel = (
+            claims_check.NOT_MEASURED if r["selected"] is None else claims_check.interval_text(r["selected"])
+        )
         last = claims_check.interval_text(r["last"])
         lines.append(f"| {r['retriever']} | {r['seed']} | {r['kept_step']} | {sel} | {last} |")
     return lines + [""]
@@ -325,6 +325,8 @@ class ReportSettings:
     captions: dict = config_key(None, default_factory=dict)
     # every teacher's distilled retriever (grid, controls, sweep), in the order of the inputs
     teachers: list = config_key(None, default_factory=list)
+    # (seed, reader) of every indicators input, in order (each seed dumps its own readers)
+    readers: list = config_key(None, default_factory=list)
     distill_steps: int = config_key("distill.steps", default=0)
 
 
@@ -333,7 +335,10 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     and the HTML report's first page (``front_page``)."""
     s = from_params(ReportSettings, params)
     rows = load_grid(s.cells, list(inp["metrics"]))
-    indicators = {ind["reader"]: ind for ind in map(read_json, inp["indicators"])}
+    # (seed, reader): every seed's replicate dumps its readers, off the shelf included
+    indicators = {
+        (int(sd), name): read_json(p) for (sd, name), p in zip(s.readers, inp["indicators"], strict=True)
+    }
     seeds = [int(x) for x in s.seeds]
     top_n = [str(n) for n in s.top_n]
     teachers = list(s.teachers)
@@ -345,7 +350,9 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     claims = claims_check.paper_claims(top_n, thr)
     items = claims_check.check(claims, lookup, seeds, s.bootstrap, kept_step0(selection), clusters)
     opts = {**s.bootstrap.options(), "clusters": clusters}
-    fixed_rows = fixed_step_rows(teachers, selection, list(inp["selected"]), list(inp["fixed"]), inp["initial"], opts)
+    fixed_rows = fixed_step_rows(
+        teachers, selection, list(inp["selected"]), list(inp["fixed"]), list(inp["initial"]), opts
+    )
     csv, md = grid_table(rows)
     write_text(out["grid_csv"], csv)
     write_text(out["grid_md"], md)
@@ -369,7 +376,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         "claim 5 is **not testable** when the teachers' HR@5 difference is not significant. The rules "
         "are in the project's docs/method.md.",
         "",
-        data_line(read_json(inp["data_checks"])),
+        *data_lines([read_json(p) for p in inp["data_checks"]], seeds),
         "",
         "## Claims check",
         "",
@@ -390,9 +397,10 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         + " | MQ mean | MQ median | good teacher |",
         "|---|---|" + "---|" * (len(top_n) + 3),
     ]
-    for name, ind in sorted(indicators.items()):
+    for (sd, name), ind in sorted(indicators.items()):
+        label = name if len(seeds) == 1 or name.endswith(f"-s{sd}") else f"{name} (seed {sd})"
         lines.append(
-            f"| {name} | {ind['examples']} | "
+            f"| {label} | {ind['examples']} | "
             + " | ".join(f"{ind['pat'][n]:.3f}" for n in top_n)
             + f" | {_num(ind['mq_mean'])} | {_num(ind['mq_median'])} | "
             + f"{'yes' if ind['good_teacher'] else 'no'} |"
@@ -409,6 +417,16 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         lines += [f"![{Path(fig).stem}](../{rel})", "", captions.get(Path(fig).stem, ""), ""]
     write_text(out["report"], "\n".join(lines) + "\n")
     log.info("claims: %s", {c["claim"].split(".")[0]: c["verdict"] for c in items})
+
+
+def data_lines(checks: list[dict], seeds: list[int]) -> list[str]:
+    """The data line of each seed's replicate (one line for one seed), with a blank line between."""
+    if len(checks) == 1:
+        return [data_line(checks[0])]
+    out = []
+    for sd, c in zip(seeds, checks, strict=True):
+        out += [f"Seed {sd}'s replicate. " + data_line(c), ""]
+    return out[:-1]
 
 
 def data_line(checks: dict) -> str:

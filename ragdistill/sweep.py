@@ -70,6 +70,7 @@ class SweepSettings:
 
     rows: list = config_key(None)
     controls: list = config_key(None)
+    seeds: list = config_key("seeds")  # the order of the ``initial`` and ``control_indicators`` inputs
     top_n: list = config_key("indicators.top_n")
     bootstrap: Bootstrap = config_key("report")
     dpi: int = config_key("figures.dpi")
@@ -80,10 +81,11 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     s = from_params(SweepSettings, params)
     opts = s.bootstrap.options()
     top_n = [str(n) for n in s.top_n]
-    initial = hr5(inp["initial"])
+    # each seed's replicate has its own test questions and initial retriever
+    initial = {int(sd): hr5(path) for sd, path in zip(s.seeds, inp["initial"], strict=True)}
     rows = []
     for spec, retrieved, ind_path in zip(s.rows, inp["retrieved"], inp["indicators"], strict=True):
-        gain = paired(hr5(retrieved), initial, **opts)
+        gain = paired(hr5(retrieved), initial[int(spec["seed"])], **opts)
         values = indicator_values(read_json(ind_path), top_n)
         rows.append(
             {
@@ -96,13 +98,14 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
             }
         )
     names = indicator_names(top_n)
-    # the random reader is not trained, so one indicators file serves every seed's random control
-    random_paths = inp.get("control_indicators", [])
-    random_ind = read_json(random_paths[0]) if random_paths else None
+    # the random reader dumped on each seed's own questions: one indicators file per seed
+    random_ind = {
+        int(sd): read_json(path) for sd, path in zip(s.seeds, inp.get("control_indicators", []), strict=False)
+    }
     controls = []
     for spec, retrieved in zip(s.controls, inp.get("controls", []), strict=True):
-        gain = paired(hr5(retrieved), initial, **opts)
-        ind = random_ind if spec["teacher"] == "random" else None
+        gain = paired(hr5(retrieved), initial[int(spec["seed"])], **opts)
+        ind = random_ind.get(int(spec["seed"])) if spec["teacher"] == "random" else None
         controls.append({**spec, "gain": gain.diff, "lo": gain.lo, "hi": gain.hi, "n": gain.n})
         controls[-1].update(indicator_values(ind, top_n))
     seeds = sorted({r["seed"] for r in rows})

@@ -41,7 +41,7 @@ def _run(tmp_path, t5_kind: bool, t5_mq: list[float]):
     out |= {"figure": str(tmp_path / "mq_arms.png"), "figure_pdf": str(tmp_path / "mq_arms.pdf")}
     params = {
         "runs": ["dec", "t5"],
-        "readers": [["offtheshelf", "finetuned-s0"]] * 2,
+        "readers": [[[0, "offtheshelf"], [0, "finetuned-s0"]]] * 2,  # [seed, reader] per run
         "seeds": [0],
         "polar_cut": 0.5,
         "bootstrap": {"resamples": 2000, "level": 0.95, "seed": 0},

@@ -47,7 +47,7 @@ def world(seeds=(0,), over: dict | None = None) -> tuple[dict, dict, dict]:
         for (ret, rea), m in base.items():
             cells[(ret, rea, s)] = {k: dict(v) for k, v in m.items()}
         for name, shift in (("offtheshelf", 0.0), (f"finetuned-s{s}", 1.0)):
-            readers[name] = {
+            readers[(s, name)] = {
                 **{f"pat@{n}": per_example(0.2 + 0.2 * shift, 0.05, seed=1) for n in TOP_N},
                 "mq": per_example(0.0 + 0.3 * shift, 0.05, seed=2),
                 "near_far": per_example(0.001 * shift, 1e-4, seed=3),
@@ -61,9 +61,10 @@ def world(seeds=(0,), over: dict | None = None) -> tuple[dict, dict, dict]:
                 cells[(key[0], key[1], s)][key[2]] = value
         else:
             teacher, measure = key
-            names = ["offtheshelf"] if teacher == "offtheshelf" else [f"finetuned-s{s}" for s in seeds]
-            for name in names:
-                readers[name][measure] = value
+            for s in seeds:
+                readers[(s, "offtheshelf" if teacher == "offtheshelf" else f"finetuned-s{s}")][measure] = (
+                    value
+                )
     return cells, readers, fixed
 
 
@@ -125,12 +126,16 @@ def test_a_claim_holds_only_when_it_holds_in_every_seed():
     assert [m["status"] for m in got["1"]["measured"]] == [cc.HOLDS, cc.FAILS]
 
 
-def test_the_initial_off_the_shelf_cell_serves_every_seed():
-    """It exists once (neither the initial retriever nor the off-the-shelf reader has a seed)."""
-    cells, readers, _ = world(seeds=(0, 1))
+def test_every_seed_reads_its_own_replicate():
+    """Each seed replicates the data: its own initial cells and its own off-the-shelf reader's
+    indicators, never another seed's."""
+    cells, readers, fixed = world(seeds=(0, 1))
+    lookup = make_lookup(cells, readers, fixed)
+    assert lookup(("cell", "initial", "offtheshelf", "em"), 1) is cells[("initial", "offtheshelf", 1)]["em"]
+    assert lookup(("reader", "offtheshelf", "mq"), 1) is readers[(1, "offtheshelf")]["mq"]
     del cells[("initial", "offtheshelf", 1)]
-    lookup = make_lookup(cells, readers)
-    assert lookup(("cell", "initial", "offtheshelf", "em"), 1) is cells[("initial", "offtheshelf", 0)]["em"]
+    with pytest.raises(KeyError, match="initial \\+ offtheshelf \\(seed 1\\)"):
+        lookup(("cell", "initial", "offtheshelf", "em"), 1)
     with pytest.raises(KeyError, match="adist-finetuned \\+ offtheshelf"):
         lookup(("cell", "adist-finetuned", "offtheshelf", "em"), 0)
 
@@ -164,7 +169,7 @@ def test_agreement_claim_follows_the_sign_of_the_gain():
     got = run(cells, readers, fixed)
     assert got["5"]["verdict"] == cc.HOLDS and got["1"]["verdict"] == cc.FAILS
     # one indicator disagreeing breaks it
-    readers["finetuned-s0"]["mq"] = per_example(0.3, 0.05, seed=2)
+    readers[(0, "finetuned-s0")]["mq"] = per_example(0.3, 0.05, seed=2)
     assert run(cells, readers, fixed)["5"]["verdict"] == cc.FAILS
 
 

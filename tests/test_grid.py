@@ -19,6 +19,7 @@ BASE = {
 def test_cells_pair_each_retriever_with_its_teacher_and_the_off_the_shelf_ones_with_both():
     cells = [(c["retriever"], c["reader"]) for c in grid.Grid.of(BASE).cells()]
     per_seed = lambda s: [  # noqa: E731
+        ("initial", "offtheshelf"),  # each seed's replicate has its own initial retriever
         ("initial", f"finetuned-s{s}"),
         (f"adist-offtheshelf-s{s}", "offtheshelf"),
         (f"adist-offtheshelf-s{s}", f"finetuned-s{s}"),
@@ -26,13 +27,17 @@ def test_cells_pair_each_retriever_with_its_teacher_and_the_off_the_shelf_ones_w
         (f"pdist-finetuned-s{s}", f"finetuned-s{s}"),
         (f"attn-finetuned-s{s}", f"finetuned-s{s}"),
     ]
-    assert cells == [("initial", "offtheshelf"), *per_seed(0), *per_seed(1)]
+    assert cells == [*per_seed(0), *per_seed(1)]
+    assert [c["seed"] for c in grid.Grid.of(BASE).cells()] == [0] * 7 + [1] * 7
 
 
 def test_readers_sweep_and_controls():
     g = grid.Grid.of(BASE)
     assert g.sweep == ["offtheshelf", "ft10", "finetuned"]  # 30 steps is the default's reader
-    assert g.readers() == ["offtheshelf", "finetuned-s0", "finetuned-s1", "random", "ft10-s0", "ft10-s1"]
+    # each seed's replicate dumps every reader on its own questions, off the shelf included
+    assert g.readers(1) == ["offtheshelf", "finetuned-s1", "random", "ft10-s1"]
+    assert g.seed_readers()[:4] == [(0, "offtheshelf"), (0, "finetuned-s0"), (0, "random"), (0, "ft10-s0")]
+    assert len(g.seed_readers()) == 8
     assert g.sweep_retrievers() == [
         "adist-offtheshelf-s0",
         "adist-ft10-s0",
@@ -49,7 +54,7 @@ def test_readers_sweep_and_controls():
     ]
     assert g.sweeps
     quiet = grid.Grid.of({**BASE, "grid": {"extra": [], "teachers": [], "controls": False}})
-    assert quiet.readers() == ["offtheshelf", "finetuned-s0", "finetuned-s1"] and not quiet.sweeps
+    assert quiet.readers(0) == ["offtheshelf", "finetuned-s0"] and not quiet.sweeps
 
 
 def test_the_learning_curve_runs_on_the_first_seed_unless_told_otherwise():
@@ -91,6 +96,20 @@ def test_reader_names_and_their_grammar():
     for name in ("offtheshelf", "finetuned", "ft-s1", "finetuned-s"):
         with pytest.raises(ValueError, match="fine-tuned reader's name"):
             grid.reader_seed(name)
-    for r in g.readers():
+    for _, r in g.seed_readers():
         assert re.fullmatch(grid.READER, r), r
-    assert g.cell_retrievers("offtheshelf") == ["initial", "adist-offtheshelf-s0", "adist-offtheshelf-s1"]
+    assert g.cell_retrievers("offtheshelf", 1) == ["initial", "adist-offtheshelf-s1"]
+    assert grid.replicate("world", 2) == "world/s2" and grid.replicate_parts("world/s2") == ("world", 2)
+    with pytest.raises(ValueError, match="replicate"):
+        grid.replicate_parts("world")
+
+
+def test_fixed_step_retrievers_are_the_teachers_last_steps():
+    g = grid.Grid.of(BASE)
+    assert "adist-finetuned-n50-s0" not in g.teacher_retrievers()
+    assert g.fixed("adist-random-s1") == "adist-random-s1-last"
+    assert g.fixed_retrievers() == [f"{r}-last" for r in g.teacher_retrievers()]
+    assert all(re.fullmatch(grid.FIXED, r) for r in g.fixed_retrievers())
+    assert grid.fixed_of("adist-random-s1-last") == "adist-random-s1"
+    last = grid.Grid.of({**BASE, "distill": {"select": "last"}})
+    assert last.fixed("adist-random-s1") == "adist-random-s1" and last.fixed_retrievers() == []

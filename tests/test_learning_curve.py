@@ -54,7 +54,7 @@ def test_the_stage_writes_gains_and_transfer_per_row(tmp_path):
         "pdf": str(tmp_path / "c.pdf"),
     }
     inp = {
-        "initial": str(tmp_path / "initial.jsonl"),
+        "initial": [str(tmp_path / "initial.jsonl")],  # one per row: its seed's
         "retrieved": [str(tmp_path / "d.jsonl")],
         "distilled": [str(enc)],
         "dumps": [str(tmp_path / "dump.npz")],

@@ -161,8 +161,8 @@ def _ran(output: str, rule: str) -> list[str]:
 
 def _kill_during_second_shard(work: Path, proc: subprocess.Popen) -> str:
     """SIGKILL Snakemake and its job once one shard is written and the other's job has started."""
-    shards = work / "results" / "smoke" / "encode" / "initial"
-    logs = work / "logs" / "encode_corpus" / "smoke" / "initial"
+    shards = work / "results" / "smoke" / "s0" / "encode" / "initial"
+    logs = work / "logs" / "encode_corpus" / "smoke" / "s0" / "initial"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         done = sorted(p.stem for p in shards.glob("shard*.npz"))
@@ -194,10 +194,10 @@ def test_killed_runs_resume_and_end_as_an_uninterrupted_run(smoke_run, tmp_path)
     proc = _start(work, {resume.CRASH_ENV: "finetune_reader:2"})
     out2 = proc.communicate()[0]
     assert proc.returncode != 0
-    assert _ran(out2, "encode_corpus") == [f"run=smoke, index=initial, shard={1 - int(finished[-1])}"], (
+    assert _ran(out2, "encode_corpus") == [f"run=smoke/s0, index=initial, shard={1 - int(finished[-1])}"], (
         "only the unfinished shard reruns"
     )
-    resume_dir = work / "results" / "smoke" / "reader" / "finetuned-s0" / "resume"
+    resume_dir = work / "results" / "smoke" / "s0" / "reader" / "finetuned-s0" / "resume"
     assert (resume_dir / "LATEST").read_text().strip() == "step-0000002"
 
     # 3. again; the first distillation job to run is killed after its step-2 checkpoint
@@ -205,7 +205,7 @@ def test_killed_runs_resume_and_end_as_an_uninterrupted_run(smoke_run, tmp_path)
     out3 = proc.communicate()[0]
     assert proc.returncode != 0
     assert _ran(out3, "encode_corpus") == []
-    killed = [d for d in (work / "results" / "smoke" / "distill").glob("*/resume") if d.exists()]
+    killed = [d for d in (work / "results" / "smoke" / "s0" / "distill").glob("*/resume") if d.exists()]
     assert len(killed) == 1
 
     # 4. again, no kill: both killed jobs resume from their checkpoints and the run finishes
@@ -215,7 +215,7 @@ def test_killed_runs_resume_and_end_as_an_uninterrupted_run(smoke_run, tmp_path)
     name = killed[0].parent.name
     # the learning curve's subsets (<objective>-<teacher>-n<size>-s<seed>) log as distill_subset
     rule = "distill_subset" if re.search(r"-n\d+-s\d+$", name) else "distill_retriever"
-    for log in ("finetune_reader/smoke/finetuned-s0.log", f"{rule}/smoke/{name}.log"):
+    for log in ("finetune_reader/smoke/s0/finetuned-s0.log", f"{rule}/smoke/s0/{name}.log"):
         assert "resuming from" in (work / "logs" / log).read_text(), log
     assert not resume_dir.exists() and not killed[0].exists(), "finished jobs' checkpoints are deleted"
 
@@ -317,7 +317,7 @@ def test_bad_data_stops_with_file_and_line(tmp_path, case):
     extra = _one_file_run(q, tmp_path / "c.tsv") + (
         "    allow_overlap: 'one question file for every split (a test of something else)'\n"
     )
-    _cli_fails(tmp_path, extra, "resources/data/bad/corpus.tsv", message)
+    _cli_fails(tmp_path, extra, "resources/data/bad/s0/corpus.tsv", message)
 
 
 @pytest.mark.workflow
@@ -330,7 +330,7 @@ def test_test_questions_in_train_stop_the_fetch_naming_the_splits(tmp_path):
     (tmp_path / "c.tsv").write_text(GOOD_CORPUS)
     extra = _one_file_run(q, tmp_path / "c.tsv")
     message = r"datasets\.bad: 2 of 2 test questions are also in train \(same id or text; first: a, b\)"
-    _cli_fails(tmp_path, extra, "resources/data/bad/corpus.tsv", message)
+    _cli_fails(tmp_path, extra, "resources/data/bad/s0/corpus.tsv", message)
 
 
 @pytest.mark.workflow
@@ -525,7 +525,7 @@ def test_a_test_question_too_long_for_the_reader_stops_before_training(tmp_path)
     (tmp_path / "long.yaml").write_text(extra)
     work = tmp_path / "w"
     res = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(work), "results/long/reader/finetuned-s0/model", "--cores", "1"]
+        [*SNAKEMAKE, "--directory", str(work), "results/long/s0/reader/finetuned-s0/model", "--cores", "1"]
         + ["--configfile", str(SMOKE), str(tmp_path / "long.yaml")],
         capture_output=True,
         text=True,
@@ -537,6 +537,6 @@ def test_a_test_question_too_long_for_the_reader_stops_before_training(tmp_path)
         r"longer than the reader's context of 1024 .*set prompt\.max_question_tokens",
         said,
     ), said[-3000:]
-    assert not (work / "results" / "long" / "reader" / "finetuned-s0").exists(), "nothing trained"
-    log = (work / "logs" / "finetune_reader" / "long" / "finetuned-s0.log").read_text()
+    assert not (work / "results" / "long" / "s0" / "reader" / "finetuned-s0").exists(), "nothing trained"
+    log = (work / "logs" / "finetune_reader" / "long" / "s0" / "finetuned-s0.log").read_text()
     assert "Traceback" not in log and "step" not in log.split("checking the test questions")[0].lower()

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slurm
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 
 # Result files that must be equal between the local run and the SLURM run.
-COMPARED = ["evaluate/*/metrics.json", "indicators/*/indicators.json", "report/claims.json"]
+COMPARED = ["s0/evaluate/*/metrics.json", "s0/indicators/*/indicators.json", "report/claims.json"]
 # Limits that turn a hang (a status command that never answers, a job pending for ever) into a
 # failure with the scheduler's own account, well inside CI's limit; the run takes about 10 min.
 CLUSTER_UP_S = 900

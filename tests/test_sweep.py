@@ -28,7 +28,10 @@ def _indicators(path, pat: float, mq: float) -> str:
 
 def test_every_seeds_random_control_gets_the_random_readers_indicators(tmp_path):
     seeds, teachers = [0, 1, 2], ["offtheshelf", "finetuned"]
-    inp = {"initial": _retrieval(tmp_path / "initial.jsonl", [True, False, False, False])}
+    # each seed's replicate: its own initial retrieval and random reader's indicators
+    inp = {
+        "initial": [_retrieval(tmp_path / f"initial-{s}.jsonl", [True, False, False, False]) for s in seeds]
+    }
     inp["retrieved"] = [
         _retrieval(tmp_path / f"{t}-{s}.jsonl", [True, True, t == "finetuned", False])
         for s in seeds
@@ -43,7 +46,9 @@ def test_every_seeds_random_control_gets_the_random_readers_indicators(tmp_path)
     inp["controls"] = [
         _retrieval(tmp_path / f"c-{c['teacher']}-{c['seed']}.jsonl", [True] + [False] * 3) for c in controls
     ]
-    inp["control_indicators"] = [_indicators(tmp_path / "ind-random.json", 0.03, 0.004)]
+    inp["control_indicators"] = [
+        _indicators(tmp_path / f"ind-random-{s}.json", 0.03 + s, 0.004) for s in seeds
+    ]
     out = {
         "sweep": str(tmp_path / "sweep.json"),
         "png": str(tmp_path / "sweep.png"),
@@ -56,6 +61,7 @@ def test_every_seeds_random_control_gets_the_random_readers_indicators(tmp_path)
             for t, n in zip(teachers, [0, 30], strict=True)
         ],
         "controls": controls,
+        "seeds": seeds,
         "top_n": [5, 10, 20],
         "bootstrap": {"resamples": 200, "level": 0.95, "seed": 0},
         "dpi": 40,
@@ -68,7 +74,7 @@ def test_every_seeds_random_control_gets_the_random_readers_indicators(tmp_path)
     for c in got["controls"]:
         assert c["gain"] == 0
         if c["teacher"] == "random":
-            assert (c["PAT_T10"], c["MQ"]) == (0.03, 0.004)
+            assert (c["PAT_T10"], c["MQ"]) == (0.03 + c["seed"], 0.004)
         else:
             assert c["PAT_T10"] is None
     assert [r["gain"] for r in got["rows"]] == [0.25, 0.5] * 3

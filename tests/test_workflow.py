@@ -49,11 +49,12 @@ def test_report_and_every_setting(smoke_run):
         "pdist-finetuned-s0+finetuned-s0",
     ]
     hits = {f"{m}@{k}" for m in ("hr", "gold") for k in (1, 5, 10, 20)}
-    for cell in cells:
-        metrics = json.loads((run / "evaluate" / cell / "metrics.json").read_text())
+    for cell in cells:  # each seed's replicate under s<seed>/
+        metrics = json.loads((run / "s0" / "evaluate" / cell / "metrics.json").read_text())
         assert {"hr@1", "hr@5", "hr@10", "hr@20", "em", "f1"} <= set(metrics)
         rows = [
-            json.loads(x) for x in (run / "evaluate" / cell / "predictions.jsonl").read_text().splitlines()
+            json.loads(x)
+            for x in (run / "s0" / "evaluate" / cell / "predictions.jsonl").read_text().splitlines()
         ]
         assert set(rows[0]) == {"id", "question", "answers", "prediction", "em", "f1"} | hits
         assert len(rows) == metrics["n_retrieval"] == metrics["n"]  # the smoke preset answers every question
@@ -92,7 +93,7 @@ def test_controls_and_the_learning_curve_are_reported(smoke_run):
         assert {"hr@5", "hr@1", "mrr", "transfer"} <= set(r) and r["hr@5"]["n"] == 12
     # the uniform control trains on the questions the dumped teachers do (attention.max_questions)
     trained = {
-        t: json.loads((run / f"distill/adist-{t}-s0/query_encoder/ragdistill_retriever.json").read_text())
+        t: json.loads((run / f"s0/distill/adist-{t}-s0/query_encoder/ragdistill_retriever.json").read_text())
         for t in ("finetuned", "uniform", "random")
     }
     assert {t: meta["questions"] for t, meta in trained.items()} == dict.fromkeys(trained, 16)
@@ -122,7 +123,9 @@ def test_snakemake_html_report(smoke_run, tmp_path):
 
 
 def test_retrieval_format(smoke_run):
-    line = json.loads((smoke_run / "results/smoke/retrieve/initial/test.jsonl").read_text().splitlines()[0])
+    line = json.loads(
+        (smoke_run / "results/smoke/s0/retrieve/initial/test.jsonl").read_text().splitlines()[0]
+    )
     assert {"id", "question", "answers", "ctxs"} <= set(line)
     assert len(line["ctxs"]) == 20
     assert set(line["ctxs"][0]) == {"id", "title", "text", "score", "has_answer"}
@@ -164,13 +167,14 @@ def test_both_encoders_mode_plans_an_index_per_distilled_retriever(tmp_path):
     # fixed-step (last-step) retrievers, 2 shards each
     assert (rules["encode_corpus"], rules["build_index"]) == (2 * 12, 12)
     for name in ("adist-offtheshelf-s0", "adist-finetuned-s0", "pdist-finetuned-s0"):
-        last = f"results/smoke/distill/{name}/last/passage_encoder"
-        assert last in out and f"results/smoke/index/{name}-last/index.faiss" in out
-        assert f"results/smoke/distill/{name}/passage_encoder" in out
+        last = f"results/smoke/s0/distill/{name}/last/passage_encoder"
+        assert last in out and f"results/smoke/s0/index/{name}-last/index.faiss" in out
+        assert f"results/smoke/s0/distill/{name}/passage_encoder" in out
         job = re.search(
-            rf"rule retrieve_distilled:\n\s+input: ([^\n]+)\n\s+output: results/smoke/retrieve/{name}/", out
+            rf"rule retrieve_distilled:\n\s+input: ([^\n]+)\n\s+output: results/smoke/s0/retrieve/{name}/",
+            out,
         )
-        assert job and f"results/smoke/index/{name}/index.faiss" in job.group(1), name
+        assert job and f"results/smoke/s0/index/{name}/index.faiss" in job.group(1), name
 
 
 def test_both_encoders_mode_reencodes_the_corpus_and_retrieves(smoke_run, tmp_path):
@@ -185,12 +189,12 @@ def test_both_encoders_mode_reencodes_the_corpus_and_retrieves(smoke_run, tmp_pa
     shutil.copytree(smoke_run, work, symlinks=True)
     extra = tmp_path / "both.yaml"
     extra.write_text("distill:\n  mode: both\n  refresh_every: 2\n  passage_layers: 1\n")
-    target = "results/smoke/retrieve/adist-finetuned-s0/test.jsonl"
+    target = "results/smoke/s0/retrieve/adist-finetuned-s0/test.jsonl"
     res = snakemake(work, target, "--cores", "2", "--configfile", str(SMOKE), str(extra))
     ran = planned_rules(res.stdout + res.stderr)
     assert ran["distill_retriever"] == 1 and ran["encode_corpus"] == 2 and ran["build_index"] == 1, ran
     assert not {"fetch_data", "tokenize_corpus", "finetune_reader", "dump_attention"} & set(ran)
-    assert (work / "results/smoke/index/adist-finetuned-s0/index.faiss").stat().st_size > 0
+    assert (work / "results/smoke/s0/index/adist-finetuned-s0/index.faiss").stat().st_size > 0
     rows = [json.loads(line) for line in (work / target).read_text().splitlines()]
     assert len(rows) == 12 and all(len(r["ctxs"]) == 20 for r in rows)
 
@@ -209,7 +213,7 @@ def test_extra_grid_cells_are_distilled_and_answered_by_their_teacher(tmp_path):
         "pdist-offtheshelf-s0+offtheshelf",
         "pdist-offtheshelf-s0+finetuned-s0",
     ):
-        assert f"results/smoke/evaluate/{cell}/metrics.json" in out
+        assert f"results/smoke/s0/evaluate/{cell}/metrics.json" in out
 
 
 def test_teacher_sweep_plans_a_reader_per_step_count(tmp_path):
@@ -222,8 +226,8 @@ def test_teacher_sweep_plans_a_reader_per_step_count(tmp_path):
     # dumps: off the shelf, finetuned, ft2, the random control, and finetuned's test dump (transfer)
     assert (rules["finetune_reader"], rules["dump_attention"], rules["distill_retriever"]) == (2, 5, 6)
     assert rules["teacher_sweep"] == 1 and rules["answer_questions"] == 2  # the sweep answers nothing
-    assert "results/smoke/reader/ft2-s0/model" in out
-    assert "results/smoke/retrieve/adist-ft2-s0/test.jsonl" in out
+    assert "results/smoke/s0/reader/ft2-s0/model" in out
+    assert "results/smoke/s0/retrieve/adist-ft2-s0/test.jsonl" in out
 
 
 def test_teacher_sweep_runs_and_reports(smoke_run, tmp_path):
@@ -368,11 +372,11 @@ def test_jobs_run_the_library_of_the_workflow_they_belong_to(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     cmd = [*SNAKEMAKE, "-s", str(repo / "Snakefile"), "--directory", str(work), "--cores", "1"]
-    cmd += ["resources/data/smoke/train.jsonl", "--configfile", str(repo / "config" / "smoke.yaml")]
+    cmd += ["resources/data/smoke/s0/train.jsonl", "--configfile", str(repo / "config" / "smoke.yaml")]
     env = {**os.environ, "PYTHONPATH": str(other)}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
-    log = (work / "logs" / "fetch_data" / "smoke.log").read_text()
+    log = (work / "logs" / "fetch_data" / "smoke" / "s0.log").read_text()
     assert f"library: {(repo / 'ragdistill').resolve()}" in log
 
 
@@ -439,10 +443,12 @@ def test_both_arms_run_and_compare_their_mq(smoke_run, tmp_path):
     }
     (comp,) = claim["measured"][0]["comparisons"]
     assert comp["n"] == 16  # the same 16 dumped training questions in both arms
-    dec, t5 = (np.load(work / f"results/{r}/attention/finetuned-s0/train.npz") for r in ("smoke", "smoke-t5"))
+    dec, t5 = (
+        np.load(work / f"results/{r}/s0/attention/finetuned-s0/train.npz") for r in ("smoke", "smoke-t5")
+    )
     assert set(dec.files) == set(t5.files) and list(dec["ids"]) == list(t5["ids"])
     t5_cell = json.loads(
-        (work / "results/smoke-t5/evaluate/adist-finetuned-s0+finetuned-s0/metrics.json").read_text()
+        (work / "results/smoke-t5/s0/evaluate/adist-finetuned-s0+finetuned-s0/metrics.json").read_text()
     )
     assert 0.0 <= t5_cell["em"] <= 1.0
     md = (work / "results/arms/arms.md").read_text()
@@ -459,7 +465,7 @@ def test_paper_arms_preset_plans_both_readers(tmp_path):
     ).stdout
     rules = planned_rules(out)
     assert rules["compare_arms"] == 1 and rules["fetch_model"] == 3  # contriever, falcon, flan-t5
-    assert "resources/models/flan-t5-base" in out and "results/nq-t5/reader/finetuned-s0/model" in out
+    assert "resources/models/flan-t5-base" in out and "results/nq-t5/s0/reader/finetuned-s0/model" in out
 
 
 def test_squad_preset_plans_from_the_official_file(tmp_path):

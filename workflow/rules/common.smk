@@ -34,6 +34,30 @@ for _key in ("retriever", "reader"):
             f"config {_key}.model: {config[_key]['model']!r} is not a key of models"
         )
 SEEDS = [int(s) for s in config["seeds"]]
+# Each seed replicates the whole study (its own data, index, readers' dumps, distillations):
+# results/<run>/s<seed>/ and resources/data/<run>/s<seed>/ (ragdistill/grid.py, "replicate").
+# Rules that make one replicate's files match {run} = <run>/s<seed>; the rules that bring the
+# seeds together (report, figures, sweep, learning curve) match {run} = <run>.
+replicate = grid.replicate
+REPLICATES = [replicate(r, s) for r in RUNS for s in SEEDS]
+RUN_NAMES = "|".join(RUNS)
+REPLICATE_NAMES = rf"(?:{RUN_NAMES})/s\d+"
+
+
+def run_of(name):
+    """The run (a key of datasets) of a replicate's name (world/s0 -> world), or the name."""
+    return name.split("/")[0]
+
+
+def seed_of(name):
+    """The seed of a replicate's name (world/s2 -> 2)."""
+    return grid.replicate_parts(name)[1]
+
+
+def seed_dir(run, name):
+    """The replicate folder of a seeded name (finetuned-s1, adist-x-s1[-last]) in run ``run``."""
+    return replicate(run, grid.split_seed(grid.fixed_of(name))[1])
+
 SPLITS = ["train", "dev", "test"]
 OBJECTIVES = list(names.OBJECTIVES)
 LIB = Path(workflow.basedir) / "ragdistill"
@@ -59,7 +83,7 @@ finetune_steps = GRID.finetune_steps_of
 
 
 wildcard_constraints:
-    run="|".join(RUNS),
+    run=REPLICATE_NAMES,
     model="|".join(config["models"]),
     split="|".join(SPLITS),
     shard=r"\d+",
@@ -126,8 +150,8 @@ def distilled_dir(run, retriever):
     """Where a distilled retriever's encoders are: its distillation's folder, or for a
     fixed-step retriever (``<name>-last``) that folder's ``last/``."""
     base = grid.fixed_of(retriever)
-    last = "/last" if base != retriever else ""
-    return f"results/{run}/distill/{base}{last}"
+    folder = f"results/{run}/distill/{base}"
+    return folder if base == retriever else os.path.join(folder, "last")
 
 
 def get_query_encoder(wildcards):
@@ -177,7 +201,7 @@ def get_index_dir(wildcards):
 def reader_of(run):
     """The reader model of a run: its dataset's ``reader`` if set, else ``reader.model`` (a preset
     runs a decoder-only and an encoder-decoder arm as two runs of the same data)."""
-    return config["datasets"][run].get("reader") or config["reader"]["model"]
+    return config["datasets"][run_of(run)].get("reader") or config["reader"]["model"]
 
 
 def get_reader_base(wildcards):
@@ -229,49 +253,59 @@ curve_rows = GRID.curve_rows
 def get_answer_inputs(wildcards):
     return [
         f"results/{wildcards.run}/retrieve/{r}/test.jsonl"
-        for r in cell_retrievers(wildcards.reader)
+        for r in cell_retrievers(wildcards.reader, seed_of(wildcards.run))
+    ]
+
+
+def get_cell_files(wildcards, name):
+    """Every grid cell's ``name`` (metrics.json, predictions.jsonl), each in its seed's replicate."""
+    return [
+        f"results/{replicate(wildcards.run, c['seed'])}/evaluate/{c['retriever']}+{c['reader']}/{name}"
+        for c in grid_cells()
     ]
 
 
 def get_cell_metrics(wildcards):
-    return [
-        f"results/{wildcards.run}/evaluate/{c['retriever']}+{c['reader']}/metrics.json"
-        for c in grid_cells()
-    ]
+    return get_cell_files(wildcards, "metrics.json")
 
 
 def get_indicator_files(wildcards):
+    """Every seed's readers' indicators, in GRID.seed_readers() order."""
     return [
-        f"results/{wildcards.run}/indicators/{r}/indicators.json" for r in readers()
+        f"results/{replicate(wildcards.run, s)}/indicators/{r}/indicators.json"
+        for s, r in GRID.seed_readers()
     ]
 
 
 def get_cell_predictions(wildcards):
-    return [
-        f"results/{wildcards.run}/evaluate/{c['retriever']}+{c['reader']}/predictions.jsonl"
-        for c in grid_cells()
-    ]
+    return get_cell_files(wildcards, "predictions.jsonl")
 
 
 def get_sweep_inputs(wildcards):
     """What the teacher sweep compares: each sweep retriever's and the initial test retrieval."""
     run = wildcards.run
     return {
-        "initial": f"results/{run}/retrieve/initial/test.jsonl",
+        # each seed's initial retrieval, in seed order (gains are against the row's own seed)
+        "initial": [f"results/{replicate(run, s)}/retrieve/initial/test.jsonl" for s in SEEDS],
         "retrieved": [
-            f"results/{run}/retrieve/{r}/test.jsonl" for r in sweep_retrievers()
+            f"results/{seed_dir(run, r)}/retrieve/{r}/test.jsonl"
+            for r in sweep_retrievers()
         ],
         "indicators": [
-            f"results/{run}/indicators/{teacher_reader(t, s)}/indicators.json"
+            f"results/{replicate(run, s)}/indicators/{teacher_reader(t, s)}/indicators.json"
             for s in SEEDS
             for t in SWEEP
         ],
         "controls": [
-            f"results/{run}/retrieve/{r}/test.jsonl" for r in control_retrievers()
+            f"results/{seed_dir(run, r)}/retrieve/{r}/test.jsonl"
+            for r in control_retrievers()
         ],
-        # the random control's indicators (the uniform control has no reader)
+        # each seed's random control's indicators (the uniform control has no reader)
         "control_indicators": (
-            [f"results/{run}/indicators/random/indicators.json"]
+            [
+                f"results/{replicate(run, s)}/indicators/random/indicators.json"
+                for s in SEEDS
+            ]
             if "random" in CONTROLS
             else []
         ),
@@ -281,14 +315,14 @@ def get_sweep_inputs(wildcards):
 def get_teacher_encoders(wildcards):
     """Every teacher's distilled query encoder (its ragdistill_retriever.json: the kept step)."""
     return [
-        f"results/{wildcards.run}/distill/{r}/query_encoder"
+        f"results/{seed_dir(wildcards.run, r)}/distill/{r}/query_encoder"
         for r in GRID.teacher_retrievers()
     ]
 
 
 def get_teacher_retrievals(wildcards):
     return [
-        f"results/{wildcards.run}/retrieve/{r}/test.jsonl"
+        f"results/{seed_dir(wildcards.run, r)}/retrieve/{r}/test.jsonl"
         for r in GRID.teacher_retrievers()
     ]
 
@@ -296,7 +330,15 @@ def get_teacher_retrievals(wildcards):
 def get_fixed_retrievals(wildcards):
     """Every teacher's fixed-step (last-step) retriever's test retrieval, in the same order."""
     return [
-        f"results/{wildcards.run}/retrieve/{GRID.fixed(r)}/test.jsonl"
+        f"results/{seed_dir(wildcards.run, r)}/retrieve/{GRID.fixed(r)}/test.jsonl"
+        for r in GRID.teacher_retrievers()
+    ]
+
+
+def get_teacher_initials(wildcards):
+    """Each teacher's seed's initial test retrieval, in the same order (its gains' baseline)."""
+    return [
+        f"results/{seed_dir(wildcards.run, r)}/retrieve/initial/test.jsonl"
         for r in GRID.teacher_retrievers()
     ]
 
@@ -313,7 +355,7 @@ def get_curves(wildcards):
     """Dev curves of the grid's, the sweep's and the controls' distillations (not the subsets')."""
     subsets = set(curve_retrievers())
     return [
-        f"results/{wildcards.run}/distill/{r}/curve.tsv"
+        f"results/{seed_dir(wildcards.run, r)}/distill/{r}/curve.tsv"
         for r in distilled_retrievers()
         if r not in subsets
     ]
@@ -330,17 +372,21 @@ def dump_questions(wildcards):
 def get_curve_inputs(wildcards):
     run = wildcards.run
     rows = curve_rows()
+    rep = [replicate(run, r["seed"]) for r in rows]
     return {
-        "initial": f"results/{run}/retrieve/initial/test.jsonl",
+        # each row's seed's initial retrieval (its gains' baseline)
+        "initial": [f"results/{d}/retrieve/initial/test.jsonl" for d in rep],
         "retrieved": [
-            f"results/{run}/retrieve/{r['retriever']}/test.jsonl" for r in rows
+            f"results/{d}/retrieve/{r['retriever']}/test.jsonl"
+            for d, r in zip(rep, rows)
         ],
         "distilled": [
-            f"results/{run}/distill/{r['retriever']}/query_encoder" for r in rows
+            f"results/{d}/distill/{r['retriever']}/query_encoder"
+            for d, r in zip(rep, rows)
         ],
         "dumps": [
-            f"results/{run}/attention/{teacher_reader(r['teacher'], r['seed'])}/test.npz"
-            for r in rows
+            f"results/{d}/attention/{teacher_reader(r['teacher'], r['seed'])}/test.npz"
+            for d, r in zip(rep, rows)
         ],
     }
 
@@ -362,8 +408,9 @@ FIGURE_CAPTIONS = {
 
 def get_example_dumps(wildcards):
     """The example-attention figure: one training question as each reader of the first seed saw it."""
+    first = replicate(wildcards.run, SEEDS[0])
     return [
-        f"results/{wildcards.run}/attention/{r}/train.npz"
+        f"results/{first}/attention/{r}/train.npz"
         for r in ("offtheshelf", f"finetuned-s{SEEDS[0]}")
     ]
 
@@ -385,38 +432,40 @@ def get_figure_files(wildcards):
 def get_fetch_targets():
     names = [config["retriever"]["model"]] + sorted({reader_of(r) for r in RUNS})
     return [model_dir(m) for m in names] + [
-        f"resources/data/{r}/corpus.tsv" for r in RUNS
+        f"resources/data/{r}/corpus.tsv" for r in REPLICATES
     ]
 
 
 def get_encode_targets():
-    return [f"results/{r}/index/initial/index.faiss" for r in RUNS]
+    return [f"results/{r}/index/initial/index.faiss" for r in REPLICATES]
 
 
 def get_retrieve_targets():
-    return [f"results/{r}/retrieve/initial/{s}.jsonl" for r in RUNS for s in SPLITS]
+    return [
+        f"results/{r}/retrieve/initial/{s}.jsonl" for r in REPLICATES for s in SPLITS
+    ]
 
 
 def get_finetune_targets():
     return [
-        f"results/{r}/reader/{reader}/model"
+        f"results/{replicate(r, s)}/reader/{reader}/model"
         for r in RUNS
-        for reader in readers()
+        for s, reader in GRID.seed_readers()
         if reader != "offtheshelf"
     ]
 
 
 def get_attention_targets():
     return [
-        f"results/{r}/attention/{reader}/train.npz"
+        f"results/{replicate(r, s)}/attention/{reader}/train.npz"
         for r in RUNS
-        for reader in readers()
+        for s, reader in GRID.seed_readers()
     ]
 
 
 def get_distill_targets():
     return [
-        f"results/{r}/distill/{d}/curve.tsv"
+        f"results/{seed_dir(r, d)}/distill/{d}/curve.tsv"
         for r in RUNS
         for d in distilled_retrievers()
     ]
@@ -424,7 +473,7 @@ def get_distill_targets():
 
 def get_evaluate_targets():
     return [
-        f"results/{r}/evaluate/{c['retriever']}+{c['reader']}/metrics.json"
+        f"results/{replicate(r, c['seed'])}/evaluate/{c['retriever']}+{c['reader']}/metrics.json"
         for r in RUNS
         for c in grid_cells()
     ]
@@ -432,9 +481,9 @@ def get_evaluate_targets():
 
 def get_indicator_targets():
     return [
-        f"results/{r}/indicators/{reader}/indicators.json"
+        f"results/{replicate(r, s)}/indicators/{reader}/indicators.json"
         for r in RUNS
-        for reader in readers()
+        for s, reader in GRID.seed_readers()
     ]
 
 
@@ -456,17 +505,20 @@ ARMS = len({reader_of(r) for r in RUNS}) > 1
 
 
 def arm_readers():
-    """Per run, the readers whose per-example MQ the arms stage compares."""
-    return [["offtheshelf"] + [f"finetuned-s{s}" for s in SEEDS] for _ in RUNS]
+    """Per run, the readers whose per-example MQ the arms stage compares, as [seed, reader]."""
+    return [
+        [[s, "offtheshelf"] for s in SEEDS] + [[s, f"finetuned-s{s}"] for s in SEEDS]
+        for _ in RUNS
+    ]
 
 
 def get_arm_inputs(wildcards):
     return {
         "models": [model_dir(reader_of(r)) for r in RUNS],
         "indicators": [
-            f"results/{r}/indicators/{reader}/indicators.json"
+            f"results/{replicate(r, s)}/indicators/{reader}/indicators.json"
             for r, names in zip(RUNS, arm_readers())
-            for reader in names
+            for s, reader in names
         ],
     }
 

@@ -23,7 +23,7 @@ rule answer_questions:
         code=code_hash("evaluate"),
         entry="evaluate:answer_questions",
         reader="{reader}",
-        retrievers=lambda w: cell_retrievers(w.reader),
+        retrievers=lambda w: cell_retrievers(w.reader, seed_of(w.run)),
         k=config["k"],
         prompt=config["prompt"],
         max_questions=config["evaluate"]["max_questions"],

@@ -47,10 +47,12 @@ rule fetch_data:
     params:
         code=code_hash("fetch"),
         entry="fetch:fetch_data",
-        name="{run}",
+        name=lambda w: run_of(w.run),
+        # the seed this replicate's data is drawn with (ragdistill/fetch.py, "replicate")
+        replicate=lambda w: seed_of(w.run),
         # the data alone: a run's reader choice does not change its data
         dataset=lambda w: {
-            k: v for k, v in config["datasets"][w.run].items() if k != "reader"
+            k: v for k, v in config["datasets"][run_of(w.run)].items() if k != "reader"
         },
         download_dir="resources/downloads",
     script:

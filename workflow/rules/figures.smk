@@ -4,7 +4,8 @@ rule plot_figures:
         metrics=get_cell_metrics,
         curves=get_curves,
         dumps=get_example_dumps,
-        retrieved="results/{run}/retrieve/initial/train.jsonl",
+        # the example figure's question, from the first seed's replicate
+        retrieved=lambda w: f"results/{replicate(w.run, SEEDS[0])}/retrieve/initial/train.jsonl",
     output:
         **{f"{f}_pdf": f"results/{{run}}/figures/{f}.pdf" for f in FIGURES},
         distance=report(
@@ -45,6 +46,8 @@ rule plot_figures:
         ),
     log:
         "logs/plot_figures/{run}.log",
+    wildcard_constraints:
+        run=RUN_NAMES,
     localrule: True
     conda:
         "../../envs/plot.yaml"

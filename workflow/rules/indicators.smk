@@ -20,6 +20,7 @@ rule compute_indicators:
         # polar_cut is the arms stage's (claim 8), not a per-reader measure
         entry="indicators:compute_indicators",
         reader="{reader}",
+        seed=lambda w: seed_of(w.run),
     script:
         "../scripts/run_stage.py"
 

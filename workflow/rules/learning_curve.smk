@@ -15,6 +15,8 @@ rule learning_curve:
         ),
     log:
         "logs/learning_curve/{run}.log",
+    wildcard_constraints:
+        run=RUN_NAMES,
     localrule: True
     conda:
         "../../envs/plot.yaml"

@@ -6,14 +6,20 @@ rule make_report:
         figures=get_figure_files,
         sweep=get_sweep_files,
         curve=get_curve_files,
-        data_checks="resources/data/{run}/checks.json",
+        # every seed's replicate: its data checks, its questions' articles (clustered intervals)
+        data_checks=lambda w: [
+            f"resources/data/{replicate(w.run, s)}/checks.json" for s in SEEDS
+        ],
         # every teacher's retriever: the step it kept, its test retrieval there and at the last step
         encoders=get_teacher_encoders,
         selected=get_teacher_retrievals,
         fixed=get_fixed_retrievals,
-        initial="results/{run}/retrieve/initial/test.jsonl",
-        # the questions' articles, on real text (clustered intervals)
-        questions=expand("resources/data/{{run}}/{split}.jsonl", split=SPLITS),
+        initial=get_teacher_initials,
+        questions=lambda w: [
+            f"resources/data/{replicate(w.run, s)}/{split}.jsonl"
+            for s in SEEDS
+            for split in SPLITS
+        ],
     output:
         report=report(
             "results/{run}/report/report.md",
@@ -38,6 +44,8 @@ rule make_report:
         ),
     log:
         "logs/make_report/{run}.log",
+    wildcard_constraints:
+        run=RUN_NAMES,
     localrule: True
     conda:
         "../../envs/plot.yaml"
@@ -47,6 +55,7 @@ rule make_report:
         entry="report:make_report",
         run="{run}",
         cells=grid_cells(),
+        readers=GRID.seed_readers(),
         seeds=SEEDS,
         k=config["k"],
         top_n=config["indicators"]["top_n"],

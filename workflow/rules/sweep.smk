@@ -15,6 +15,8 @@ rule teacher_sweep:
         ),
     log:
         "logs/teacher_sweep/{run}.log",
+    wildcard_constraints:
+        run=RUN_NAMES,
     localrule: True
     conda:
         "../../envs/plot.yaml"
@@ -28,6 +30,7 @@ rule teacher_sweep:
             for t, n in zip(SWEEP, config["grid"]["teachers"])
         ],
         controls=[{"seed": s, "teacher": t} for s in SEEDS for t in CONTROLS],
+        seeds=SEEDS,
         top_n=config["indicators"]["top_n"],
         bootstrap=config["report"],
         dpi=config["figures"]["dpi"],

@@ -1,6 +1,6 @@
 """Dev comparison of the two answer-row conventions (attention.answer_rows) for one or more runs.
 
-    python answer_rows_dev.py RUN_DIR[:LABEL] [RUN_DIR[:LABEL] ...] [--run world]
+    python answer_rows_dev.py RUN_DIR[:LABEL] [RUN_DIR[:LABEL] ...] [--run world] [--seed 0]
 
 For each run folder and each ADist distillation in it: the teacher's top-1 among its candidates
 on the dumped training questions (and the initial retriever's), the dev HR@5 at every evaluated
@@ -19,12 +19,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("runs", nargs="+", help="run folder, optionally :label")
     ap.add_argument("--run", default="world", help="the run name under results/")
+    ap.add_argument("--seed", type=int, default=0, help="the replicate (results/<run>/s<seed>/)")
     args = ap.parse_args()
     print("| convention | teacher | teacher top-1 / retriever top-1 (questions) | dev HR@5 by step (won/lost vs 0) | kept |")
     print("|---|---|---|---|---|")
     for spec in args.runs:
         folder, _, label = spec.partition(":")
-        base = Path(folder) / "results" / args.run / "distill"
+        base = Path(folder) / "results" / args.run / f"s{args.seed}" / "distill"
         for d in sorted(base.glob("adist-*-s*")):
             if d.name.endswith("-last") or "-n" in d.name.split("-s")[0]:
                 continue
