@@ -129,6 +129,7 @@ def _plot(rows: list[dict], out: dict, dpi: int) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    sizes = sorted({r["questions"] for r in rows})
     for (teacher, seed), marker in zip(
         dict.fromkeys((r["teacher"], r["seed"]) for r in rows), "osD^v<>", strict=False
     ):
@@ -145,7 +146,9 @@ def _plot(rows: list[dict], out: dict, dpi: int) -> None:
     axes[1].set_ylabel("transfer: share of the teacher's top-1 advantage")
     for ax in axes:
         ax.axhline(0, color="grey", lw=0.5)
-        ax.set_xscale("log")
+        # a count axis: linear, the sizes themselves as ticks (a log axis labelled "3x10^1" read
+        # badly, and stopped the run when every value of a panel was undefined)
+        ax.set_xticks(sizes, [str(n) for n in sizes])
         ax.set_xlabel("training questions distilled on")
         ax.legend(fontsize=7)
     axes[1].axhline(1, color="grey", lw=0.5, ls=":")

@@ -70,3 +70,24 @@ def test_the_stage_writes_gains_and_transfer_per_row(tmp_path):
     assert row["mrr"]["diff"] == pytest.approx(0.5 * (1 - 1 / 6))
     assert row["transfer"]["diff"] == pytest.approx(0.5) and row["questions"] == 8
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_the_curve_is_drawn_when_the_transfer_is_undefined(tmp_path):
+    """A teacher with no top-1 advantage (undefined transfer in every row) still gets its figure,
+    on a linear count axis whose ticks are the sizes (a log axis stopped the run here)."""
+    from ragdistill.learning_curve import _plot
+
+    undefined = {"diff": None, "lo": None, "hi": None, "n": 4}
+    rows = [
+        {
+            "teacher": "finetuned",
+            "seed": 0,
+            "questions": n,
+            "hr@5": {"diff": 0.0, "lo": 0.0, "hi": 0.0, "n": 4},
+        }
+        | {"transfer": undefined}
+        for n in (8, 16)
+    ]
+    out = {"png": str(tmp_path / "c.png"), "pdf": str(tmp_path / "c.pdf")}
+    _plot(rows, out, 30)
+    assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
