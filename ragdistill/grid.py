@@ -6,8 +6,11 @@ from the config); here the design is plain Python with unit tests (``tests/test_
 Names, and their grammar (the wildcard patterns below):
 
 - a **teacher**: ``offtheshelf``, ``finetuned`` (``reader_finetune.steps``), ``ft<N>`` (a reader
-  fine-tuned for N steps, for the teacher-quality sweep ``grid.teachers``), and the controls
-  ``random`` (a randomly initialised reader) and ``uniform`` (equal targets, no reader);
+  fine-tuned for N steps, for the teacher-quality sweep ``grid.teachers``), the ladder's rungs
+  ``nz<M>`` (the fine-tuned reader with noise of M per mille of each tensor's norm,
+  ``ladder.noise``) and ``blind`` (a reader fine-tuned without its answer-bearing passages,
+  ``ladder.blind``), and the controls ``random`` (a randomly initialised reader) and ``uniform``
+  (equal targets, no reader);
 - a **reader** (a teacher at a seed): ``offtheshelf`` and ``random`` (their weights do not
   depend on the seed), ``finetuned-s<seed>``, ``ft<N>-s<seed>``;
 - a **replicate**: each seed is one replication of the whole study, with its own data (the
@@ -33,8 +36,8 @@ from dataclasses import dataclass
 
 from . import names
 
-TEACHER = r"offtheshelf|finetuned|ft\d+|random|uniform"
-READER = r"offtheshelf|random|finetuned-s\d+|ft\d+-s\d+"
+TEACHER = r"offtheshelf|finetuned|ft\d+|nz\d+|blind|random|uniform"
+READER = r"offtheshelf|random|finetuned-s\d+|ft\d+-s\d+|nz\d+-s\d+|blind-s\d+"
 DISTILLED = rf"({'|'.join(names.OBJECTIVES)})-({TEACHER})(-n\d+)?-s\d+"
 LAST = "-last"  # the fixed-step suffix
 FIXED = rf"({'|'.join(names.OBJECTIVES)})-({TEACHER})-s\d+{LAST}"
@@ -74,9 +77,23 @@ def split_seed(name: str) -> tuple[str, str]:
     return (m.group(1), m.group(2)) if m else (name, "")
 
 
+def noise_name(scale: float) -> str:
+    """A noise rung's teacher name: its scale in per mille (0.02 -> ``nz20``)."""
+    milli = round(float(scale) * 1000)
+    if milli < 1 or abs(milli / 1000 - float(scale)) > 1e-9:
+        raise ValueError(f"ladder.noise: {scale!r} is not a whole number of thousandths (0.001 or more)")
+    return f"nz{milli}"
+
+
+def noise_scale(teacher: str) -> float:
+    """A noise rung's scale from its name (``nz20`` -> 0.02)."""
+    return int(teacher.removeprefix("nz")) / 1000
+
+
 def reader_seed(reader: str) -> int:
-    """The seed of a fine-tuned reader's name (``finetuned-s<s>``, ``ft<N>-s<s>``)."""
-    m = re.fullmatch(r"(finetuned|ft\d+)-s(\d+)", reader)
+    """The seed of a fine-tuned reader's name (``finetuned-s<s>``, ``ft<N>-s<s>``, a ladder rung's
+    ``nz<M>-s<s>`` or ``blind-s<s>``)."""
+    m = re.fullmatch(r"(finetuned|ft\d+|nz\d+|blind)-s(\d+)", reader)
     if not m:
         raise ValueError(f"{reader!r} is not a fine-tuned reader's name (finetuned-s<seed> or ft<N>-s<seed>)")
     return int(m.group(2))
@@ -95,6 +112,8 @@ class Grid:
     curve_teachers: tuple[str, ...] = ()  # curve.teachers
     curve_seeds: str = "first"  # curve.seeds: first or all
     select: str = "significant"  # distill.select
+    noise: tuple[float, ...] = ()  # ladder.noise
+    blind: bool = False  # ladder.blind
 
     @classmethod
     def of(cls, config: dict) -> Grid:
@@ -110,6 +129,8 @@ class Grid:
             curve_teachers=tuple(config["curve"]["teachers"]) if sizes else (),
             curve_seeds=str(config["curve"]["seeds"]),
             select=str(config.get("distill", {}).get("select", "significant")),
+            noise=tuple(float(x) for x in config["ladder"]["noise"]) if "ladder" in config else (),
+            blind=bool(config["ladder"]["blind"]) if "ladder" in config else False,
         )
 
     # -- teachers and readers ----------------------------------------------------------------
@@ -123,9 +144,28 @@ class Grid:
         return names.FINE_TUNED if steps == self.finetune_steps else f"ft{steps}"
 
     @property
+    def ladder(self) -> list[str]:
+        """The ladder's rungs beyond the sweep's readers: noise rungs by scale, then the blind one."""
+        return [noise_name(x) for x in self.noise] + (["blind"] if self.blind else [])
+
+    @property
     def sweep(self) -> list[str]:
-        """The teacher-quality sweep's teachers (``grid.teachers``), in its order."""
-        return [self.sweep_teacher(n) for n in self.teacher_steps]
+        """The teacher-quality sweep's teachers: ``grid.teachers`` in its order, then the ladder."""
+        own = [self.sweep_teacher(n) for n in self.teacher_steps]
+        return own + [t for t in self.ladder if t not in own]
+
+    def sweep_label(self, teacher: str) -> str:
+        """How the sweep's table and figure name a teacher: fine-tuning steps, a noise scale, or
+        blind."""
+        if teacher == names.OFF_THE_SHELF:
+            return "0 steps"
+        if teacher == names.FINE_TUNED:
+            return f"{self.finetune_steps} steps"
+        if teacher.startswith("ft"):
+            return f"{teacher[2:]} steps"
+        if teacher.startswith("nz"):
+            return f"noise {noise_scale(teacher):g}"
+        return teacher
 
     @property
     def control_teachers(self) -> list[str]:
@@ -135,7 +175,7 @@ class Grid:
         """Fine-tuning steps of a fine-tuned reader's name (finetuned-s<s> or ft<N>-s<s>)."""
         reader_seed(reader)  # checks the grammar
         head = reader.split("-s")[0]
-        return self.finetune_steps if head == names.FINE_TUNED else int(head[2:])
+        return self.finetune_steps if head in (names.FINE_TUNED, "blind") else int(head[2:])
 
     def readers(self, seed: int) -> list[str]:
         """Every reader of one seed's replicate whose attention is dumped and whose indicators are

@@ -42,6 +42,12 @@ def with_answer_in_context(example: dict, k: int) -> dict:
     return {**example, "ctxs": ctxs[: k - 1] + [hits[0]] + ctxs[k - 1 :]}
 
 
+def without_answers(example: dict) -> dict:
+    """The example with every answer-bearing passage removed from its ranked list, so that its top
+    k hold none: the blind rung of the ladder (``ladder.blind``) learns to answer without reading."""
+    return {**example, "ctxs": [c for c in example["ctxs"] if not c["has_answer"]]}
+
+
 def exact_match_rate(
     reader: Reader,
     tokenizer,
@@ -105,6 +111,8 @@ class FinetuneJob:
     prompt: PromptSettings = config_key("prompt")
     max_new_tokens: int = config_key("evaluate.max_new_tokens")
     precision: str = config_key("model_jobs.precision", default="float32")
+    # the ladder's blind rung (ladder.blind): trained without its answer-bearing passages
+    blind: bool = config_key(None, default=False)
 
     @classmethod
     def from_params(cls, params: dict) -> FinetuneJob:
@@ -197,7 +205,9 @@ def finetune_reader(inp: dict, out: dict, params: dict) -> None:
     tok = models.load_tokenizer(inp["model"])
     model = readers.load(inp["model"]).to(device)
     train = read_jsonl(inp["train"])
-    if s.answer_in_context:
+    if job.blind:
+        train = [without_answers(ex) for ex in train]
+    elif s.answer_in_context:
         train = [with_answer_in_context(ex, job.k) for ex in train]
     reader = readers.of(model)
     prompts = reader.build_prompts(tok, train, job.k, job.prompt, True, "finetune_reader")
@@ -304,3 +314,22 @@ def random_reader(inp: dict, out: dict, params: dict) -> None:
         model.num_parameters(),
         params["seed"],
     )
+
+
+def noisy_reader(inp: dict, out: dict, params: dict) -> None:
+    """A noise rung of the ladder (``ladder.noise``): the fine-tuned reader with Gaussian noise
+    added to every floating-point weight tensor W, N(0, 1) * scale * ||W|| / sqrt(numel(W)), so
+    that the noise's norm is about ``scale`` times the tensor's. Tensors in name order, one seeded
+    generator: the same seed and scale give the same weights, byte for byte. Tied weights (the
+    input embedding and the output head) are one tensor and get one noise draw."""
+    scale, seed = float(params["scale"]), int(params["seed"])
+    model = readers.load(inp["model"])
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, w in sorted(model.named_parameters(), key=lambda nw: nw[0]):
+            if not w.is_floating_point() or w.numel() == 0:
+                continue
+            noise = torch.randn(w.shape, generator=gen, dtype=torch.float32)
+            w.add_((noise * (scale * w.float().norm() / w.numel() ** 0.5)).to(w.dtype))
+    models.save_trained(model, models.load_tokenizer(inp["model"]), out["model"], inp["model"])
+    log.info("noisy reader: scale %g of each tensor's norm, seed %d", scale, seed)

@@ -242,10 +242,14 @@ def fixed_step_section(rows: list[dict], steps: int) -> list[str]:
 
 
 def _sweep_row(r: dict, lead: list, indicators: list[str]) -> str:
-    """One sweep or control row: its leading cells, the HR@5 gain with its interval, the indicators."""
+    """One sweep or control row: its leading cells, the HR@5 gain with its interval at the kept
+    and at the last step, the indicators."""
     g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()  # sweep.json's own keys
+    last = "-"
+    if r.get("last_n") is not None:
+        last = claims_check.Interval(r["last_gain"], r["last_lo"], r["last_hi"], r["last_n"]).text()
     values = [f"{r[i]:.3f}" if r[i] is not None else "-" for i in indicators]
-    return "| " + " | ".join([*map(str, lead), g, *values]) + " |"
+    return "| " + " | ".join([*map(str, lead), g, last, *values]) + " |"
 
 
 def sweep_section(sweep: dict) -> list[str]:
@@ -256,11 +260,14 @@ def sweep_section(sweep: dict) -> list[str]:
             "Readers by fine-tuning steps, each the teacher of an ADist retriever; gain: test HR@5 of that "
             "retriever minus the initial one, paired per question. Spearman: across teachers, per seed.",
             "",
-            "| seed | teacher | steps | HR@5 gain [95% interval] | " + " | ".join(sweep["indicators"]) + " |",
-            "|---|---|---|---|" + "---|" * len(sweep["indicators"]),
+            "| seed | teacher | rung | HR@5 gain, kept step [95% interval] | HR@5 gain, last step | "
+            + " | ".join(sweep["indicators"])
+            + " |",
+            "|---|---|---|---|---|" + "---|" * len(sweep["indicators"]),
         ]
     lines += [
-        _sweep_row(r, [r["seed"], r["teacher"], r["steps"]], sweep["indicators"]) for r in sweep["rows"]
+        _sweep_row(r, [r["seed"], r["teacher"], r.get("label", r.get("steps"))], sweep["indicators"])
+        for r in sweep["rows"]
     ]
     lines.append("")
     if sweep.get("controls"):
@@ -270,14 +277,34 @@ def sweep_section(sweep: dict) -> list[str]:
             "Neither carries a reading of the documents; a gain from either is the procedure's, not the "
             "teacher's.",
             "",
-            "| seed | control | HR@5 gain [95% interval] | " + " | ".join(sweep["indicators"]) + " |",
-            "|---|---|---|" + "---|" * len(sweep["indicators"]),
+            "| seed | control | HR@5 gain, kept step [95% interval] | HR@5 gain, last step | "
+            + " | ".join(sweep["indicators"])
+            + " |",
+            "|---|---|---|---|" + "---|" * len(sweep["indicators"]),
         ]
         lines += [_sweep_row(r, [r["seed"], r["teacher"]], sweep["indicators"]) for r in sweep["controls"]]
         lines.append("")
     for name, per_seed in sweep["spearman"].items() if sweep["rows"] else ():
         vals = ", ".join(f"seed {s}: {'-' if v is None else f'{v:+.2f}'}" for s, v in per_seed.items())
-        lines.append(f"- Spearman({name}, HR@5 gain): {vals}. {sweep['ranks_agree'][name]}")
+        lines.append(f"- Spearman({name}, HR@5 gain at the kept step): {vals}. {sweep['ranks_agree'][name]}")
+    corr = sweep.get("correlations") or {}
+    if corr:
+        lines += [
+            "",
+            "Do the indicators rank the teachers? Across each seed's teachers, the rank correlation "
+            "between the indicator and the HR@5 gain at the fixed (last) step, with a 95% bootstrap "
+            "interval that resamples the test questions and the dumped examples together. An "
+            "indicator ranks the teachers when its Spearman interval lies above 0 in every seed.",
+            "",
+            "| indicator | seed | Spearman's rho [95% interval] | Kendall's tau [95% interval] "
+            "| ranks the teachers |",
+            "|---|---|---|---|---|",
+        ]
+        for name, per_seed in corr.items():
+            verdict = "yes" if sweep["ranks_teachers"][name] else "no"
+            for sd, v in per_seed.items():
+                sp, kt = (claims_check.interval_text(v[m]).split(" (n")[0] for m in ("spearman", "kendall"))
+                lines.append(f"| {name} | {sd} | {sp} | {kt} | {verdict} |")
     return lines + [""]
 
 

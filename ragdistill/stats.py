@@ -250,3 +250,68 @@ def bootstrap_ratio(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(ratios, [alpha, 1.0 - alpha])
     return Interval(float(a.mean() / b.mean()), float(lo), float(hi), n)
+
+
+def _rank_corr(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
+    """Rank correlation of each row of a with the same row of b, (B, R) -> (B,); NaN where a row
+    is constant or holds a NaN. Spearman: Pearson of average ranks; Kendall: tau-b."""
+    from scipy.stats import kendalltau, rankdata
+
+    out = np.full(len(a), np.nan)
+    ok = np.isfinite(a).all(1) & np.isfinite(b).all(1) & (np.ptp(a, 1) > 0) & (np.ptp(b, 1) > 0)
+    if method == "kendall":
+        for i in np.flatnonzero(ok):
+            out[i] = kendalltau(a[i], b[i]).statistic
+        return out
+    ra, rb = rankdata(a[ok], axis=1), rankdata(b[ok], axis=1)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    out[ok] = (ra * rb).sum(1) / np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
+    return out
+
+
+def rank_correlation(
+    gains: np.ndarray,
+    indicators: np.ndarray,
+    method: str = "spearman",
+    resamples: int = 10_000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Rank correlation across teachers (rungs) between their mean gain and mean indicator, with a
+    percentile bootstrap interval that resamples the test questions and the dumped examples
+    together: every resample draws one set of question indices and one set of example indices,
+    shared by all rungs (they are measured on the same questions), and recomputes every rung's
+    two means and their correlation.
+
+    ``gains`` (R, Q): each rung's per-question gain over the initial retriever; ``indicators``
+    (R, E): each rung's per-example indicator (NaN where undefined, left out of its mean). ``n``
+    is the number of rungs. Resamples whose correlation is undefined (a constant side) are
+    dropped. ``method``: ``spearman`` or ``kendall`` (tau-b).
+    """
+    g, x = np.asarray(gains, dtype=np.float64), np.asarray(indicators, dtype=np.float64)
+    r = len(g)
+    point = _rank_corr(g.mean(1)[None], np.nanmean(x, 1)[None], method)[0]
+    if r < 3 or not np.isfinite(point):
+        return Interval(
+            None if not np.isfinite(point) else float(point), None, None, r, f"{method} bootstrap"
+        )
+    rng = np.random.default_rng(seed)
+    q, e = g.shape[1], x.shape[1]
+    stats = []
+    chunk = max(1, 2_000_000 // (r * max(q, e)))
+    for start in range(0, resamples, chunk):
+        b = min(resamples, start + chunk) - start
+        # per resample: its question indices, then its example indices (one generator, in order)
+        draws = [(rng.integers(0, q, size=q), rng.integers(0, e, size=e)) for _ in range(b)]
+        iq = np.stack([d[0] for d in draws])
+        ie = np.stack([d[1] for d in draws])
+        gm = g[:, iq].mean(2).T  # (b, R)
+        with np.errstate(invalid="ignore"):
+            xm = np.nanmean(x[:, ie], 2).T  # (b, R); an all-NaN resample of a rung is NaN
+        stats.append(_rank_corr(gm, xm, method))
+    vals = np.concatenate(stats)
+    vals = vals[np.isfinite(vals)]
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(vals, [alpha, 1.0 - alpha])
+    return Interval(float(point), float(lo), float(hi), r, f"{method} bootstrap")

@@ -4,13 +4,20 @@
 indicators computed and an ADist retriever distilled from it (the usual rules). This stage
 compares, per seed, each teacher's indicators (PAT_TN at the middle N, mean MQ, mean near-far
 distance measure) with the test HR@5 gain of its retriever over the initial one (paired per
-question, with a bootstrap interval), and gives the Spearman correlation across teachers.
+question, exact interval), at the step selection kept and at the fixed (last) step. Across
+teachers, per seed: Spearman's rho and Kendall's tau between each indicator (PAT_TN for every N,
+MQ, near-far) and the fixed-step gain, with a bootstrap interval that resamples the test
+questions and the dumped examples together (``stats.rank_correlation``; ``docs/method.md``,
+"Do the indicators rank teachers"). An indicator ranks the teachers when its rho's interval lies
+above 0 in every seed.
 
 The control teachers (``grid.controls``) stand beside the sweep, outside its correlations: the
 ``uniform`` one (equal targets; no indicators) and the ``random`` one (a randomly initialised
 reader, with its indicators), each with its retriever's HR@5 gain. It writes ``sweep.json``
 (``{"rows": [...], "controls": [...], "indicators": [...], "spearman": {indicator: {seed:
-rho}}, "ranks_agree": {indicator: sentence}}``) and the figure ``sweep.png``/``.pdf``.
+rho}}, "ranks_agree": {indicator: sentence}, "correlations": {indicator: {seed: {"spearman":
+interval, "kendall": interval}}}, "ranks_teachers": {indicator: bool}}``) and the figure
+``sweep.png``/``.pdf``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from .files import read_json, read_jsonl, write_json
 from .metrics import question_hits
 from .plots import save_figure
 from .settings import config_key, from_params
-from .stats import Bootstrap, paired, spearman
+from .stats import Bootstrap, bootstrap_mean, paired, rank_correlation, spearman
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,45 @@ def indicator_values(ind: dict | None, top_n: list[str]) -> dict[str, float | No
         "MQ": ind["mq_mean"],
         "near-far": float(np.mean(nf)) if nf else None,
     }
+
+
+def example_values(ind: dict, measure: str) -> dict[str, float | None]:
+    """One indicator per dumped example (id -> value; None where undefined): ``PAT_T<N>``, ``MQ``
+    or ``near-far``."""
+    per = ind["per_example"]
+    if measure.startswith("PAT_T"):
+        vals = per["pat"][measure.removeprefix("PAT_T")]
+    else:
+        vals = ind["mq_values"] if measure == "MQ" else per["near_far"]
+    return dict(zip(per["ids"], vals, strict=True))
+
+
+def rank_correlations(
+    rows: list[dict], fixed: list[dict], initial: dict, inds: list[dict], names: list[str], opts: dict
+) -> dict[str, dict[str, dict]]:
+    """indicator -> seed -> {"spearman", "kendall"}: each a correlation across the seed's teachers
+    between the indicator and the fixed-step HR@5 gain, with its joint bootstrap interval."""
+    out: dict[str, dict[str, dict]] = {name: {} for name in names}
+    for sd in sorted({int(r["seed"]) for r in rows}):
+        pick = [i for i, r in enumerate(rows) if int(r["seed"]) == sd]
+        base = initial[sd]
+        questions = list(base)
+        gains = np.array([[fixed[i][q] - base[q] for q in questions] for i in pick], dtype=np.float64)
+        for name in names:
+            per = [example_values(inds[i], name) for i in pick]
+            ids = list(per[0])
+            x = np.array([[np.nan if p.get(e) is None else p[e] for e in ids] for p in per], dtype=np.float64)
+            out[name][str(sd)] = {
+                m: rank_correlation(gains, x, m, **opts).as_dict() for m in ("spearman", "kendall")
+            }
+    return out
+
+
+def ranks_teachers(per_seed: dict[str, dict]) -> bool:
+    """An indicator ranks the teachers when its Spearman interval lies above 0 in every seed."""
+    return bool(per_seed) and all(
+        v["spearman"]["lo"] is not None and v["spearman"]["lo"] > 0 for v in per_seed.values()
+    )
 
 
 def agreement(rhos: dict[int, float | None]) -> str:
@@ -76,38 +122,44 @@ class SweepSettings:
     dpi: int = config_key("figures.dpi")
 
 
+def _gain(retrieved: dict, initial: dict, opts: dict, prefix: str = "") -> dict:
+    g = paired(retrieved, initial, **opts)
+    return {f"{prefix}gain": g.diff, f"{prefix}lo": g.lo, f"{prefix}hi": g.hi, f"{prefix}n": g.n}
+
+
 def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
-    """Each teacher's indicators against its ADist retriever's HR@5 gain; Spearman per seed."""
+    """Each teacher's indicators against its ADist retriever's HR@5 gain (kept and fixed step);
+    Spearman and Kendall across teachers per seed, with joint bootstrap intervals."""
     s = from_params(SweepSettings, params)
     opts = s.bootstrap.options()
     top_n = [str(n) for n in s.top_n]
     # each seed's replicate has its own test questions and initial retriever
     initial = {int(sd): hr5(path) for sd, path in zip(s.seeds, inp["initial"], strict=True)}
+    fixed_hits = [hr5(p) for p in inp.get("fixed", [])]
+    inds = [read_json(p) for p in inp["indicators"]]
     rows = []
-    for spec, retrieved, ind_path in zip(s.rows, inp["retrieved"], inp["indicators"], strict=True):
-        gain = paired(hr5(retrieved), initial[int(spec["seed"])], **opts)
-        values = indicator_values(read_json(ind_path), top_n)
-        rows.append(
-            {
-                **spec,
-                "gain": gain.diff,
-                "lo": gain.lo,
-                "hi": gain.hi,
-                "n": gain.n,
-                **values,
-            }
-        )
+    for i, (spec, retrieved) in enumerate(zip(s.rows, inp["retrieved"], strict=True)):
+        base = initial[int(spec["seed"])]
+        row = {**spec, **_gain(hr5(retrieved), base, opts), **indicator_values(inds[i], top_n)}
+        if fixed_hits:
+            row |= _gain(fixed_hits[i], base, opts, "last_")
+            for name in indicator_names(top_n):
+                iv = bootstrap_mean(list(example_values(inds[i], name).values()), **opts)
+                row[f"{name}_lo"], row[f"{name}_hi"] = iv.lo, iv.hi
+        rows.append(row)
     names = indicator_names(top_n)
     # the random reader dumped on each seed's own questions: one indicators file per seed
     random_ind = {
         int(sd): read_json(path) for sd, path in zip(s.seeds, inp.get("control_indicators", []), strict=False)
     }
     controls = []
-    for spec, retrieved in zip(s.controls, inp.get("controls", []), strict=True):
-        gain = paired(hr5(retrieved), initial[int(spec["seed"])], **opts)
+    fixed_controls = [hr5(p) for p in inp.get("controls_fixed", [])]
+    for i, (spec, retrieved) in enumerate(zip(s.controls, inp.get("controls", []), strict=True)):
+        base = initial[int(spec["seed"])]
         ind = random_ind.get(int(spec["seed"])) if spec["teacher"] == "random" else None
-        controls.append({**spec, "gain": gain.diff, "lo": gain.lo, "hi": gain.hi, "n": gain.n})
-        controls[-1].update(indicator_values(ind, top_n))
+        controls.append({**spec, **_gain(hr5(retrieved), base, opts), **indicator_values(ind, top_n)})
+        if fixed_controls:
+            controls[-1] |= _gain(fixed_controls[i], base, opts, "last_")
     seeds = sorted({r["seed"] for r in rows})
     rho = {
         name: {
@@ -119,6 +171,8 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
         }
         for name in names
     }
+    every = [f"PAT_T{n}" for n in top_n] + ["MQ", "near-far"]
+    corr = rank_correlations(rows, fixed_hits, initial, inds, every, opts) if rows and fixed_hits else {}
     write_json(
         out["sweep"],
         {
@@ -127,13 +181,18 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
             "indicators": names,
             "spearman": {k: {str(s): v for s, v in d.items()} for k, d in rho.items()},
             "ranks_agree": {k: agreement(d) for k, d in rho.items()},
+            "correlations": corr,
+            "ranks_teachers": {k: ranks_teachers(v) for k, v in corr.items()},
         },
     )
-    _plot(rows, controls, names, rho, out, s.dpi)
+    _plot(rows, controls, names, corr, out, s.dpi)
     log.info("sweep: %d rows, %d controls; Spearman %s", len(rows), len(controls), rho)
 
 
-def _plot(rows: list[dict], controls: list[dict], names: list[str], rho: dict, out: dict, dpi: int) -> None:
+def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, out: dict, dpi: int) -> None:
+    """One panel per indicator: each teacher's indicator (x, with its interval where known)
+    against its retriever's HR@5 gain at the fixed step (y; the kept step's when no fixed step
+    was evaluated), the controls beside; rho per seed with its interval in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,14 +202,25 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], rho: dict, o
     for ax, name in zip(axes[0], names, strict=True):
         for s in sorted({r["seed"] for r in rows}):
             pts = [r for r in rows if r["seed"] == s and r[name] is not None]
+            key = "last_" if pts and "last_gain" in pts[0] else ""
             x = [r[name] for r in pts]
-            y = [r["gain"] for r in pts]
-            err = [[r["gain"] - r["lo"] for r in pts], [r["hi"] - r["gain"] for r in pts]]
-            ax.errorbar(x, y, yerr=err, fmt="o", capsize=3, label=f"seed {s}")
-            for r in pts:
+            y = [r[f"{key}gain"] for r in pts]
+            err = [
+                [r[f"{key}gain"] - r[f"{key}lo"] for r in pts],
+                [r[f"{key}hi"] - r[f"{key}gain"] for r in pts],
+            ]
+            xerr = None
+            if pts and f"{name}_lo" in pts[0] and all(r[f"{name}_lo"] is not None for r in pts):
+                # clipped at 0: a constant indicator's interval differs from its mean in the last bit
+                xerr = [
+                    [max(0.0, r[name] - r[f"{name}_lo"]) for r in pts],
+                    [max(0.0, r[f"{name}_hi"] - r[name]) for r in pts],
+                ]
+            ax.errorbar(x, y, yerr=err, xerr=xerr, fmt="o", capsize=3, label=f"seed {s}")
+            for r, yy in zip(pts, y, strict=True):
                 ax.annotate(
-                    str(r["steps"]),
-                    (r[name], r["gain"]),
+                    str(r.get("label", r.get("steps"))),
+                    (r[name], yy),
                     fontsize=7,
                     xytext=(3, 3),
                     textcoords="offset points",
@@ -171,10 +241,9 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], rho: dict, o
             else:
                 ax.axhline(c["gain"], color="black", lw=0.6, ls=":")
         ax.axhline(0, color="grey", lw=0.5)
-        vals = ", ".join("-" if v is None else f"{v:+.2f}" for v in rho[name].values())
-        ax.set_title(f"{name} (Spearman per seed: {vals})", fontsize=8)
+        ax.set_title(f"{name}: {_rho_text(corr.get(name, {}))}", fontsize=8)
         ax.set_xlabel(name)
-        ax.set_ylabel("test HR@5 gain over the initial retriever")
+        ax.set_ylabel("test HR@5 gain over the initial retriever (last step)")
     if rows:
         axes[0][0].legend(fontsize=7)
     fig.suptitle(
@@ -184,3 +253,20 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], rho: dict, o
     fig.tight_layout()
     save_figure(fig, {"sweep": out["png"], "sweep_pdf": out["sweep_pdf"]}, "sweep", dpi)
     plt.close(fig)
+
+
+def _rho_text(per_seed: dict) -> str:
+    """Spearman per seed with its interval, for a panel title; says so when there is none (fewer
+    than three teachers in a seed), so that a title never ends empty."""
+    if not per_seed:
+        return "no rank correlation (fewer than three teachers)"
+    parts = []
+    for sd, v in per_seed.items():
+        sp = v["spearman"]
+        if sp["diff"] is None:
+            parts.append(f"seed {sd}: undefined")
+        elif sp["lo"] is None:
+            parts.append(f"seed {sd}: {sp['diff']:+.2f}")
+        else:
+            parts.append(f"seed {sd}: {sp['diff']:+.2f} [{sp['lo']:+.2f}, {sp['hi']:+.2f}]")
+    return "rho " + "; ".join(parts)

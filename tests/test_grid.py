@@ -113,3 +113,24 @@ def test_fixed_step_retrievers_are_the_teachers_last_steps():
     assert grid.fixed_of("adist-random-s1-last") == "adist-random-s1"
     last = grid.Grid.of({**BASE, "distill": {"select": "last"}})
     assert last.fixed("adist-random-s1") == "adist-random-s1" and last.fixed_retrievers() == []
+
+
+def test_the_ladder_adds_its_rungs_to_the_sweep():
+    g = grid.Grid.of({**BASE, "ladder": {"noise": [0.02, 0.1], "blind": True}})
+    assert g.ladder == ["nz20", "nz100", "blind"]
+    assert g.sweep == ["offtheshelf", "ft10", "finetuned", "nz20", "nz100", "blind"]
+    assert g.readers(0)[-3:] == ["nz20-s0", "nz100-s0", "blind-s0"]
+    assert [g.sweep_label(t) for t in g.sweep] == [
+        "0 steps",
+        "10 steps",
+        "30 steps",
+        "noise 0.02",
+        "noise 0.1",
+        "blind",
+    ]
+    assert "adist-nz20-s1" in g.sweep_retrievers() and re.fullmatch(grid.DISTILLED, "adist-blind-s0")
+    assert all(re.fullmatch(grid.READER, r) for _, r in g.seed_readers())
+    assert grid.reader_seed("nz20-s3") == 3 and grid.noise_scale("nz20") == 0.02
+    assert g.finetune_steps_of("blind-s0") == 30
+    with pytest.raises(ValueError, match="ladder.noise"):
+        grid.noise_name(0.0205)

@@ -273,3 +273,34 @@ def test_random_reader_has_the_architecture_and_fresh_weights(tiny_model_dir, tm
     assert old.keys() == new.keys() and all(old[n].shape == new[n].shape for n in old)
     assert sum(not torch.equal(old[n], new[n]) for n in old if old[n].dim() > 1) > 0
     assert (out / "tokenizer.json").exists() or (out / "tokenizer_config.json").exists()
+
+
+def test_a_noise_rung_is_reproducible_and_scaled_to_each_tensors_norm(tiny_model_dir, tmp_path):
+    """The ladder's noise rung: the same seed and scale give the same file byte for byte, another
+    seed other weights; each tensor moves by about ``scale`` of its norm (the definition: noise
+    N(0, 1) * scale * ||W|| / sqrt(numel(W)))."""
+    from safetensors.torch import load_file
+
+    from ragdistill.reader import noisy_reader
+
+    base = tiny_model_dir("llama")
+    made = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        noisy_reader({"model": base}, {"model": str(tmp_path / name)}, {"scale": 0.1, "seed": seed})
+        made[name] = (tmp_path / name / "model.safetensors").read_bytes()
+    assert made["a"] == made["b"] and made["a"] != made["c"]
+    old, new = (
+        load_file(str(Path(base) / "model.safetensors")),
+        load_file(str(tmp_path / "a" / "model.safetensors")),
+    )
+    for n, w in old.items():
+        if w.is_floating_point() and w.numel() > 100:
+            rel = float((new[n].float() - w.float()).norm() / w.float().norm())
+            assert 0.05 < rel < 0.2, (n, rel)
+
+
+def test_the_blind_rung_trains_without_its_answer_bearing_passages():
+    from ragdistill.reader import without_answers
+
+    ex = {"id": "q", "ctxs": [{"id": i, "has_answer": i in (0, 3)} for i in range(6)]}
+    assert [c["id"] for c in without_answers(ex)["ctxs"]] == [1, 2, 4, 5]

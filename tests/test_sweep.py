@@ -1,5 +1,5 @@
-"""The teacher sweep's table: every seed's controls, the random one with the random reader's
-indicators (one file: the random reader is not trained, so it is every seed's)."""
+"""The teacher sweep's table: every seed's controls, the random one with its seed's random reader's
+indicators; the rank correlations across teachers at the fixed step, with their intervals."""
 
 import json
 
@@ -78,3 +78,62 @@ def test_every_seeds_random_control_gets_the_random_readers_indicators(tmp_path)
         else:
             assert c["PAT_T10"] is None
     assert [r["gain"] for r in got["rows"]] == [0.25, 0.5] * 3
+
+
+def _full_indicators(path, values: list[float], mq: list[float]) -> str:
+    """An indicators file with per-example values (PAT_TN for every N alike, MQ, near-far)."""
+    ids = [f"t{i}" for i in range(len(values))]
+    path.write_text(
+        json.dumps(
+            {
+                "pat": {n: sum(values) / len(values) for n in ("5", "10", "20")},
+                "mq_mean": sum(mq) / len(mq),
+                "mq_values": mq,
+                "per_example": {
+                    "ids": ids,
+                    "pat": dict.fromkeys(("5", "10", "20"), values),
+                    "near_far": values,
+                },
+            }
+        )
+    )
+    return str(path)
+
+
+def test_indicators_rank_teachers_when_the_interval_lies_above_zero(tmp_path):
+    """Four teachers in one seed whose fixed-step gains rise (0, 20, 40, 60 of 200 questions won)
+    as PAT_TN rises and MQ falls: PAT's Spearman is +1 with an interval above 0 (it ranks the
+    teachers), MQ's is -1 (it does not); the kept-step gains stay in the rows beside."""
+    n, steps = 200, [0, 10, 30, 60]
+    inp = {"initial": [_retrieval(tmp_path / "initial.jsonl", [False] * n)]}
+    inp["retrieved"] = [_retrieval(tmp_path / f"sel-{k}.jsonl", [False] * n) for k in steps]
+    inp["fixed"] = [
+        _retrieval(tmp_path / f"last-{k}.jsonl", [i < 20 * j for i in range(n)]) for j, k in enumerate(steps)
+    ]
+    inp["indicators"] = [
+        _full_indicators(
+            tmp_path / f"ind-{k}.json", [0.1 * j + 0.01 * (e % 5) for e in range(30)], [0.5 - 0.1 * j] * 30
+        )
+        for j, k in enumerate(steps)
+    ]
+    out = {
+        "sweep": str(tmp_path / "sweep.json"),
+        "png": str(tmp_path / "s.png"),
+        "sweep_pdf": str(tmp_path / "s.pdf"),
+    }
+    params = {
+        "rows": [{"seed": 0, "teacher": f"ft{k}", "steps": k} for k in steps],
+        "controls": [],
+        "seeds": [0],
+        "top_n": [5, 10, 20],
+        "bootstrap": {"resamples": 300, "level": 0.95, "seed": 0},
+        "dpi": 30,
+    }
+    sweep.teacher_sweep(inp, out, params)
+    got = json.loads((tmp_path / "sweep.json").read_text())
+    assert [r["last_gain"] for r in got["rows"]] == [0.0, 0.1, 0.2, 0.3]
+    assert [r["gain"] for r in got["rows"]] == [0.0] * 4
+    pat = got["correlations"]["PAT_T10"]["0"]["spearman"]
+    assert pat["diff"] == 1.0 and pat["lo"] > 0 and got["ranks_teachers"]["PAT_T10"] is True
+    assert got["correlations"]["MQ"]["0"]["spearman"]["diff"] == -1.0 and got["ranks_teachers"]["MQ"] is False
+    assert set(got["correlations"]) == {"PAT_T5", "PAT_T10", "PAT_T20", "MQ", "near-far"}

@@ -231,25 +231,39 @@ def test_teacher_sweep_plans_a_reader_per_step_count(tmp_path):
 
 
 def test_teacher_sweep_runs_and_reports(smoke_run, tmp_path):
-    """The sweep on a copy of the finished smoke run: only the new teacher's jobs, the sweep,
-    the figures and the report run; the report gains the sweep's table."""
+    """The sweep and the ladder on a copy of the finished smoke run: only the new teachers' jobs
+    (a fine-tuning of 2 steps, a noise rung, the blind rung), the sweep, the figures and the report
+    run, within the smoke's time budget; the report gains the sweep's table and the rank
+    correlations with their intervals."""
     import shutil
+    import time
 
     work = tmp_path / "work"
     shutil.copytree(smoke_run, work, symlinks=True)
     extra = tmp_path / "sweep.yaml"
-    extra.write_text("grid:\n  teachers: [0, 2, 4]\n")
-    snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE), str(extra))
+    extra.write_text("grid:\n  teachers: [0, 2, 4]\nladder:\n  noise: [0.05]\n  blind: true\n")
+    start = time.monotonic()
+    res = snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE), str(extra))
+    took = time.monotonic() - start
+    ran = set(re.findall(r"rule (\w+):", res.stdout + res.stderr))
+    assert {"noisy_reader", "finetune_reader"} <= ran, ran
+    assert took < 120, f"the ladder's new jobs took {took:.0f} s"
     sweep = json.loads((work / "results/smoke/sweep/sweep.json").read_text())
-    assert [(r["teacher"], r["steps"]) for r in sweep["rows"]] == [
-        ("offtheshelf", 0),
-        ("ft2", 2),
-        ("finetuned", 4),
+    assert [(r["teacher"], r["label"]) for r in sweep["rows"]] == [
+        ("offtheshelf", "0 steps"),
+        ("ft2", "2 steps"),
+        ("finetuned", "4 steps"),
+        ("nz50", "noise 0.05"),
+        ("blind", "blind"),
     ]
     assert set(sweep["spearman"]) == set(sweep["indicators"]) == {"PAT_T10", "MQ", "near-far"}
     assert all(r["n"] == 12 and r["lo"] <= r["gain"] <= r["hi"] for r in sweep["rows"])
+    assert all(r["last_n"] == 12 for r in sweep["rows"])  # the fixed step's gain beside
+    assert set(sweep["correlations"]) == {"PAT_T5", "PAT_T10", "PAT_T20", "MQ", "near-far"}
+    assert (work / "results/smoke/s0/reader/nz50-s0/model/model.safetensors").exists()
     report = (work / "results/smoke/report/report.md").read_text()
     assert "## Teacher-quality sweep" in report and "figures/sweep.png" in report
+    assert "Do the indicators rank the teachers?" in report
     assert (work / "results/smoke/figures/sweep.pdf").read_bytes().startswith(b"%PDF")
 
 

@@ -296,8 +296,17 @@ def get_sweep_inputs(wildcards):
             for s in SEEDS
             for t in SWEEP
         ],
+        # each teacher's fixed-step (last-step) retriever: the gain the correlations read
+        "fixed": [
+            f"results/{seed_dir(run, r)}/retrieve/{GRID.fixed(r)}/test.jsonl"
+            for r in sweep_retrievers()
+        ],
         "controls": [
             f"results/{seed_dir(run, r)}/retrieve/{r}/test.jsonl"
+            for r in control_retrievers()
+        ],
+        "controls_fixed": [
+            f"results/{seed_dir(run, r)}/retrieve/{GRID.fixed(r)}/test.jsonl"
             for r in control_retrievers()
         ],
         # each seed's random control's indicators (the uniform control has no reader)

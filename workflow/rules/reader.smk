@@ -12,9 +12,10 @@ rule finetune_reader:
         "logs/finetune_reader/{run}/{reader}.log",
     benchmark:
         "benchmarks/finetune_reader/{run}/{reader}.tsv"
-    # finetuned-s<seed> (reader_finetune.steps) or a teacher sweep's ft<N>-s<seed> (N steps)
+    # finetuned-s<seed> (reader_finetune.steps), a teacher sweep's ft<N>-s<seed> (N steps) or the
+    # ladder's blind-s<seed> (reader_finetune.steps without its answer-bearing passages)
     wildcard_constraints:
-        reader=r"(finetuned|ft\d+)-s\d+",
+        reader=r"(finetuned|ft\d+|blind)-s\d+",
     # most of the DAG waits for the fine-tuned reader: start it before the off-the-shelf jobs that
     # become ready at the same time
     priority: 10
@@ -31,6 +32,7 @@ rule finetune_reader:
         seed=lambda w: str(grid.reader_seed(w.reader)),
         k=config["k"],
         train=lambda w: {**config["reader_finetune"], "steps": finetune_steps(w.reader)},
+        blind=lambda w: w.reader.startswith("blind-"),
         prompt=config["prompt"],
         max_new_tokens=config["evaluate"]["max_new_tokens"],
         precision=PRECISION,
@@ -60,6 +62,34 @@ rule random_reader:
         entry="reader:random_reader",
         # not 0: init: models (the smoke's tiny reader) are drawn with seed 0
         seed=1,
+    script:
+        "../scripts/run_stage.py"
+
+
+# A noise rung of the ladder (ladder.noise): the seed's fine-tuned reader with Gaussian noise of
+# nz<M> per mille of each weight tensor's norm.
+rule noisy_reader:
+    input:
+        model="results/{run}/reader/finetuned-s{seed}/model",
+    output:
+        model=directory("results/{run}/reader/nz{milli}-s{seed}/model"),
+    log:
+        "logs/noisy_reader/{run}/nz{milli}-s{seed}.log",
+    benchmark:
+        "benchmarks/noisy_reader/{run}/nz{milli}-s{seed}.tsv"
+    wildcard_constraints:
+        milli=r"\d+",
+    conda:
+        "../../envs/ragdistill.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        code=code_hash("reader"),
+        entry="reader:noisy_reader",
+        scale=lambda w: grid.noise_scale(f"nz{w.milli}"),
+        seed=lambda w: int(w.seed),
     script:
         "../scripts/run_stage.py"
 

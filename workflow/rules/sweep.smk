@@ -24,10 +24,11 @@ rule teacher_sweep:
     params:
         code=code_hash("sweep"),
         entry="sweep:teacher_sweep",
+        # each teacher of the sweep (grid.teachers, then the ladder's rungs) per seed
         rows=[
-            {"seed": s, "teacher": t, "steps": n}
+            {"seed": s, "teacher": t, "label": GRID.sweep_label(t)}
             for s in SEEDS
-            for t, n in zip(SWEEP, config["grid"]["teachers"])
+            for t in SWEEP
         ],
         controls=[{"seed": s, "teacher": t} for s in SEEDS for t in CONTROLS],
         seeds=SEEDS,
