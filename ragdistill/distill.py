@@ -168,8 +168,10 @@ class DistillSettings:
     refresh_every: int
     passage_layers: int | None
     candidates: int
-    tau_gold: float
-    tau_pdist: float
+    # each objective gets only its own teacher temperature (the rule passes None for the other,
+    # and for the uniform control both), so that changing one reruns only what reads it
+    tau_gold: float | None
+    tau_pdist: float | None
     tau_score: float
     optimizer: str
     momentum: float
@@ -200,9 +202,18 @@ class DistillSettings:
         return self.mode == "both"
 
     @property
-    def tau(self) -> float:
-        """The teacher's temperature: PDist's own, or the attention objectives'."""
-        return self.tau_pdist if self.objective == PERPLEXITY_OBJECTIVE else self.tau_gold
+    def tau(self) -> float | None:
+        """The teacher's temperature: PDist's own, or the attention objectives' (None for the
+        uniform control, whose equal targets have none)."""
+        if self.uniform:
+            return None
+        tau = self.tau_pdist if self.objective == PERPLEXITY_OBJECTIVE else self.tau_gold
+        if tau is None:
+            key = "tau_pdist" if self.objective == PERPLEXITY_OBJECTIVE else "tau_gold"
+            raise ValueError(
+                f"distill.{key}: missing for objective {self.objective!r} (the rule's params lack it)"
+            )
+        return tau
 
     @property
     def score_key(self) -> str:
@@ -386,7 +397,8 @@ def _teacher(inp: dict, s: DistillSettings) -> tuple[list[dict], torch.Tensor, d
         scored = set(dump["ids"].tolist())
         train = [ex for ex in train if str(ex["id"]) in scored][: s.max_questions or None]
         scores = torch.from_numpy(_targets(dump, inp["targets"], s.score_key, train, n))
-    p_teacher = teacher_distribution(scores, s.tau)
+    # the uniform control's scores are all 0: any temperature gives equal targets
+    p_teacher = teacher_distribution(scores, s.tau or 1.0)
     teacher = {"questions": len(train), "tau": s.tau, **teacher_summary(p_teacher, train, n)}
     log.info("teacher: %s", teacher)
     return train, p_teacher, teacher

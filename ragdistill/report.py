@@ -21,6 +21,7 @@ import numpy as np
 from . import claims as claims_check
 from .claims import claims_table, seed_texts
 from .files import read_json, read_jsonl, write_json, write_text
+from .forest import draw_forest
 from .grid import split_seed
 from .metrics import question_hits
 from .settings import config_key, from_params
@@ -355,6 +356,7 @@ class ReportSettings:
     # (seed, reader) of every indicators input, in order (each seed dumps its own readers)
     readers: list = config_key(None, default_factory=list)
     distill_steps: int = config_key("distill.steps", default=0)
+    dpi: int = config_key("figures.dpi", default=120)
 
 
 def make_report(inp: dict, out: dict, params: dict) -> None:
@@ -385,6 +387,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     write_text(out["grid_md"], md)
     write_json(out["claims"], items)
     write_json(out["fixed_step"], fixed_rows)
+    draw_forest(items, {"claims": out["claims_png"], "claims_pdf": out["claims_pdf"]}, s.dpi)
     write_text(out["front_page"], front_page(s.run, items, md))
     report_dir = Path(out["report"]).parent
     boot = s.bootstrap
@@ -406,6 +409,10 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         *data_lines([read_json(p) for p in inp["data_checks"]], seeds),
         "",
         "## Claims check",
+        "",
+        "![claims at a glance](../figures/claims.png)",
+        "",
+        s.captions.get("claims", ""),
         "",
         claims_table(items),
         *fixed_step_section(fixed_rows, s.distill_steps),

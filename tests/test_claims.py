@@ -226,3 +226,23 @@ def test_distance_claim_and_missing_examples():
     got = run(*world(over={("offtheshelf", "near_far"): missing}))
     c = got["7"]["measured"][0]["comparisons"][0]
     assert c["n"] == 0 and got["7"]["verdict"] == cc.FAILS
+
+
+def test_the_claims_forest_plot_has_a_row_per_comparison(tmp_path):
+    """The claims at a glance: one row per comparison of every claim (claim 2 has two), drawn
+    from the claims check's own items, a kept step 0 drawn as "not measured"."""
+    from ragdistill.forest import draw_forest, forest_rows
+
+    cells, readers, fixed = world(seeds=(0, 1))
+    lookup = make_lookup(cells, readers, fixed)
+    items = cc.check(
+        cc.paper_claims(TOP_N, 0.1), lookup, [0, 1], BOOT, kept_step0({("adist-finetuned", 1): 0})
+    )
+    rows = forest_rows(items)
+    assert len(rows) == sum(len(c["measured"][0]["comparisons"]) for c in items)
+    first = rows[0]
+    assert first["label"].startswith("1: HR@5") and first["verdict"] == cc.NOT_MEASURED
+    assert [s["measured"] for s in first["seeds"]] == [True, False]
+    out = {"claims": str(tmp_path / "c.png"), "claims_pdf": str(tmp_path / "c.pdf")}
+    assert draw_forest(items, out, 40) == len(rows)
+    assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")

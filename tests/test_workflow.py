@@ -69,7 +69,7 @@ def test_report_and_every_setting(smoke_run):
         "| pdist-finetuned | finetuned",
     ):
         assert kind in grid
-    for fig in ("distance", "pat", "mq", "grid", "curves", "example", "sweep", "learning_curve"):
+    for fig in ("claims", "distance", "pat", "mq", "grid", "curves", "example", "sweep", "learning_curve"):
         assert (run / "figures" / f"{fig}.png").stat().st_size > 1000
         assert (run / "figures" / f"{fig}.pdf").read_bytes().startswith(b"%PDF")
         assert f"figures/{fig}.png" in report
@@ -156,6 +156,33 @@ def test_a_distillation_change_reruns_distillation_and_downstream_only(smoke_run
     assert not {"fetch_model", "fetch_data", "encode_corpus", "finetune_reader", "dump_attention"} & set(
         rules
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "rerun"),
+    [
+        # the attention objectives' teachers: the grid's two, the random control, the curve's subset
+        (
+            "tau_gold",
+            {"adist-offtheshelf-s0", "adist-finetuned-s0", "adist-random-s0", "adist-finetuned-n8-s0"},
+        ),
+        ("tau_pdist", {"pdist-finetuned-s0"}),
+    ],
+)
+def test_a_teacher_temperature_reruns_only_the_distillations_that_read_it(smoke_run, tmp_path, key, rerun):
+    """tau_gold is the attention objectives' temperature, tau_pdist PDist's; the uniform control
+    reads neither: a change of one plans only its own distillations."""
+    extra = tmp_path / "tau.yaml"
+    extra.write_text(f"distill:\n  {key}: 0.0123\n")
+    out = snakemake(smoke_run, "all", "-n", "--configfile", str(SMOKE), str(extra)).stdout
+    planned = set(
+        re.findall(
+            r"rule distill_(?:retriever|subset):\n\s+input: [^\n]+\n\s+"
+            r"output: results/smoke/s0/distill/([\w-]+)/",
+            out,
+        )
+    )
+    assert planned == rerun
 
 
 def test_both_encoders_mode_plans_an_index_per_distilled_retriever(tmp_path):

@@ -58,6 +58,7 @@ def seed_dir(run, name):
     """The replicate folder of a seeded name (finetuned-s1, adist-x-s1[-last]) in run ``run``."""
     return replicate(run, grid.split_seed(grid.fixed_of(name))[1])
 
+
 SPLITS = ["train", "dev", "test"]
 OBJECTIVES = list(names.OBJECTIVES)
 LIB = Path(workflow.basedir) / "ragdistill"
@@ -234,6 +235,25 @@ def get_targets(wildcards):
     return f"results/{wildcards.run}/{stage}/{reader}/train.npz"
 
 
+# the distillation's settings every objective reads (the teacher temperatures go per objective)
+DISTILL_SHARED = {
+    k: v for k, v in config["distill"].items() if k not in ("tau_gold", "tau_pdist")
+}
+
+
+def teacher_tau(key):
+    """A distillation's ``distill.<key>`` where its objective reads it, else None: tau_pdist for
+    PDist, tau_gold for the attention objectives, neither for the uniform control."""
+
+    def tau(wildcards):
+        if wildcards.teacher == "uniform":
+            return None
+        pdist = wildcards.objective == names.PERPLEXITY_OBJECTIVE
+        return config["distill"][key] if (key == "tau_pdist") == pdist else None
+
+    return tau
+
+
 def retriever_section(*unread):
     """The retriever's settings without those a stage does not read, so that changing one of
     them reruns nothing of it (a query length must not re-encode the corpus)."""
@@ -286,7 +306,9 @@ def get_sweep_inputs(wildcards):
     run = wildcards.run
     return {
         # each seed's initial retrieval, in seed order (gains are against the row's own seed)
-        "initial": [f"results/{replicate(run, s)}/retrieve/initial/test.jsonl" for s in SEEDS],
+        "initial": [
+            f"results/{replicate(run, s)}/retrieve/initial/test.jsonl" for s in SEEDS
+        ],
         "retrieved": [
             f"results/{seed_dir(run, r)}/retrieve/{r}/test.jsonl"
             for r in sweep_retrievers()
@@ -411,7 +433,7 @@ FIGURES = ["distance", "pat", "mq", "grid", "curves", "example"]
 # one caption per figure, shared by snakemake --report and report.md
 FIGURE_CAPTIONS = {
     f: (Path(workflow.basedir) / "workflow" / "report" / f"{f}.rst").read_text().strip()
-    for f in FIGURES + ["sweep", "learning_curve"]
+    for f in FIGURES + ["sweep", "learning_curve", "claims"]
 }
 
 

@@ -49,7 +49,11 @@ rule distill_retriever:
         mem_mb=8000,
         runtime=240,
     params:
-        **config["distill"],
+        **DISTILL_SHARED,
+        # each objective's own teacher temperature only (None: not read), so that a change of
+        # one reruns only the distillations that read it
+        tau_gold=teacher_tau("tau_gold"),
+        tau_pdist=teacher_tau("tau_pdist"),
         code=code_hash("distill"),
         entry="distill:distill_retriever",
         seed="{seed}",
@@ -88,7 +92,9 @@ use rule distill_retriever as distill_subset with:
     wildcard_constraints:
         size=r"\d+",
     params:
-        **config["distill"],
+        **DISTILL_SHARED,
+        tau_gold=teacher_tau("tau_gold"),
+        tau_pdist=teacher_tau("tau_pdist"),
         code=code_hash("distill"),
         entry="distill:distill_retriever",
         seed="{seed}",

@@ -29,6 +29,14 @@ rule make_report:
         ),
         claims="results/{run}/report/claims.json",
         fixed_step="results/{run}/report/fixed_step.json",
+        # the claims at a glance (the report's first figure)
+        claims_png=report(
+            "results/{run}/figures/claims.png",
+            caption="../report/claims.rst",
+            category="Report",
+            labels={"run": "{run}", "figure": "claims at a glance"},
+        ),
+        claims_pdf="results/{run}/figures/claims.pdf",
         grid_csv=report(
             "results/{run}/report/grid.csv",
             caption="../report/grid_table.rst",
@@ -63,5 +71,6 @@ rule make_report:
         captions=FIGURE_CAPTIONS,
         teachers=GRID.teacher_retrievers(),
         distill_steps=config["distill"]["steps"],
+        dpi=config["figures"]["dpi"],
     script:
         "../scripts/run_stage.py"
