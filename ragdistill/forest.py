@@ -71,7 +71,8 @@ def draw_forest(items: list[dict], out: dict, dpi: int) -> int:
             hi = (s["hi"] if s["hi"] is not None else s["diff"]) / scale
             ax.plot([lo, hi], [y + off, y + off], color=colour, lw=1.5)
             ax.plot([s["diff"] / scale], [y + off], "o", color=colour, ms=4)
-        ax.text(1.08, y, f"±{scale:.3g}", fontsize=6, va="center", transform=ax.get_yaxis_transform())
+        if bounds:  # a row with nothing measured has no scale to give
+            ax.text(1.08, y, f"±{scale:.3g}", fontsize=6, va="center", transform=ax.get_yaxis_transform())
         ax.text(1.22, y, r["verdict"], fontsize=7, va="center", transform=ax.get_yaxis_transform())
     for sd, colour in zip(seeds, colours, strict=False):
         ax.plot([], [], "o-", color=colour, label=f"seed {sd}")

@@ -246,6 +246,8 @@ def _sweep_row(r: dict, lead: list, indicators: list[str]) -> str:
     """One sweep or control row: its leading cells, the HR@5 gain with its interval at the kept
     and at the last step, the indicators."""
     g = claims_check.Interval(r["gain"], r["lo"], r["hi"], r["n"]).text()  # sweep.json's own keys
+    if r.get("kept_step") == 0:  # the initial retriever again: its gain of 0 is not measured
+        g = claims_check.NOT_MEASURED
     last = "-"
     if r.get("last_n") is not None:
         last = claims_check.Interval(r["last_gain"], r["last_lo"], r["last_hi"], r["last_n"]).text()
@@ -331,9 +333,15 @@ def curve_section(curve: dict) -> list[str]:
             return claims_check.interval_text(d)
 
         tops = " / ".join(_num(t[k]) for k in ("teacher_top1", "initial_top1", "distilled_top1"))
+        # a kept step 0 is the initial retriever again: its gains of exactly 0 are not measured
+        gains = (
+            [claims_check.NOT_MEASURED] * 4
+            if r["selected_step"] == 0
+            else [iv(r["hr@5"]), iv(r["hr@1"]), iv(r["mrr"]), iv(t)]
+        )
         lines.append(
-            f"| {r['seed']} | {r['teacher']} | {r['questions']} | {r['selected_step']} | {iv(r['hr@5'])} | "
-            f"{iv(r['hr@1'])} | {iv(r['mrr'])} | {tops} | {iv(t)} |"
+            f"| {r['seed']} | {r['teacher']} | {r['questions']} | {r['selected_step']} | {gains[0]} | "
+            f"{gains[1]} | {gains[2]} | {tops} | {gains[3]} |"
         )
     return lines + [""]
 

@@ -122,6 +122,11 @@ class SweepSettings:
     dpi: int = config_key("figures.dpi")
 
 
+def _kept_step(encoder: str) -> int:
+    """The step a distillation kept (its query encoder's ``ragdistill_retriever.json``)."""
+    return int(read_json(f"{encoder}/ragdistill_retriever.json")["selected_step"])
+
+
 def _gain(retrieved: dict, initial: dict, opts: dict, prefix: str = "") -> dict:
     g = paired(retrieved, initial, **opts)
     return {f"{prefix}gain": g.diff, f"{prefix}lo": g.lo, f"{prefix}hi": g.hi, f"{prefix}n": g.n}
@@ -138,9 +143,12 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     fixed_hits = [hr5(p) for p in inp.get("fixed", [])]
     inds = [read_json(p) for p in inp["indicators"]]
     rows = []
+    kept = [_kept_step(d) for d in inp.get("encoders", [])]
     for i, (spec, retrieved) in enumerate(zip(s.rows, inp["retrieved"], strict=True)):
         base = initial[int(spec["seed"])]
         row = {**spec, **_gain(hr5(retrieved), base, opts), **indicator_values(inds[i], top_n)}
+        if kept:
+            row["kept_step"] = kept[i]
         if fixed_hits:
             row |= _gain(fixed_hits[i], base, opts, "last_")
             for name in indicator_names(top_n):
@@ -154,10 +162,13 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     }
     controls = []
     fixed_controls = [hr5(p) for p in inp.get("controls_fixed", [])]
+    kept_controls = [_kept_step(d) for d in inp.get("controls_encoders", [])]
     for i, (spec, retrieved) in enumerate(zip(s.controls, inp.get("controls", []), strict=True)):
         base = initial[int(spec["seed"])]
         ind = random_ind.get(int(spec["seed"])) if spec["teacher"] == "random" else None
         controls.append({**spec, **_gain(hr5(retrieved), base, opts), **indicator_values(ind, top_n)})
+        if kept_controls:
+            controls[-1]["kept_step"] = kept_controls[i]
         if fixed_controls:
             controls[-1] |= _gain(fixed_controls[i], base, opts, "last_")
     seeds = sorted({r["seed"] for r in rows})

@@ -437,7 +437,17 @@ def test_code_hashes_are_the_entry_modules():
             if code:
                 assert code.group(1) == entry.group(1), (smk.name, block[:40])
     assert "metrics" in code_modules("evaluate") and "files" not in code_modules("evaluate")
-    assert code_modules("report") == ["claims", "grid", "metrics", "names", "report", "settings", "stats"]
+    assert code_modules("report") == [
+        "claims",
+        "forest",
+        "grid",
+        "metrics",
+        "names",
+        "plots",
+        "report",
+        "settings",
+        "stats",
+    ]
     import shutil
     import tempfile
 

@@ -327,6 +327,15 @@ def get_sweep_inputs(wildcards):
             f"results/{seed_dir(run, r)}/retrieve/{r}/test.jsonl"
             for r in control_retrievers()
         ],
+        # the step each distillation kept (a kept step 0 is not a measured gain)
+        "encoders": [
+            f"results/{seed_dir(run, r)}/distill/{r}/query_encoder"
+            for r in sweep_retrievers()
+        ],
+        "controls_encoders": [
+            f"results/{seed_dir(run, r)}/distill/{r}/query_encoder"
+            for r in control_retrievers()
+        ],
         "controls_fixed": [
             f"results/{seed_dir(run, r)}/retrieve/{GRID.fixed(r)}/test.jsonl"
             for r in control_retrievers()
