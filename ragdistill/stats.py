@@ -312,6 +312,10 @@ def rank_correlation(
         stats.append(_rank_corr(gm, xm, method))
     vals = np.concatenate(stats)
     vals = vals[np.isfinite(vals)]
+    # resamples where a side is constant have no correlation; when most are such, the rest would
+    # speak only for the draws that carry a signal, so there is no interval
+    if len(vals) < resamples / 2:
+        return Interval(float(point), None, None, r, f"{method} bootstrap")
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(vals, [alpha, 1.0 - alpha])
     return Interval(float(point), float(lo), float(hi), r, f"{method} bootstrap")

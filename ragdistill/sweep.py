@@ -172,11 +172,13 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
         if fixed_controls:
             controls[-1] |= _gain(fixed_controls[i], base, opts, "last_")
     seeds = sorted({r["seed"] for r in rows})
+    # the kept step's description: a teacher whose distillation kept step 0 has no measured gain
+    measured = [r for r in rows if r.get("kept_step") != 0]
     rho = {
         name: {
             s: spearman(
-                [r["gain"] for r in rows if r["seed"] == s and r[name] is not None],
-                [r[name] for r in rows if r["seed"] == s and r[name] is not None],
+                [r["gain"] for r in measured if r["seed"] == s and r[name] is not None],
+                [r[name] for r in measured if r["seed"] == s and r[name] is not None],
             )
             for s in seeds
         }
