@@ -37,7 +37,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from . import capture, models, readers
+from . import models, readers
 from .files import atomic_path, read_jsonl
 from .names import ATTENTION_OBJECTIVES
 from .prompts import Prompt, PromptSettings
@@ -143,19 +143,18 @@ def dump_attention(inp: dict, out: dict, params: dict) -> None:
     # 4 in prompt order on the default, under 1% sorted)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
     # every window of every example, of the train and the test split alike, reads the same rows
-    with capture.answer_rows(s.answer_rows):
-        for start in tqdm(range(0, len(prompts), s.batch_size), desc="dump_attention", mininterval=5):
-            idx = order[start : start + s.batch_size]
-            prof = reader.token_profiles([prompts[i] for i in idx], tok.pad_token_id)
-            layers = prof["layers"]
-            for j, i in enumerate(idx):
-                ex_i, w = divmod(i, windows)
-                p = prompts[i]
-                for v, row in _window_scores(prof, j, p, layers).items():
-                    scores[v][ex_i, w * k : (w + 1) * k] = row
-                if w == 0:
-                    answer_len[ex_i] = p.answer_span[1] - p.answer_span[0]
-                    profiles[ex_i] = prof["vnorm"][j]
+    for start in tqdm(range(0, len(prompts), s.batch_size), desc="dump_attention", mininterval=5):
+        idx = order[start : start + s.batch_size]
+        prof = reader.token_profiles([prompts[i] for i in idx], tok.pad_token_id, s.answer_rows)
+        layers = prof["layers"]
+        for j, i in enumerate(idx):
+            ex_i, w = divmod(i, windows)
+            p = prompts[i]
+            for v, row in _window_scores(prof, j, p, layers).items():
+                scores[v][ex_i, w * k : (w + 1) * k] = row
+            if w == 0:
+                answer_len[ex_i] = p.answer_span[1] - p.answer_span[0]
+                profiles[ex_i] = prof["vnorm"][j]
     arrays = {
         "ids": np.array([str(ex["id"]) for ex in examples]),
         "ctx_ids": np.array([[c["id"] for c in ex["ctxs"][:n_cand]] for ex in examples]),

@@ -42,7 +42,7 @@ from .prompts import Prompt
 
 CAPTURE = "ragdistill_capture"
 # attention.answer_rows: which attention rows of a decoder-only prompt count as the answer's
-# (module docstring); ``own`` is the default until both are measured on dev
+# (module docstring); ``own``, the default, was chosen on dev
 ANSWER_ROWS = ("own", "producing")
 
 
@@ -56,9 +56,6 @@ class Recorder:
     attn: torch.Tensor | None = None  # (B, T) same without the value norm
     first: torch.Tensor | None = None  # (B, T) first answer row only, with value norm
     layers: int = 0
-    # decoder-only prompts' row convention (ANSWER_ROWS), set for a stage by answer_rows();
-    # kept across recordings, unlike the rows
-    answer_rows: str = "own"
 
 
 RECORDER = Recorder()
@@ -192,24 +189,10 @@ def answer_rows_of(prompt: Prompt, convention: str) -> tuple[int, int]:
     return a0 - 1, a1 - 1
 
 
-@contextlib.contextmanager
-def answer_rows(convention: str):
-    """Record decoder-only prompts' answers with ``convention`` (:data:`ANSWER_ROWS`) while the
-    block runs (a stage's whole dump), the setting before restored after it. The readers'
-    :meth:`token_profiles` need not know: :func:`start_recording` reads it from ``RECORDER``."""
-    _check_convention(convention)
-    before = RECORDER.answer_rows
-    RECORDER.answer_rows = convention
-    try:
-        yield
-    finally:
-        RECORDER.answer_rows = before
-
-
-def start_recording(prompts: list[Prompt], b: int, t: int, device) -> None:
-    """Answer rows (:func:`answer_rows_of` under ``RECORDER.answer_rows``, each prompt's padded
-    with its last row and masked there) (B, A), and empty (B, T) sums."""
-    spans = [answer_rows_of(p, RECORDER.answer_rows) for p in prompts]
+def start_recording(prompts: list[Prompt], b: int, t: int, device, answer_rows: str = "own") -> None:
+    """Answer rows (:func:`answer_rows_of` under ``answer_rows``, each prompt's padded with its
+    last row and masked there) (B, A), and empty (B, T) sums."""
+    spans = [answer_rows_of(p, answer_rows) for p in prompts]
     a_len = max(r1 - r0 for r0, r1 in spans)
     rows = torch.zeros((len(prompts), a_len), dtype=torch.long)
     row_mask = torch.zeros((len(prompts), a_len), dtype=torch.bool)
@@ -236,10 +219,11 @@ def recorded(model, expected: int) -> dict[str, np.ndarray]:
 
 
 @contextlib.contextmanager
-def recording(prompts: list[Prompt], b: int, t: int, device):
-    """Record the answer rows of ``prompts`` into sums of (b, t) while the block runs; nothing is
-    recorded before or after it (a forward pass outside it costs nothing extra)."""
-    start_recording(prompts, b, t, device)
+def recording(prompts: list[Prompt], b: int, t: int, device, answer_rows: str = "own"):
+    """Record the answer rows of ``prompts`` (``answer_rows``: :data:`ANSWER_ROWS`) into sums of
+    (b, t) while the block runs; nothing is recorded before or after it (a forward pass outside it
+    costs nothing extra)."""
+    start_recording(prompts, b, t, device, answer_rows)
     try:
         yield RECORDER
     finally:

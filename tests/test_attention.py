@@ -369,7 +369,7 @@ def test_the_two_conventions_give_different_targets_and_own_is_the_default(tiny_
 def test_answer_rows_of_each_kind_of_prompt(tiny_model_dir):
     """Decoder-only: ``producing`` is the span moved back one position, ``own`` the span. FiD
     (``labels`` set): the span under both, since decoder position i writes label i. The recorder's
-    rows follow the setting only inside ``capture.answer_rows``."""
+    rows follow the setting it is given, and the default when none is."""
     from ragdistill.prompts import Prompt
 
     tok = models.load_tokenizer(tiny_model_dir("llama"))
@@ -383,18 +383,16 @@ def test_answer_rows_of_each_kind_of_prompt(tiny_model_dir):
     with pytest.raises(ValueError, match="no row writes its first token"):
         capture.answer_rows_of(Prompt([5, 6], [], (0, 0), (0, 1), 2), "producing")
     with pytest.raises(ValueError, match="attention.answer_rows: 'next' is not one of"):
-        with capture.answer_rows("next"):
-            pass
+        capture.start_recording([p], 1, len(p.input_ids), "cpu", "next")
     short = build_prompt(tok, ROWS[0], 3, PROMPT, with_answer=True)
     try:
-        with capture.answer_rows("producing"):
-            capture.start_recording([p, short], 2, len(p.input_ids), "cpu")
-            s0, s1 = short.answer_span
-            assert capture.RECORDER.rows[0].tolist() == list(range(a0 - 1, a1 - 1))
-            # a shorter answer's rows are padded with its last row, masked out
-            assert capture.RECORDER.rows[1, : s1 - s0].tolist() == list(range(s0 - 1, s1 - 1))
-            assert capture.RECORDER.row_mask[1].tolist() == [True] * (s1 - s0) + [False] * (a1 - a0 - s1 + s0)
-        assert capture.RECORDER.answer_rows == "own"
+        capture.start_recording([p, short], 2, len(p.input_ids), "cpu", "producing")
+        s0, s1 = short.answer_span
+        assert capture.RECORDER.rows[0].tolist() == list(range(a0 - 1, a1 - 1))
+        # a shorter answer's rows are padded with its last row, masked out
+        assert capture.RECORDER.rows[1, : s1 - s0].tolist() == list(range(s0 - 1, s1 - 1))
+        assert capture.RECORDER.row_mask[1].tolist() == [True] * (s1 - s0) + [False] * (a1 - a0 - s1 + s0)
+        # without the setting: the default, the answer tokens' own rows
         capture.start_recording([p], 1, len(p.input_ids), "cpu")
         assert capture.RECORDER.rows[0].tolist() == list(range(a0, a1))
     finally:

@@ -225,6 +225,10 @@ class Reader(ABC):
         its attention cannot be captured."""
 
     @abstractmethod
-    def token_profiles(self, prompts: list[Prompt], pad_id: int) -> dict[str, np.ndarray]:
+    def token_profiles(
+        self, prompts: list[Prompt], pad_id: int, answer_rows: str = "own"
+    ) -> dict[str, np.ndarray]:
         """One forward pass over a batch; per prompt token the three recorded sums (B, T) on the
-        prompt's own positions, and ``layers``, the number of layers they add up."""
+        prompt's own positions, and ``layers``, the number of layers they add up. ``answer_rows``:
+        which rows are the answer's (``capture.ANSWER_ROWS``; a FiD reader's are always the rows
+        that produce it)."""

@@ -209,12 +209,14 @@ class DecoderOnly(Reader):
             self.model.set_attn_implementation(capture.CAPTURE)
 
     @torch.no_grad()
-    def token_profiles(self, prompts: list[Prompt], pad_id: int) -> dict[str, np.ndarray]:
+    def token_profiles(
+        self, prompts: list[Prompt], pad_id: int, answer_rows: str = "own"
+    ) -> dict[str, np.ndarray]:
         model = self.model
         device = self.device
         ids, mask = pad([p.input_ids for p in prompts], pad_id)
         direct = model.config._attn_implementation != capture.CAPTURE
-        with capture.recording(prompts, *ids.shape, device):
+        with capture.recording(prompts, *ids.shape, device, answer_rows):
             with capture.recording_sdpa() if direct else contextlib.nullcontext():
                 model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1)
             return capture.recorded(model, model.config.num_hidden_layers)

@@ -265,13 +265,15 @@ class FusionInDecoder(Reader):
         cross_attention_modules(self.model)
 
     @torch.no_grad()
-    def token_profiles(self, prompts: list[Prompt], pad_id: int) -> dict[str, np.ndarray]:
+    def token_profiles(
+        self, prompts: list[Prompt], pad_id: int, answer_rows: str = "own"
+    ) -> dict[str, np.ndarray]:
         """The FiD forward pass with cross-attention recorded; profiles over the encoder's padded
         concatenation (B, k*L), carried back to each prompt's own positions (B, T)."""
         model, device = self.model, self.device
         batch = self.batch(prompts, pad_id)
         width = batch["input_ids"].shape[1]
-        with capture.recording(prompts, len(prompts), batch["n_docs"] * width, device):
+        with capture.recording(prompts, len(prompts), batch["n_docs"] * width, device, answer_rows):
             with recording_cross_attention(model):
                 decoder_forward(model, to_device(batch, device))
             padded = capture.recorded(model, len(self.blocks()))
