@@ -28,6 +28,7 @@ import numpy as np
 from . import claims as claims_check
 from . import readers
 from .files import read_json, write_json, write_text
+from .grid import reader_label
 from .names import FINE_TUNED
 from .plots import save_figure
 from .settings import config_key, from_params
@@ -157,7 +158,7 @@ def compare_arms(inp: dict, out: dict, params: dict) -> None:
         {
             "run": r["run"],
             "kind": r["kind"],
-            "reader": r["reader"] if "-s" in r["reader"] else f"{r['reader']} (seed {r['seed']})",
+            "reader": reader_label(r["reader"], r["seed"], several_seeds=True),
             **_summary(r["indicators"]["mq_values"], s.polar_cut),
         }
         for r in rows

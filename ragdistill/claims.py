@@ -79,6 +79,15 @@ def _reader(teacher: str, measure: str) -> Source:
     return ("reader", teacher, measure)
 
 
+def reader_measures(ind: dict) -> dict[str, dict[str, float | None]]:
+    """A reader's per-example indicators, as the ``("reader", teacher, measure)`` sources read them:
+    measure (``pat@N``, ``mq``, ``near_far``) -> {example id: value}, from its indicators.json."""
+    per = ind["per_example"]
+    measures = {f"pat@{n}": v for n, v in per["pat"].items()}
+    measures.update({"mq": ind["mq_values"], "near_far": per["near_far"]})
+    return {m: dict(zip(per["ids"], vals, strict=True)) for m, vals in measures.items()}
+
+
 def _fixed(retriever: str, metric: str) -> Source:
     return ("fixed", retriever, metric)
 

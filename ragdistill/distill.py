@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from . import layer_cache, models, resume
-from .dumps import load_dump
+from .dumps import RETRIEVER_META, load_dump
 from .files import read_jsonl, write_json, write_tsv
 from .metrics import answer_table
 from .names import PERPLEXITY_OBJECTIVE
@@ -490,7 +490,7 @@ def _save_encoders(enc: Encoders, tok, inp, out, prefix: str, s, refresh, teache
     if s.both:
         models.save_trained(enc["passage"], tok, out[f"{prefix}passage_encoder"], inp["retriever"])
     write_json(
-        out_dir / "ragdistill_retriever.json",
+        out_dir / RETRIEVER_META,
         {
             "passage_encoder": str(out[f"{prefix}passage_encoder"] if s.both else inp["retriever"]),
             "mode": s.mode,

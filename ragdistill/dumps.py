@@ -1,8 +1,16 @@
-"""Reading attention dumps and perplexity scores without importing torch (cheap downstream jobs)."""
+"""Reading attention dumps, perplexity scores and distilled retrievers' records without importing
+torch (cheap downstream jobs)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from .files import read_json
+
+# beside a distilled query encoder: its teacher, the step it holds (``selected_step``) and more
+RETRIEVER_META = "ragdistill_retriever.json"
 
 
 def load_dump(path: str) -> dict[str, np.ndarray]:
@@ -24,3 +32,14 @@ def example(dump: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
             o = dump[f"{span}_offsets"]
             out[f"{span}_ids"] = dump[f"{span}_ids"][o[i] : o[i + 1]]
     return out
+
+
+def retriever_record(encoder: str | Path) -> dict:
+    """A distilled query encoder's ``ragdistill_retriever.json`` (written by
+    ``distill.distill_retriever``): its teacher, the step it holds, the teacher's sharpness."""
+    return read_json(Path(encoder) / RETRIEVER_META)
+
+
+def kept_step(encoder: str | Path) -> int:
+    """The distillation step a distilled query encoder holds (0: selection kept the initial one)."""
+    return int(retriever_record(encoder)["selected_step"])

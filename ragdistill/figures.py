@@ -15,7 +15,7 @@ import numpy as np
 
 from .dumps import example
 from .files import read_json
-from .grid import split_seed
+from .grid import reader_label, split_seed
 from .plots import save_figure
 from .settings import config_key, from_params
 
@@ -111,13 +111,8 @@ class FigureSettings:
 def labelled(inds: list[dict]) -> list[dict]:
     """Each reader's indicators with its legend label: its name, and its seed where several
     seeds' replicates each have a reader of that name (``offtheshelf``, ``random``)."""
-    seeds = {ind.get("seed", 0) for ind in inds}
-    out = []
-    for ind in inds:
-        name, sd = ind["reader"], ind.get("seed", 0)
-        plain = len(seeds) == 1 or name.endswith(f"-s{sd}")
-        out.append({**ind, "label": name if plain else f"{name} (seed {sd})"})
-    return out
+    several = len({ind.get("seed", 0) for ind in inds}) > 1
+    return [{**ind, "label": reader_label(ind["reader"], ind.get("seed", 0), several)} for ind in inds]
 
 
 def _plot_distance(plt, inds: list[dict], out: dict, dpi: int) -> None:

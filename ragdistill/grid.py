@@ -59,6 +59,14 @@ def replicate_parts(name: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2))
 
 
+def reader_label(reader: str, seed: int | str, several_seeds: bool) -> str:
+    """How a table or legend names a reader of a seed's replicate: its name, with the seed added
+    to a name without one (``offtheshelf``, ``random``) where several seeds each have one."""
+    if not several_seeds or reader.endswith(f"-s{seed}"):
+        return reader
+    return f"{reader} (seed {seed})"
+
+
 def teacher_reader(teacher: str, seed: int | str) -> str:
     """The reader that is ``teacher`` at ``seed`` (the uniform control has none)."""
     return teacher if teacher in SEEDLESS else f"{teacher}-s{seed}"
@@ -265,10 +273,6 @@ class Grid:
         curve's subsets), sorted: those evaluated at the fixed step too."""
         subsets = set(self.curve_retrievers())
         return [r for r in self.distilled_retrievers() if r not in subsets]
-
-    def fixed_retrievers(self) -> list[str]:
-        """The fixed-step retrievers that need their own retrieval (none with select: last)."""
-        return [self.fixed(r) for r in self.teacher_retrievers() if self.fixed(r) != r]
 
     def distilled_retrievers(self) -> list[str]:
         """Every distilled retriever the study trains, sorted."""

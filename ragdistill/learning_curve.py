@@ -21,26 +21,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from .dumps import load_dump
-from .files import read_json, read_jsonl, write_json
+from .dumps import load_dump, retriever_record
+from .files import read_jsonl, write_json
 from .metrics import hits_at_k, reciprocal_rank
 from .plots import save_figure
 from .settings import config_key, from_params
 from .stats import Bootstrap, bootstrap_ratio, paired
 
 log = logging.getLogger(__name__)
-RETRIEVER_META = "ragdistill_retriever.json"
 
 
-def per_question(path: str) -> dict[str, dict[str, float]]:
+def per_question(examples: list[dict]) -> dict[str, dict[str, float]]:
     """Per test question of a retrieval: hit@1, hit@5 and the reciprocal rank of the first hit."""
     out = {}
-    for ex in read_jsonl(path):
+    for ex in examples:
         flags = [bool(c["has_answer"]) for c in ex["ctxs"]]
         hits = hits_at_k(flags, [1, 5])
         out[str(ex["id"])] = {"hr@1": hits[1], "hr@5": hits[5], "mrr": reciprocal_rank(flags)}
@@ -92,18 +90,20 @@ def learning_curve(inp: dict, out: dict, params: dict) -> None:
     opts = s.bootstrap.options()
     dumps: dict[str, dict[str, float]] = {}
     baselines: dict[str, dict[str, dict[str, float]]] = {}
+    initial_rows: dict[str, list[dict]] = {}
     rows = []
     # each row's initial retrieval is its seed's replicate's (its own test questions)
     for spec, retrieved, encoder, dump_path, initial_path in zip(
         s.rows, inp["retrieved"], inp["distilled"], inp["dumps"], inp["initial"], strict=True
     ):
-        if initial_path not in baselines:
-            baselines[initial_path] = per_question(initial_path)
+        if initial_path not in baselines:  # each seed's initial retrieval read once
+            initial_rows[initial_path] = read_jsonl(initial_path)
+            baselines[initial_path] = per_question(initial_rows[initial_path])
         initial = baselines[initial_path]
         if dump_path not in dumps:
-            dumps[dump_path] = teacher_top1(load_dump(dump_path), read_jsonl(initial_path))
-        got = per_question(retrieved)
-        meta = read_json(Path(encoder) / RETRIEVER_META)
+            dumps[dump_path] = teacher_top1(load_dump(dump_path), initial_rows[initial_path])
+        got = per_question(read_jsonl(retrieved))
+        meta = retriever_record(encoder)
         gains = {
             m: paired({q: v[m] for q, v in got.items()}, {q: v[m] for q, v in initial.items()}, **opts)
             for m in ("hr@5", "hr@1", "mrr")

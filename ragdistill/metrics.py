@@ -122,3 +122,10 @@ def question_hits(example: dict, ks: list[int]) -> dict[str, int]:
             {f"gold@{k}": int(v) for k, v in hits_at_k([str(c["id"]) in gold for c in ctxs], ks).items()}
         )
     return row
+
+
+def hits_by_question(examples: Iterable[dict], ks: list[int]) -> dict[str, dict[str, int]]:
+    """A test retrieval's HR@k per question as paired comparisons read it: ``hr@<k>`` ->
+    {question id: 0/1}."""
+    rows = [(str(ex["id"]), question_hits(ex, ks)) for ex in examples]
+    return {f"hr@{k}": {qid: h[f"hr@{k}"] for qid, h in rows} for k in ks}

@@ -20,10 +20,11 @@ import numpy as np
 
 from . import claims as claims_check
 from .claims import claims_table, seed_texts
+from .dumps import kept_step
 from .files import read_json, read_jsonl, write_json, write_text
 from .forest import draw_forest
-from .grid import split_seed
-from .metrics import question_hits
+from .grid import reader_label, split_seed
+from .metrics import hits_by_question
 from .settings import config_key, from_params
 from .stats import Bootstrap, paired
 
@@ -119,14 +120,7 @@ def cell_items(cells: list[dict], paths: list[str]) -> dict[tuple[str, str, int]
 
 def reader_items(indicators: dict[tuple[int, str], dict]) -> dict[tuple[int, str], dict[str, dict]]:
     """(seed, reader name) -> measure (pat@N, mq, near_far) -> {example id: value}."""
-    out = {}
-    for name, ind in indicators.items():
-        per = ind["per_example"]
-        ids = per["ids"]
-        measures = {f"pat@{n}": v for n, v in per["pat"].items()}
-        measures.update({"mq": ind["mq_values"], "near_far": per["near_far"]})
-        out[name] = {m: dict(zip(ids, vals, strict=True)) for m, vals in measures.items()}
-    return out
+    return {key: claims_check.reader_measures(ind) for key, ind in indicators.items()}
 
 
 Selection = dict[tuple[str, int], int]  # (retriever kind, seed) -> the step selection kept
@@ -134,8 +128,7 @@ Selection = dict[tuple[str, int], int]  # (retriever kind, seed) -> the step sel
 
 def retrieval_items(path: str) -> dict[str, dict]:
     """metric -> {question id: 0/1} of a test retrieval (HR@1, HR@5), as the grid's cells have them."""
-    rows = [(str(ex["id"]), question_hits(ex, [1, 5])) for ex in read_jsonl(path)]
-    return {m: {qid: h[m] for qid, h in rows} for m in ("hr@1", "hr@5")}
+    return hits_by_question(read_jsonl(path), [1, 5])
 
 
 def by_kind(names: list[str], values: list) -> dict[tuple[str, int], object]:
@@ -149,8 +142,7 @@ def by_kind(names: list[str], values: list) -> dict[tuple[str, int], object]:
 
 def selected_steps(names: list[str], encoders: list[str]) -> Selection:
     """(retriever kind, seed) -> the step each distillation kept (its ``ragdistill_retriever.json``)."""
-    steps = [int(read_json(Path(d) / "ragdistill_retriever.json")["selected_step"]) for d in encoders]
-    return by_kind(names, steps)  # type: ignore[return-value]
+    return by_kind(names, [kept_step(d) for d in encoders])  # type: ignore[return-value]
 
 
 def article_clusters(paths: list[str]) -> dict[str, str] | None:
@@ -202,20 +194,22 @@ def fixed_step_rows(
     names: list[str],
     selection: Selection,
     selected: list[str],
-    fixed: list[str],
+    fixed: dict,
     initial: list[str],
     opts: dict,
 ) -> list[dict]:
     """Per teacher's retriever: the kept step, the test HR@5 gain over its seed's initial retriever
-    (``initial``, one path per name) of the kept step (not measured when it is step 0) and of the
-    last step, each paired per question."""
+    (``initial``, one path per name, each read once) of the kept step (not measured, and not read,
+    when it is step 0) and of the last step (``fixed``, already read: (kind, seed) -> items), each
+    paired per question."""
+    bases = {p: retrieval_items(p)["hr@5"] for p in dict.fromkeys(initial)}
     rows = []
-    for name, sel_path, fix_path, base_path in zip(names, selected, fixed, initial, strict=True):
-        base = retrieval_items(base_path)["hr@5"]
+    for name, sel_path, base_path in zip(names, selected, initial, strict=True):
+        base = bases[base_path]
         kind, seed = split_seed(name)
         step = selection[(kind, int(seed))]
         sel = None if step == 0 else paired(retrieval_items(sel_path)["hr@5"], base, **opts).as_dict()
-        last = paired(retrieval_items(fix_path)["hr@5"], base, **opts).as_dict()
+        last = paired(fixed[(kind, int(seed))]["hr@5"], base, **opts).as_dict()
         rows.append({"retriever": kind, "seed": int(seed), "kept_step": step, "selected": sel, "last": last})
     return rows
 
@@ -388,7 +382,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     items = claims_check.check(claims, lookup, seeds, s.bootstrap, kept_step0(selection), clusters)
     opts = {**s.bootstrap.options(), "clusters": clusters}
     fixed_rows = fixed_step_rows(
-        teachers, selection, list(inp["selected"]), list(inp["fixed"]), list(inp["initial"]), opts
+        teachers, selection, list(inp["selected"]), fixed, list(inp["initial"]), opts
     )
     csv, md = grid_table(rows)
     write_text(out["grid_csv"], csv)
@@ -440,7 +434,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         "|---|---|" + "---|" * (len(top_n) + 3),
     ]
     for (sd, name), ind in sorted(indicators.items()):
-        label = name if len(seeds) == 1 or name.endswith(f"-s{sd}") else f"{name} (seed {sd})"
+        label = reader_label(name, sd, len(seeds) > 1)
         lines.append(
             f"| {label} | {ind['examples']} | "
             + " | ".join(f"{ind['pat'][n]:.3f}" for n in top_n)

@@ -28,8 +28,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from .claims import reader_measures
+from .dumps import kept_step
 from .files import read_json, read_jsonl, write_json
-from .metrics import question_hits
+from .metrics import hits_by_question
 from .plots import save_figure
 from .settings import config_key, from_params
 from .stats import Bootstrap, bootstrap_mean, paired, rank_correlation, spearman
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def hr5(path: str) -> dict[str, int]:
-    return {str(ex["id"]): question_hits(ex, [5])["hr@5"] for ex in read_jsonl(path)}
+    return hits_by_question(read_jsonl(path), [5])["hr@5"]
 
 
 def indicator_names(top_n: list[str]) -> list[str]:
@@ -61,12 +63,8 @@ def indicator_values(ind: dict | None, top_n: list[str]) -> dict[str, float | No
 def example_values(ind: dict, measure: str) -> dict[str, float | None]:
     """One indicator per dumped example (id -> value; None where undefined): ``PAT_T<N>``, ``MQ``
     or ``near-far``."""
-    per = ind["per_example"]
-    if measure.startswith("PAT_T"):
-        vals = per["pat"][measure.removeprefix("PAT_T")]
-    else:
-        vals = ind["mq_values"] if measure == "MQ" else per["near_far"]
-    return dict(zip(per["ids"], vals, strict=True))
+    key = {"MQ": "mq", "near-far": "near_far"}.get(measure) or f"pat@{measure.removeprefix('PAT_T')}"
+    return reader_measures(ind)[key]
 
 
 def rank_correlations(
@@ -122,14 +120,23 @@ class SweepSettings:
     dpi: int = config_key("figures.dpi")
 
 
-def _kept_step(encoder: str) -> int:
-    """The step a distillation kept (its query encoder's ``ragdistill_retriever.json``)."""
-    return int(read_json(f"{encoder}/ragdistill_retriever.json")["selected_step"])
-
-
 def _gain(retrieved: dict, initial: dict, opts: dict, prefix: str = "") -> dict:
     g = paired(retrieved, initial, **opts)
     return {f"{prefix}gain": g.diff, f"{prefix}lo": g.lo, f"{prefix}hi": g.hi, f"{prefix}n": g.n}
+
+
+def _row(spec: dict, retrieved: str, base: dict, ind: dict | None, top_n: list[str], opts: dict) -> dict:
+    """One teacher's or control's row: its HR@5 gain at the kept step over its seed's initial
+    retrieval (``base``), and its indicators (None without a reader)."""
+    return {**spec, **_gain(hr5(retrieved), base, opts), **indicator_values(ind, top_n)}
+
+
+def _beside(row: dict, i: int, kept: list[int], fixed: list[dict], base: dict, opts: dict) -> None:
+    """Add the row's kept step and its gain at the fixed (last) step, where the workflow gave them."""
+    if kept:
+        row["kept_step"] = kept[i]
+    if fixed:
+        row |= _gain(fixed[i], base, opts, "last_")
 
 
 def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
@@ -143,14 +150,12 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     fixed_hits = [hr5(p) for p in inp.get("fixed", [])]
     inds = [read_json(p) for p in inp["indicators"]]
     rows = []
-    kept = [_kept_step(d) for d in inp.get("encoders", [])]
+    kept = [kept_step(d) for d in inp.get("encoders", [])]
     for i, (spec, retrieved) in enumerate(zip(s.rows, inp["retrieved"], strict=True)):
         base = initial[int(spec["seed"])]
-        row = {**spec, **_gain(hr5(retrieved), base, opts), **indicator_values(inds[i], top_n)}
-        if kept:
-            row["kept_step"] = kept[i]
-        if fixed_hits:
-            row |= _gain(fixed_hits[i], base, opts, "last_")
+        row = _row(spec, retrieved, base, inds[i], top_n, opts)
+        _beside(row, i, kept, fixed_hits, base, opts)
+        if fixed_hits:  # the indicators' own intervals, for the figure's x error bars
             for name in indicator_names(top_n):
                 iv = bootstrap_mean(list(example_values(inds[i], name).values()), **opts)
                 row[f"{name}_lo"], row[f"{name}_hi"] = iv.lo, iv.hi
@@ -162,15 +167,12 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     }
     controls = []
     fixed_controls = [hr5(p) for p in inp.get("controls_fixed", [])]
-    kept_controls = [_kept_step(d) for d in inp.get("controls_encoders", [])]
+    kept_controls = [kept_step(d) for d in inp.get("controls_encoders", [])]
     for i, (spec, retrieved) in enumerate(zip(s.controls, inp.get("controls", []), strict=True)):
         base = initial[int(spec["seed"])]
         ind = random_ind.get(int(spec["seed"])) if spec["teacher"] == "random" else None
-        controls.append({**spec, **_gain(hr5(retrieved), base, opts), **indicator_values(ind, top_n)})
-        if kept_controls:
-            controls[-1]["kept_step"] = kept_controls[i]
-        if fixed_controls:
-            controls[-1] |= _gain(fixed_controls[i], base, opts, "last_")
+        controls.append(_row(spec, retrieved, base, ind, top_n, opts))
+        _beside(controls[-1], i, kept_controls, fixed_controls, base, opts)
     seeds = sorted({r["seed"] for r in rows})
     # the kept step's description: a teacher whose distillation kept step 0 has no measured gain
     measured = [r for r in rows if r.get("kept_step") != 0]

@@ -439,6 +439,7 @@ def test_code_hashes_are_the_entry_modules():
     assert "metrics" in code_modules("evaluate") and "files" not in code_modules("evaluate")
     assert code_modules("report") == [
         "claims",
+        "dumps",
         "forest",
         "grid",
         "metrics",
