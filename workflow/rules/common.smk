@@ -59,6 +59,15 @@ def seed_dir(run, name):
     return replicate(run, grid.split_seed(grid.fixed_of(name))[1])
 
 
+def retriever_files(run, retrievers, path):
+    """``path`` of each distilled retriever, in its seed's replicate: ``{r}`` is the retriever,
+    ``{last}`` its fixed-step retriever (GRID.fixed)."""
+    return [
+        f"results/{seed_dir(run, r)}/{path.format(r=r, last=GRID.fixed(r))}"
+        for r in retrievers
+    ]
+
+
 SPLITS = ["train", "dev", "test"]
 OBJECTIVES = list(names.OBJECTIVES)
 LIB = Path(workflow.basedir) / "ragdistill"
@@ -309,37 +318,29 @@ def get_sweep_inputs(wildcards):
         "initial": [
             f"results/{replicate(run, s)}/retrieve/initial/test.jsonl" for s in SEEDS
         ],
-        "retrieved": [
-            f"results/{seed_dir(run, r)}/retrieve/{r}/test.jsonl"
-            for r in sweep_retrievers()
-        ],
+        "retrieved": retriever_files(
+            run, sweep_retrievers(), "retrieve/{r}/test.jsonl"
+        ),
         "indicators": [
             f"results/{replicate(run, s)}/indicators/{teacher_reader(t, s)}/indicators.json"
             for s in SEEDS
             for t in SWEEP
         ],
         # each teacher's fixed-step (last-step) retriever: the gain the correlations read
-        "fixed": [
-            f"results/{seed_dir(run, r)}/retrieve/{GRID.fixed(r)}/test.jsonl"
-            for r in sweep_retrievers()
-        ],
-        "controls": [
-            f"results/{seed_dir(run, r)}/retrieve/{r}/test.jsonl"
-            for r in control_retrievers()
-        ],
+        "fixed": retriever_files(run, sweep_retrievers(), "retrieve/{last}/test.jsonl"),
+        "controls": retriever_files(
+            run, control_retrievers(), "retrieve/{r}/test.jsonl"
+        ),
         # the step each distillation kept (a kept step 0 is not a measured gain)
-        "encoders": [
-            f"results/{seed_dir(run, r)}/distill/{r}/query_encoder"
-            for r in sweep_retrievers()
-        ],
-        "controls_encoders": [
-            f"results/{seed_dir(run, r)}/distill/{r}/query_encoder"
-            for r in control_retrievers()
-        ],
-        "controls_fixed": [
-            f"results/{seed_dir(run, r)}/retrieve/{GRID.fixed(r)}/test.jsonl"
-            for r in control_retrievers()
-        ],
+        "encoders": retriever_files(
+            run, sweep_retrievers(), "distill/{r}/query_encoder"
+        ),
+        "controls_encoders": retriever_files(
+            run, control_retrievers(), "distill/{r}/query_encoder"
+        ),
+        "controls_fixed": retriever_files(
+            run, control_retrievers(), "retrieve/{last}/test.jsonl"
+        ),
         # each seed's random control's indicators (the uniform control has no reader)
         "control_indicators": (
             [
@@ -352,35 +353,11 @@ def get_sweep_inputs(wildcards):
     }
 
 
-def get_teacher_encoders(wildcards):
-    """Every teacher's distilled query encoder (its ragdistill_retriever.json: the kept step)."""
-    return [
-        f"results/{seed_dir(wildcards.run, r)}/distill/{r}/query_encoder"
-        for r in GRID.teacher_retrievers()
-    ]
-
-
-def get_teacher_retrievals(wildcards):
-    return [
-        f"results/{seed_dir(wildcards.run, r)}/retrieve/{r}/test.jsonl"
-        for r in GRID.teacher_retrievers()
-    ]
-
-
-def get_fixed_retrievals(wildcards):
-    """Every teacher's fixed-step (last-step) retriever's test retrieval, in the same order."""
-    return [
-        f"results/{seed_dir(wildcards.run, r)}/retrieve/{GRID.fixed(r)}/test.jsonl"
-        for r in GRID.teacher_retrievers()
-    ]
-
-
-def get_teacher_initials(wildcards):
-    """Each teacher's seed's initial test retrieval, in the same order (its gains' baseline)."""
-    return [
-        f"results/{seed_dir(wildcards.run, r)}/retrieve/initial/test.jsonl"
-        for r in GRID.teacher_retrievers()
-    ]
+def get_teacher_files(path):
+    """An input function: ``path`` (retriever_files) of every teacher's own distilled retriever
+    (grid, controls, sweep), in GRID.teacher_retrievers() order, the report's ``teachers``.
+    """
+    return lambda w: retriever_files(w.run, GRID.teacher_retrievers(), path)
 
 
 SWEEPS = GRID.sweeps  # the sweep stage runs for grid.teachers or grid.controls
@@ -394,11 +371,11 @@ def get_sweep_files(wildcards):
 def get_curves(wildcards):
     """Dev curves of the grid's, the sweep's and the controls' distillations (not the subsets')."""
     subsets = set(curve_retrievers())
-    return [
-        f"results/{seed_dir(wildcards.run, r)}/distill/{r}/curve.tsv"
-        for r in distilled_retrievers()
-        if r not in subsets
-    ]
+    return retriever_files(
+        wildcards.run,
+        [r for r in distilled_retrievers() if r not in subsets],
+        "distill/{r}/curve.tsv",
+    )
 
 
 def dump_questions(wildcards):
@@ -505,9 +482,9 @@ def get_attention_targets():
 
 def get_distill_targets():
     return [
-        f"results/{seed_dir(r, d)}/distill/{d}/curve.tsv"
+        f
         for r in RUNS
-        for d in distilled_retrievers()
+        for f in retriever_files(r, distilled_retrievers(), "distill/{r}/curve.tsv")
     ]
 
 

@@ -11,10 +11,11 @@ rule make_report:
             f"resources/data/{replicate(w.run, s)}/checks.json" for s in SEEDS
         ],
         # every teacher's retriever: the step it kept, its test retrieval there and at the last step
-        encoders=get_teacher_encoders,
-        selected=get_teacher_retrievals,
-        fixed=get_fixed_retrievals,
-        initial=get_teacher_initials,
+        encoders=get_teacher_files("distill/{r}/query_encoder"),
+        selected=get_teacher_files("retrieve/{r}/test.jsonl"),
+        fixed=get_teacher_files("retrieve/{last}/test.jsonl"),
+        # each teacher's seed's initial retrieval: the baseline of its gains
+        initial=get_teacher_files("retrieve/initial/test.jsonl"),
         questions=lambda w: [
             f"resources/data/{replicate(w.run, s)}/{split}.jsonl"
             for s in SEEDS
