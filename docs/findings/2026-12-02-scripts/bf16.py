@@ -2,12 +2,14 @@
 
     python bf16.py [questions] [checkout] [reader] [rounds]
 
-First session: `python bf16.py 24` (checkout /work/main, reader finetuned-s0, one round).
-Second session: `python bf16.py 16 /tmp/seeds finetuned-s1 2` (each precision twice, in turn).
+checkout: the folder holding results/ and config.yaml (default: this repository).
+First session: `python bf16.py 24` (the checkout, reader finetuned-s0, one round).
+Second session: `python bf16.py 16 <seeds run folder> finetuned-s1 2` (each precision twice, in turn).
 """
 import sys, time, yaml, torch, numpy as np
+from pathlib import Path
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 24
-ROOT = sys.argv[2] if len(sys.argv) > 2 else "/work/main"
+ROOT = sys.argv[2] if len(sys.argv) > 2 else str(Path(__file__).resolve().parents[3])
 READER = sys.argv[3] if len(sys.argv) > 3 else "finetuned-s0"
 ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 sys.path.insert(0, ROOT)

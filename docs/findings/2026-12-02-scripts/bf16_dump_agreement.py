@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,15 +51,17 @@ def main() -> None:
     ap.add_argument("retrieved")
     ap.add_argument("--timed", type=int, default=100)
     ap.add_argument("--all", action="store_true", help="also dump every question in bf16 and compare them all")
+    ap.add_argument("--out", default=None, help="folder for the timed dumps (default: a new temporary one)")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    times = {p: dump(a.model, a.retrieved, f"/tmp/timed-{p}.npz", p, a.timed) for p in ("float32", "bfloat16")}
+    tmp = Path(a.out or tempfile.mkdtemp())
+    times = {p: dump(a.model, a.retrieved, str(tmp / f"timed-{p}.npz"), p, a.timed) for p in ("float32", "bfloat16")}
     if a.all:
-        dump(a.model, a.retrieved, "/tmp/bf16-all.npz", "bfloat16", None)
-    fp32, bf16 = load_dump(a.fp32_dump), load_dump("/tmp/bf16-all.npz" if a.all else "/tmp/timed-bfloat16.npz")
+        dump(a.model, a.retrieved, str(tmp / "bf16-all.npz"), "bfloat16", None)
+    fp32, bf16 = load_dump(a.fp32_dump), load_dump(str(tmp / ("bf16-all.npz" if a.all else "timed-bfloat16.npz")))
     fp32 = {k: v[: len(bf16["ids"])] if k.startswith(("ids", "scores_")) else v for k, v in fp32.items()}
     assert fp32["ids"].tolist() == bf16["ids"].tolist()
-    timed32 = load_dump("/tmp/timed-float32.npz")
+    timed32 = load_dump(str(tmp / "timed-float32.npz"))
     out = {"questions": len(fp32["ids"]), "seconds": times, "speedup": times["float32"] / times["bfloat16"]}
     out["fp32_rerun_equal_to_workflow_dump"] = bool(
         np.allclose(timed32["scores_adist"], fp32["scores_adist"][: a.timed], rtol=2e-3, atol=1e-6)

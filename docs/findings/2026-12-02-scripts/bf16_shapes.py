@@ -1,7 +1,8 @@
 """Where a SmolLM2-shaped dump batch spends its time, float32 against bfloat16 (2 threads)."""
 import sys, time, torch
 from collections import defaultdict
-sys.path.insert(0, "/work/main")
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # this repository's ragdistill
 torch.set_num_threads(2)
 from transformers import LlamaConfig, LlamaForCausalLM
 from ragdistill import attention

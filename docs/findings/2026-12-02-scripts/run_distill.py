@@ -1,14 +1,18 @@
-"""Dev-only exploration: distill seed 0 with settings from argv, print the dev curve and kept step."""
+"""Dev-only exploration: distill seed 0 with settings from argv, print the dev curve and kept step.
+
+    python run_distill.py ROOT NAME DUMP key=value ...   (ROOT: the run folder: results/, resources/)
+"""
 import json, sys, time, logging
 from pathlib import Path
 import numpy as np, torch
-sys.path.insert(0, "/work/main")
+REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO))
 from ragdistill import distill
 from ragdistill.files import read_jsonl
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 torch.set_num_threads(2)
-R = Path("/work/main/results/world")
-name, dump, *kv = sys.argv[1:]
+root, name, dump, *kv = sys.argv[1:]
+R = Path(root) / "results/world"
 over = dict(x.split("=") for x in kv)
 d = dict(np.load(dump))
 n = int(over.pop("candidates", d["ctx_ids"].shape[1]))
@@ -16,11 +20,11 @@ obj = over.pop("objective", "adist")
 filt = over.pop("filter", None)
 if n < d["ctx_ids"].shape[1]:
     d = {k: (v[:, :n] if k.startswith("scores_") or k == "ctx_ids" else v) for k, v in d.items()}
-out_dir = Path("/tmp/explore") / name
+out_dir = Path(root) / "explore" / name
 out_dir.mkdir(parents=True, exist_ok=True)
 np.savez(out_dir / "targets.npz", **d)
 import yaml
-cfg = yaml.safe_load(open("/work/main/config.yaml"))
+cfg = yaml.safe_load(open(REPO / "config.yaml"))
 params = {**cfg["distill"], "candidates": n, "seed": 0, "k": 5, "objective": obj, "uniform": obj == "uniform",
           "max_questions": None, "pooling": "mean", "normalize": True, "max_length": 64,
           "passage_max_length": 128, "encode_batch_size": 64, "resume_dir": str(out_dir / "resume"),
@@ -29,7 +33,7 @@ if obj == "uniform":
     params["objective"] = "adist"
 for k, v in over.items():
     params[k] = type(params[k])(v) if params.get(k) is not None else (int(v) if v.isdigit() else v)
-inp = {"retriever": "/work/main/resources/models/minilm", "train": str(R / "retrieve/initial/train.jsonl"),
+inp = {"retriever": str(Path(root) / "resources/models/minilm"), "train": str(R / "retrieve/initial/train.jsonl"),
        "dev": str(R / "retrieve/initial/dev.jsonl"), "targets": str(out_dir / "targets.npz"),
        "vectors": str(R / "encode/initial/candidates.npz")}
 if filt:

@@ -1,6 +1,6 @@
 """Dev-only exploration: distill with settings from argv on a run's dump; print the dev curve and kept step.
 
-python run_distill.py ROOT NAME DUMP key=value ...   (ROOT: a run folder, e.g. /tmp/exp)
+python run_distill.py ROOT NAME DUMP key=value ...   (ROOT: a run folder; results under ROOT/explore)
 """
 
 import json
@@ -25,9 +25,9 @@ d = dict(np.load(dump)) if dump != "-" else None
 obj = over.pop("objective", "adist")
 nq = over.pop("questions", None)
 skip = int(over.pop("skip", 0))  # distil on training questions skip.. (with questions=n: skip..skip+n)
-out_dir = Path("/tmp/explore") / name
+out_dir = Path(root) / "explore" / name
 out_dir.mkdir(parents=True, exist_ok=True)
-cfg = yaml.safe_load(open("/work/main/config.yaml"))
+cfg = yaml.safe_load(open(Path(__file__).resolve().parents[3] / "config.yaml"))
 params = {
     **cfg["distill"],
     "seed": 0,
@@ -78,4 +78,4 @@ line = (
     + f" t1={meta['teacher_top1_hit']} r1={meta['retriever_top1_hit']} {time.time() - t:.0f}s"
 )
 print(line)
-open("/tmp/explore/RESULTS.txt", "a").write(line + "\n")
+open(Path(root) / "explore" / "RESULTS.txt", "a").write(line + "\n")

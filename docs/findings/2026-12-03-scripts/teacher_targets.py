@@ -1,14 +1,15 @@
 """Dev-only exploration: a teacher's targets for the first training questions of a run, timed.
 
-    python teacher_targets.py adist N_CANDIDATES [QUESTIONS]   (attention, N candidates in windows of 5)
-    python teacher_targets.py pdist QUESTIONS                  (answer likelihoods over 5 candidates)
+    python teacher_targets.py ROOT adist N_CANDIDATES [QUESTIONS]   (attention, N candidates in windows of 5)
+    python teacher_targets.py ROOT pdist QUESTIONS                  (answer likelihoods over 5 candidates)
 
-Reads the run folder /tmp/exp (seed 0's fine-tuned reader and the initial retrieval) and the
-default's prompt settings; writes /tmp/explore/dump<N>.npz or /tmp/explore/pdist<QUESTIONS>.npz.
+Reads the run folder ROOT (seed 0's fine-tuned reader and the initial retrieval) and the
+default's prompt settings; writes ROOT/explore/dump<N>.npz or ROOT/explore/pdist<QUESTIONS>.npz.
 """
 
 import sys
 import time
+from pathlib import Path
 
 import torch
 import yaml
@@ -16,11 +17,12 @@ import yaml
 torch.set_num_threads(2)
 from ragdistill import attention  # noqa: E402 (after the thread count)
 
-R = "/tmp/exp/results/world"
-objective, first = sys.argv[1], int(sys.argv[2])
-cfg = yaml.safe_load(open("/work/main/config.yaml"))
+root = Path(sys.argv[1])
+R = root / "results/world"
+objective, first = sys.argv[2], int(sys.argv[3])
+cfg = yaml.safe_load(open(Path(__file__).resolve().parents[3] / "config.yaml"))
 adist = objective == "adist"
-questions = (int(sys.argv[3]) if len(sys.argv) > 3 else 200) if adist else first
+questions = (int(sys.argv[4]) if len(sys.argv) > 4 else 200) if adist else first
 params = {
     "k": 5,
     "candidates": first if adist else 5,
@@ -32,7 +34,7 @@ params = {
 inputs = {"model": f"{R}/reader/finetuned-s0/model", "retrieved": f"{R}/retrieve/initial/train.jsonl"}
 t = time.perf_counter()
 if adist:
-    attention.dump_attention(inputs, {"dump": f"/tmp/explore/dump{first}.npz"}, params)
+    attention.dump_attention(inputs, {"dump": str(root / "explore" / f"dump{first}.npz")}, params)
 else:
-    attention.score_perplexity(inputs, {"scores": f"/tmp/explore/pdist{questions}.npz"}, params)
+    attention.score_perplexity(inputs, {"scores": str(root / "explore" / f"pdist{questions}.npz")}, params)
 print(objective, "seconds", round(time.perf_counter() - t, 1))
