@@ -229,6 +229,64 @@ def _plot_curves(plt, paths: list[str], out: dict, dpi: int) -> None:
     plt.close(fig)
 
 
+def _plot_finetune(plt, logs: list[tuple[str, dict]], out: dict, dpi: int) -> None:
+    """The readers' fine-tuning: training loss per step (left) and dev EM at the evaluated steps
+    (right), one colour per reader, the kept step marked (a ring on the dev EM curve and a dotted
+    line on the loss). Without dev EM (``reader_finetune.dev_questions: 0``) the right panel says
+    so instead of standing empty."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    cmap = plt.get_cmap("tab10" if len(logs) <= 10 else "tab20")
+    any_em = False
+    for i, (label, m) in enumerate(logs):
+        colour = cmap(i % cmap.N)
+        train = [r for r in m["history"] if r.get("loss") is not None]
+        ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8, color=colour, label=label)
+        kept = m["selected_step"]
+        ax.axvline(kept, color=colour, lw=0.8, ls=":")
+        ev = [r for r in m["history"] if r.get("dev_em") is not None]
+        if ev:
+            any_em = True
+            ax2.plot(
+                [r["step"] for r in ev],
+                [r["dev_em"] for r in ev],
+                marker="o",
+                ms=3,
+                color=colour,
+                label=label,
+            )
+            em = {r["step"]: r["dev_em"] for r in ev}
+            if kept in em:
+                ax2.plot([kept], [em[kept]], marker="o", ms=9, mfc="none", color=colour)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (answer tokens)")
+    ax.set_title("Reader fine-tuning: loss per step (dotted: the kept step)")
+    ax.legend(fontsize=7)
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("dev EM")
+    if any_em:
+        ax2.set_title("Dev EM at the evaluated steps (ring: the kept step)")
+        ax2.legend(fontsize=7)
+    else:
+        ax2.set_title("Dev EM: not measured")
+        ax2.text(
+            0.5,
+            0.5,
+            "reader_finetune.dev_questions is 0:\nno dev EM was measured",
+            ha="center",
+            va="center",
+            transform=ax2.transAxes,
+        )
+    fig.tight_layout()
+    save_figure(fig, out, "finetune", dpi)
+    plt.close(fig)
+
+
+def finetune_logs(paths: list[str]) -> list[tuple[str, dict]]:
+    """(legend label, training log) per fine-tuned reader; its name carries its seed
+    (``finetuned-s1``, from ``results/<run>/s1/reader/finetuned-s1/train_metrics.json``)."""
+    return [(Path(p).parent.name, read_json(p)) for p in paths]
+
+
 def plot_figures(inp: dict, out: dict, params: dict) -> None:
     import matplotlib
 
@@ -243,4 +301,5 @@ def plot_figures(inp: dict, out: dict, params: dict) -> None:
     _plot_grid(plt, s.cells, [read_json(p) for p in inp["metrics"]], out, s.dpi)
     _plot_curves(plt, list(inp["curves"]), out, s.dpi)
     _plot_example(plt, out, inp, s.example, s.dpi)
+    _plot_finetune(plt, finetune_logs(list(inp["finetune"])), out, s.dpi)
     log.info("figures written")

@@ -38,6 +38,8 @@ from . import names
 
 TEACHER = r"offtheshelf|finetuned|ft\d+|nz\d+|blind|random|uniform"
 READER = r"offtheshelf|random|finetuned-s\d+|ft\d+-s\d+|nz\d+-s\d+|blind-s\d+"
+# the readers the fine-tuning stage trains (its rule's wildcard pattern): each has a training log
+FINETUNED_READER = r"(finetuned|ft\d+|blind)-s\d+"
 DISTILLED = rf"({'|'.join(names.OBJECTIVES)})-({TEACHER})(-n\d+)?-s\d+"
 LAST = "-last"  # the fixed-step suffix
 FIXED = rf"({'|'.join(names.OBJECTIVES)})-({TEACHER})-s\d+{LAST}"
@@ -279,6 +281,18 @@ class Grid:
         cells = {c["retriever"] for c in self.cells() if c["retriever"] != names.INITIAL}
         extra = set(self.sweep_retrievers()) | set(self.control_retrievers()) | set(self.curve_retrievers())
         return sorted(cells | extra)
+
+    def finetuned_readers(self) -> list[tuple[int, str]]:
+        """(seed, reader) for every reader the fine-tuning stage trains (``FINETUNED_READER``):
+        the fine-tuned reader, the sweep's ft<N> readers (N > 0) and the blind rung."""
+        return [(s, r) for s, r in self.seed_readers() if re.fullmatch(FINETUNED_READER, r)]
+
+    @property
+    def sweep_figure(self) -> bool:
+        """Whether the sweep's figure is drawn: only with two teachers or more per seed (with
+        the controls alone each panel would hold one point and no correlation; the report then
+        says why the figure is missing and the table gives the controls' gains)."""
+        return len(self.sweep) >= 2
 
     @property
     def sweeps(self) -> bool:

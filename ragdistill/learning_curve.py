@@ -152,6 +152,15 @@ def _plot(rows: list[dict], out: dict, dpi: int) -> None:
         ax.set_xlabel("training questions distilled on")
         ax.legend(fontsize=7)
     axes[1].axhline(1, color="grey", lw=0.5, ls=":")
+    # a panel whose every value is undefined says why rather than standing empty
+    why = {
+        "hr@5": "no HR@5 gain was measured",
+        "transfer": "transfer undefined at every size: the teacher's top-1 among the\n"
+        "candidates is no better than the initial retriever's",
+    }
+    for ax, key in zip(axes, ("hr@5", "transfer"), strict=True):
+        if all(r[key]["diff"] is None for r in rows):
+            ax.text(0.5, 0.5, why[key], ha="center", va="center", fontsize=8, transform=ax.transAxes)
     fig.suptitle(
         "Learning curve: ADist on nested subsets of the training questions (95% intervals)", fontsize=9
     )

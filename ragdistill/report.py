@@ -24,6 +24,8 @@ from .dumps import kept_step
 from .files import read_json, read_jsonl, write_json, write_text
 from .forest import draw_forest
 from .grid import reader_label, split_seed
+from .hr_at_k import draw_hr_at_k, hr_at_k_curves
+from .latex import claims_tex, grid_tex
 from .metrics import hits_by_question
 from .settings import config_key, from_params
 from .stats import Bootstrap, paired
@@ -40,26 +42,47 @@ def load_grid(cells: list[dict], paths: list[str]) -> list[dict]:
     return rows
 
 
-def grid_table(rows: list[dict]) -> tuple[str, str]:
-    """CSV and Markdown of the grid: one line per (retriever kind, reader kind), mean ± sd over seeds."""
+def grid_summary(rows: list[dict]) -> tuple[list[str], list[tuple[str, str, int, list[np.ndarray]]]]:
+    """The grid's measured columns, and per (retriever kind, reader kind) in first-seen order its
+    number of seeds and each column's values over them (one array per column, empty where not
+    measured)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["retriever_kind"], r["reader_kind"]), []).append(r)
     cols = [m for m in METRICS if any(r.get(m) is not None for r in rows)]
+    out = []
+    for (ret, rea), rs in groups.items():
+        out.append(
+            (
+                ret,
+                rea,
+                len(rs),
+                [np.array([r[c] for r in rs if r.get(c) is not None], dtype=float) for c in cols],
+            )
+        )
+    return cols, out
+
+
+def mean_sd(v: np.ndarray) -> tuple[float, float]:
+    """Mean and sample sd over the seeds (sd 0 for one seed; NaN for none)."""
+    if not len(v):
+        return np.nan, np.nan
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def grid_table(rows: list[dict]) -> tuple[str, str]:
+    """CSV and Markdown of the grid: one line per (retriever kind, reader kind), mean ± sd over seeds."""
+    cols, groups = grid_summary(rows)
     csv = ["retriever,reader,seeds," + ",".join(f"{c}_mean,{c}_sd" for c in cols)]
     md = ["| retriever | reader | seeds | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
-    for (ret, rea), rs in groups.items():
-        stats = []
-        cells_md = []
-        for c in cols:
-            v = np.array([r[c] for r in rs if r.get(c) is not None], dtype=float)
-            mean, sd = (
-                (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0) if len(v) else (np.nan, np.nan)
-            )
-            stats.append(f"{mean:.4f},{sd:.4f}")
-            cells_md.append(f"{mean:.3f}" + (f" ± {sd:.3f}" if len(v) > 1 else ""))
-        csv.append(f"{ret},{rea},{len(rs)}," + ",".join(stats))
-        md.append(f"| {ret} | {rea} | {len(rs)} | " + " | ".join(cells_md) + " |")
+    for ret, rea, n, values in groups:
+        stats = [mean_sd(v) for v in values]
+        csv.append(f"{ret},{rea},{n}," + ",".join(f"{m:.4f},{sd:.4f}" for m, sd in stats))
+        cells = [
+            f"{m:.3f}" + (f" ± {sd:.3f}" if len(v) > 1 else "")
+            for (m, sd), v in zip(stats, values, strict=True)
+        ]
+        md.append(f"| {ret} | {rea} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(csv) + "\n", "\n".join(md) + "\n"
 
 
@@ -78,29 +101,48 @@ def rst_table(header: list[str], rows: list[list[str]], widths: str = "auto") ->
     return lines + [""]
 
 
-def front_page(run: str, items: list[dict], grid_md: str) -> str:
-    """RST for the HTML report's first page: each claim with its intervals and verdict, the grid.
+# the HTML report's landing page sets the workflow description (and this page, included in it)
+# in a column of at most 32rem (Snakemake 9's template: Tailwind's "prose prose-sm max-w-lg")
+# beside the rule graph; a wider table runs under the graph. So the page's tables keep to a few
+# short columns, and longer texts are paragraphs, which wrap.
+FRONT_PAGE_GRID = ["hr@5", "em"]
+
+
+def front_page(run: str, items: list[dict], rows: list[dict]) -> str:
+    """RST for the HTML report's first page: each claim's verdict, then its measurements per seed
+    as a paragraph, and the grid's HR@5 and EM (every column: ``report.md``, ``grid.csv``).
 
     ``workflow/report/workflow.rst`` includes this file (docutils ``include``) when the report
     holds it, so ``snakemake --report`` opens on the study's answer rather than on a pointer to
-    ``report.md``. The grid comes from its Markdown rows, so both show the same numbers.
+    ``report.md``.
     """
-    rows = [[c["claim"], "; ".join(seed_texts(c)), str(c["seeds_held"]), c["verdict"]] for c in items]
-    grid = [[cell.strip() for cell in line.strip("|").split("|")] for line in grid_md.splitlines()]
     title = f"Claims check, run ``{run}``"
     lines = [title, "~" * len(title), ""]
     lines += rst_table(
-        ["claim", "measured per seed: mean difference [95% interval] (n)", "held in seeds", "verdict"],
-        rows,
-        widths="30 50 8 12",
+        ["claim", "held in seeds", "verdict"],
+        [[c["claim"], str(c["seeds_held"]), c["verdict"]] for c in items],
+        widths="60 15 25",
     )
+    lines += ["Measured per seed (mean difference [95% interval] (n)):", ""]
+    for c in items:
+        lines += [f"- {rst_text(c['claim'].split('.')[0])}: {rst_text('; '.join(seed_texts(c)))}"]
+    lines += [""]
     sub = f"Evaluation grid, run ``{run}``"
     lines += [sub, "~" * len(sub), ""]
-    lines += rst_table(grid[0], grid[2:])
+    cols, groups = grid_summary(rows)
+    keep = [i for i, c in enumerate(cols) if c in FRONT_PAGE_GRID]
+    table = []
+    for ret, rea, _, values in groups:
+        cells = []
+        for i in keep:
+            mean, sd = mean_sd(values[i])
+            cells.append(f"{mean:.3f}" + (f" ± {sd:.3f}" if len(values[i]) > 1 else ""))
+        table.append([ret, rea, *cells])
+    lines += rst_table(["retriever", "reader", *(cols[i].upper() for i in keep)], table)
     lines += [
         "The rules behind each verdict are in the project's ``docs/method.md``. ``report.md`` "
-        "(under Report_) adds the indicators, the teacher sweep and the learning curve; the "
-        "figures are under Indicators_, Evaluation_ and Distillation_.",
+        "(under Report_) adds every HR@k, F1, the indicators, the teacher sweep and the learning "
+        "curve; the figures are under Indicators_, Evaluation_, Readers_ and Distillation_.",
         "",
     ]
     return "\n".join(lines)
@@ -359,6 +401,8 @@ class ReportSettings:
     readers: list = config_key(None, default_factory=list)
     distill_steps: int = config_key("distill.steps", default=0)
     dpi: int = config_key("figures.dpi", default=120)
+    # figure name -> why this run does not draw it (a figure of fewer than two points says nothing)
+    not_drawn: dict = config_key(None, default_factory=dict)
 
 
 def make_report(inp: dict, out: dict, params: dict) -> None:
@@ -387,10 +431,16 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     csv, md = grid_table(rows)
     write_text(out["grid_csv"], csv)
     write_text(out["grid_md"], md)
+    write_text(out["grid_tex"], grid_tex(*grid_summary(rows), s.run))
     write_json(out["claims"], items)
+    write_text(out["claims_tex"], claims_tex(items, [seed_texts(c) for c in items], s.run, s.bootstrap.level))
     write_json(out["fixed_step"], fixed_rows)
     draw_forest(items, {"claims": out["claims_png"], "claims_pdf": out["claims_pdf"]}, s.dpi)
-    write_text(out["front_page"], front_page(s.run, items, md))
+    base, kinds = hr_at_k_curves(teachers, list(inp["selected"]), list(inp["initial"]))
+    draw_hr_at_k(
+        base, kinds, fixed_rows, {"hr_at_k": out["hr_at_k_png"], "hr_at_k_pdf": out["hr_at_k_pdf"]}, s.dpi
+    )
+    write_text(out["front_page"], front_page(s.run, items, rows))
     report_dir = Path(out["report"]).parent
     boot = s.bootstrap
     lines = [
@@ -426,6 +476,12 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         "off-the-shelf teachers' retrievers; `finetuned` with every retriever.",
         "",
         md,
+        "The grid and the claims as LaTeX tables (booktabs): `grid.tex`, `claims.tex`.",
+        "",
+        "![HR@k against k](../figures/hr_at_k.png)",
+        "",
+        s.captions.get("hr_at_k", ""),
+        "",
         "## Indicators",
         "",
         "| reader | examples | "
@@ -451,6 +507,8 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     for fig in inp["figures"]:
         rel = Path(fig).resolve().relative_to(report_dir.resolve().parent) if report_dir else Path(fig)
         lines += [f"![{Path(fig).stem}](../{rel})", "", captions.get(Path(fig).stem, ""), ""]
+    for name, why in s.not_drawn.items():
+        lines += [f"Not drawn: the {name} figure. {why}", ""]
     write_text(out["report"], "\n".join(lines) + "\n")
     log.info("claims: %s", {c["claim"].split(".")[0]: c["verdict"] for c in items})
 

@@ -200,7 +200,8 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
             "ranks_teachers": {k: ranks_teachers(v) for k, v in corr.items()},
         },
     )
-    _plot(rows, controls, names, corr, out, s.dpi)
+    if "png" in out:  # drawn only with two teachers per seed or more (grid.Grid.sweep_figure)
+        _plot(rows, controls, names, corr, out, s.dpi)
     log.info("sweep: %d rows, %d controls; Spearman %s", len(rows), len(controls), rho)
 
 

@@ -85,6 +85,8 @@ LAYERS = {
         "plots",
         "claims",
         "forest",
+        "hr_at_k",
+        "latex",
         "resume",
     },
     "models": {"models", "layer_cache", "config_check", "runner"},

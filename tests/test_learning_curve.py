@@ -72,7 +72,7 @@ def test_the_stage_writes_gains_and_transfer_per_row(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 0
 
 
-def test_the_curve_is_drawn_when_the_transfer_is_undefined(tmp_path):
+def test_the_curve_is_drawn_when_the_transfer_is_undefined(tmp_path, monkeypatch):
     """A teacher with no top-1 advantage (undefined transfer in every row) still gets its figure,
     on a linear count axis whose ticks are the sizes (a log axis stopped the run here)."""
     from ragdistill.learning_curve import _plot
@@ -89,5 +89,15 @@ def test_the_curve_is_drawn_when_the_transfer_is_undefined(tmp_path):
         for n in (8, 16)
     ]
     out = {"png": str(tmp_path / "c.png"), "pdf": str(tmp_path / "c.pdf")}
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(plt, "close", lambda fig=None: None)  # keep the figure to look at
     _plot(rows, out, 30)
     assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
+    hr, transfer = plt.gcf().axes
+    assert [t.get_text() for t in hr.texts] == []  # HR@5 measured: no note
+    assert [t.get_text() for t in transfer.texts] == [
+        "transfer undefined at every size: the teacher's top-1 among the\n"
+        "candidates is no better than the initial retriever's"
+    ]
+    plt.close("all")

@@ -25,9 +25,10 @@ ITEMS = [
         ],
     }
 ]
-GRID = (
-    "| retriever | reader | seeds | hr@5 |\n|---|---|---|---|\n| initial | finetuned | 2 | 0.562 ± 0.010 |\n"
-)
+GRID = [
+    {"retriever_kind": "initial", "reader_kind": "finetuned", "hr@1": 0.3, "hr@5": h, "em": e, "f1": 0.5}
+    for h, e in [(0.555, 0.1), (0.569, 0.3)]
+]
 
 
 def _text_and_errors(rst: str) -> tuple[str, list]:
@@ -48,11 +49,29 @@ def test_markup_is_shown_as_written_and_a_leading_number_is_no_list():
 def test_front_page_holds_each_claim_its_intervals_verdict_and_the_grid():
     rst = front_page("world", ITEMS, GRID)
     # the links to the report's categories are defined by Snakemake; here as plain targets
-    links = "\n".join(f".. _{c}: #" for c in ("Report", "Indicators", "Evaluation", "Distillation"))
+    links = "\n".join(
+        f".. _{c}: #" for c in ("Report", "Indicators", "Evaluation", "Readers", "Distillation")
+    )
     text, errors = _text_and_errors(rst + "\n" + links + "\n")
     assert not errors, errors
     assert "Claims check, run world" in text
     assert ITEMS[0]["claim"] in text
     assert "seed 0: HR@5 a - b +0.053 [+0.026, +0.079] (n 1000) (holds)" in text
     assert "does not hold" in text and "1/2" in text
-    assert "0.562 ± 0.010" in text and "finetuned" in text
+    assert "0.562 ± 0.010" in text and "0.200 ± 0.141" in text and "finetuned" in text
+
+
+def test_front_page_tables_fit_the_landing_page_column():
+    """Snakemake 9 sets the landing page's text in a column of 32rem beside the rule graph: each
+    table there keeps to at most four columns (the grid: retriever, reader, HR@5, EM; HR@1 and F1
+    stay in report.md), the long per-seed texts are paragraphs that wrap."""
+    rst = front_page("world", ITEMS, GRID)
+    doc = publish_doctree(rst, settings_overrides={"report_level": 5, "halt_level": 5})
+    tables = list(doc.findall(docutils.nodes.table))
+    assert len(tables) == 2
+    for table in tables:
+        widths = [len(row.children) for row in table.findall(docutils.nodes.row)]
+        assert max(widths) <= 4, widths
+    header = [e.astext() for e in next(tables[1].findall(docutils.nodes.row)).children]
+    assert header == ["retriever", "reader", "HR@5", "EM"]
+    assert "0.300" not in tables[1].astext()  # HR@1 is not on the landing page

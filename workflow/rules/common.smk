@@ -413,13 +413,17 @@ def get_curve_files(wildcards):
     return [f"results/{wildcards.run}/curve/curve.json"] if CURVE_TEACHERS else []
 
 
-FIGURES = ["distance", "pat", "mq", "grid", "curves", "example"]
+FIGURES = ["distance", "pat", "mq", "grid", "curves", "example", "finetune"]
+# the report stage draws these two beside its tables (claims.json; each retriever's HR@k)
+REPORT_FIGURES = ["claims", "hr_at_k"]
+# the sweep's figure needs two teachers per seed (grid.Grid.sweep_figure)
+SWEEP_FIGURE = GRID.sweep_figure
 
 
 # one caption per figure, shared by snakemake --report and report.md
 FIGURE_CAPTIONS = {
     f: (Path(workflow.basedir) / "workflow" / "report" / f"{f}.rst").read_text().strip()
-    for f in FIGURES + ["sweep", "learning_curve", "claims"]
+    for f in FIGURES + REPORT_FIGURES + ["sweep", "learning_curve"]
 }
 
 
@@ -433,12 +437,35 @@ def get_example_dumps(wildcards):
 
 
 def figure_names():
-    """Every figure of a run: the fixed ones, and the sweep's when grid.teachers is set."""
+    """Every figure of a run: the fixed ones, the sweep's when it has two teachers per seed, the
+    learning curve's when curve.sizes is set (the report's own two are its outputs)."""
     return (
         FIGURES
-        + (["sweep"] if SWEEPS else [])
+        + (["sweep"] if SWEEP_FIGURE else [])
         + (["learning_curve"] if CURVE_TEACHERS else [])
     )
+
+
+def not_drawn():
+    """Figure -> why this run does not draw it, for the report (a figure must hold two points)."""
+    if SWEEPS and not SWEEP_FIGURE:
+        n = len(SWEEP)
+        return {
+            "sweep": (
+                f"The teacher-quality sweep has {n} teacher{'s' if n != 1 else ''} per seed "
+                "(grid.teachers and ladder); its figure needs two or more to show a relation "
+                "between an indicator and the gain. The controls' gains are in the sweep's table."
+            )
+        }
+    return {}
+
+
+def get_finetune_metrics(wildcards):
+    """Every fine-tuned reader's training log (loss, dev EM, the kept step), every seed's."""
+    return [
+        f"results/{replicate(wildcards.run, s)}/reader/{r}/train_metrics.json"
+        for s, r in GRID.finetuned_readers()
+    ]
 
 
 def get_figure_files(wildcards):

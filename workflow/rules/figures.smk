@@ -3,6 +3,7 @@ rule plot_figures:
         indicators=get_indicator_files,
         metrics=get_cell_metrics,
         curves=get_curves,
+        finetune=get_finetune_metrics,
         dumps=get_example_dumps,
         # the example figure's question, from the first seed's replicate
         retrieved=lambda w: f"results/{replicate(w.run, SEEDS[0])}/retrieve/initial/train.jsonl",
@@ -37,6 +38,12 @@ rule plot_figures:
             caption="../report/curves.rst",
             category="Distillation",
             labels={"run": "{run}", "figure": "training curves"},
+        ),
+        finetune=report(
+            "results/{run}/figures/finetune.png",
+            caption="../report/finetune.rst",
+            category="Readers",
+            labels={"run": "{run}", "figure": "reader fine-tuning"},
         ),
         example=report(
             "results/{run}/figures/example.png",

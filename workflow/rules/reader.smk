@@ -15,7 +15,7 @@ rule finetune_reader:
     # finetuned-s<seed> (reader_finetune.steps), a teacher sweep's ft<N>-s<seed> (N steps) or the
     # ladder's blind-s<seed> (reader_finetune.steps without its answer-bearing passages)
     wildcard_constraints:
-        reader=r"(finetuned|ft\d+|blind)-s\d+",
+        reader=grid.FINETUNED_READER,
     # most of the DAG waits for the fine-tuned reader: start it before the off-the-shelf jobs that
     # become ready at the same time
     priority: 10

@@ -45,6 +45,17 @@ rule make_report:
             labels={"run": "{run}", "file": "grid.csv"},
         ),
         grid_md="results/{run}/report/grid.md",
+        # the grid and the claims for a paper (booktabs)
+        grid_tex="results/{run}/report/grid.tex",
+        claims_tex="results/{run}/report/claims.tex",
+        # every retriever's test HR@k for k = 1 .. retrieve.top_k
+        hr_at_k_png=report(
+            "results/{run}/figures/hr_at_k.png",
+            caption="../report/hr_at_k.rst",
+            category="Evaluation",
+            labels={"run": "{run}", "figure": "HR@k against k"},
+        ),
+        hr_at_k_pdf="results/{run}/figures/hr_at_k.pdf",
         front_page=report(
             "results/{run}/report/claims-{run}.rst",
             caption="../report/front_page.rst",
@@ -73,5 +84,6 @@ rule make_report:
         teachers=GRID.teacher_retrievers(),
         distill_steps=config["distill"]["steps"],
         dpi=config["figures"]["dpi"],
+        not_drawn=not_drawn(),
     script:
         "../scripts/run_stage.py"

@@ -5,14 +5,21 @@ rule teacher_sweep:
     input:
         unpack(get_sweep_inputs),
     output:
-        sweep="results/{run}/sweep/sweep.json",
-        sweep_pdf="results/{run}/figures/sweep.pdf",
-        png=report(
-            "results/{run}/figures/sweep.png",
-            caption="../report/sweep.rst",
-            category="Indicators",
-            labels={"run": "{run}", "figure": "teacher-quality sweep"},
+        # the figure only with two teachers per seed or more (a panel of one point says nothing)
+        **(
+            {
+                "sweep_pdf": "results/{run}/figures/sweep.pdf",
+                "png": report(
+                    "results/{run}/figures/sweep.png",
+                    caption="../report/sweep.rst",
+                    category="Indicators",
+                    labels={"run": "{run}", "figure": "teacher-quality sweep"},
+                ),
+            }
+            if SWEEP_FIGURE
+            else {}
         ),
+        sweep="results/{run}/sweep/sweep.json",
     log:
         "logs/teacher_sweep/{run}.log",
     wildcard_constraints:
