@@ -69,10 +69,15 @@ def test_report_and_every_setting(smoke_run):
         "| pdist-finetuned | finetuned",
     ):
         assert kind in grid
-    for fig in ("claims", "distance", "pat", "mq", "grid", "curves", "example", "sweep", "learning_curve"):
+    figures = ("claims", "hr_at_k", "distance", "pat", "mq", "grid", "curves", "example", "finetune")
+    for fig in (*figures, "learning_curve"):
         assert (run / "figures" / f"{fig}.png").stat().st_size > 1000
         assert (run / "figures" / f"{fig}.pdf").read_bytes().startswith(b"%PDF")
         assert f"figures/{fig}.png" in report
+    # the smoke's sweep holds the two controls only: no figure of one point per panel, and why
+    assert not (run / "figures" / "sweep.png").exists() and "Not drawn: the sweep figure." in report
+    for table in ("grid.tex", "claims.tex"):
+        assert (run / "report" / table).read_text().startswith("\\begin{table}")
     assert "One training question as the two teachers" in report  # captions, as in the HTML report
 
 
@@ -106,9 +111,14 @@ def test_snakemake_html_report(smoke_run, tmp_path):
     page = tmp_path / "report.html"
     snakemake(smoke_run, "--report", str(page), "--configfile", str(SMOKE))
     text = page.read_text()
-    for caption in ("Mean attention contribution c(t)", "One training question as the two teachers"):
+    for caption in (
+        "Mean attention contribution c(t)",
+        "One training question as the two teachers",
+        "HR@k against k on the test questions",
+        "training loss on the answer tokens per step",
+    ):
         assert caption in text
-    for category in ("Indicators", "Evaluation", "Distillation", "Report"):
+    for category in ("Indicators", "Evaluation", "Distillation", "Readers", "Report"):
         assert category in text
     # the first page (the workflow description) answers: every claim with its verdict, the grid
     first = json.loads(re.search(r"var workflow_desc = (\".*?\");\n", text).group(1))
@@ -116,10 +126,10 @@ def test_snakemake_html_report(smoke_run, tmp_path):
     shown = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", first)).split())
     assert "Claims check, run smoke" in shown and "Evaluation grid, run smoke" in shown
     claims = json.loads((smoke_run / "results/smoke/report/claims.json").read_text())
-    starts = [shown.index(c["claim"]) for c in claims] + [shown.index("Evaluation grid, run")]
+    starts = [shown.index(c["claim"]) for c in claims] + [shown.index("Measured per seed")]
     for c, a, b in zip(claims, starts, starts[1:], strict=False):  # a row ends: seeds held, verdict
         assert shown[a:b].strip().endswith(f"{c['seeds_held']} {c['verdict']}"), shown[a:b]
-    assert "adist-finetuned" in shown and "hr@5" in shown
+    assert "adist-finetuned" in shown and "HR@5" in shown
 
 
 def test_retrieval_format(smoke_run):
