@@ -15,7 +15,7 @@ sys.path.insert(0, workflow.basedir)
 _paths = [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
-from ragdistill import grid, names
+from ragdistill import grid, memory, names
 from ragdistill.codedeps import code_digest, code_modules
 from ragdistill.config_check import cap_warnings, check_config
 
