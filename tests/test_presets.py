@@ -137,6 +137,15 @@ def test_hub_split_sizes_known_at_planning(tmp_path):
     assert hub_split_rows(f"hf:{hub}:qa", "validation")[0] == 900
 
 
+def test_triviaqa_follows_the_open_domain_convention():
+    """DPR, FiD and ATLAS: unfiltered.nocontext, its validation split (11,313) as test."""
+    tqa = merged("paper.yaml")["datasets"]["tqa"]["questions"]
+    assert all(":unfiltered.nocontext#" in src for src in tqa.values()), tqa
+    assert tqa["test"].endswith("#validation")
+    sizes = {s: hub_split_rows(src, s)[0] for s, src in tqa.items()}
+    assert sizes == {"train": 78_785, "dev": 8_837, "test": 11_313}  # DPR's TriviaQA splits
+
+
 def test_a_cap_below_a_tenth_of_a_hub_split_is_warned_naming_the_key():
     config = merged("paper.yaml")
     config["attention"]["max_questions"] = 50  # config.yaml's laptop cap
@@ -152,7 +161,7 @@ def test_a_cap_below_a_tenth_of_a_hub_split_is_warned_naming_the_key():
         for line in lines
     ), lines
     assert said("evaluate.max_questions: 200 of the 3,610")
-    assert said("evaluate.max_questions: 200 of the 17,944")
+    assert said("evaluate.max_questions: 200 of the 11,313")  # TriviaQA open-domain test
     assert said("datasets.nq.max_questions.dev: 500 of the 8,757")
     # the reader's 500 dev questions are half of the 1,000 the dataset's cap leaves: no warning
     assert not any("reader_finetune.dev_questions" in line for line in lines)
