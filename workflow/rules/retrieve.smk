@@ -18,7 +18,9 @@ rule retrieve_initial:
     threads: MODEL_THREADS
     resources:
         gpu=MODEL_GPU,
-        mem_mb=8000,
+        # the whole index (a flat one: 4 bytes x dim x passages, 64 GB for 21M x 768) and the
+        # ids beside the query encoder, the questions and the retrieved passages' text
+        mem_mb=lambda w, input: memory.held_mb([input.index, input.ids], base_mb=8000),
         runtime=60,
     params:
         retriever=retriever_section("passage_max_length"),
@@ -56,7 +58,9 @@ rule retrieve_distilled:
     threads: MODEL_THREADS
     resources:
         gpu=MODEL_GPU,
-        mem_mb=8000,
+        # the whole index (a flat one: 4 bytes x dim x passages, 64 GB for 21M x 768) and the
+        # ids beside the query encoder, the questions and the retrieved passages' text
+        mem_mb=lambda w, input: memory.held_mb([input.index, input.ids], base_mb=8000),
         runtime=60,
     params:
         retriever=retriever_section("passage_max_length"),
