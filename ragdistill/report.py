@@ -19,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import claims as claims_check
+from . import provenance
 from .claims import claims_table, seed_texts
 from .dumps import kept_step
 from .files import read_json, read_jsonl, write_json, write_text
@@ -108,7 +109,7 @@ def rst_table(header: list[str], rows: list[list[str]], widths: str = "auto") ->
 FRONT_PAGE_GRID = ["hr@5", "em"]
 
 
-def front_page(run: str, items: list[dict], rows: list[dict]) -> str:
+def front_page(run: str, items: list[dict], rows: list[dict], origin: str = "") -> str:
     """RST for the HTML report's first page: each claim's verdict, then its measurements per seed
     as a paragraph, and the grid's HR@5 and EM (every column: ``report.md``, ``grid.csv``).
 
@@ -145,6 +146,8 @@ def front_page(run: str, items: list[dict], rows: list[dict]) -> str:
         "curve; the figures are under Indicators_, Evaluation_, Readers_ and Distillation_.",
         "",
     ]
+    if origin:  # the code and config that made it: commit, config digest (Markdown code marks)
+        lines += [rst_text(origin.replace("`", "")), ""]
     return "\n".join(lines)
 
 
@@ -403,6 +406,9 @@ class ReportSettings:
     dpi: int = config_key("figures.dpi", default=120)
     # figure name -> why this run does not draw it (a figure of fewer than two points says nothing)
     not_drawn: dict = config_key(None, default_factory=dict)
+    # provenance: the checkout's commit and state, and the resolved config (provenance.py)
+    checkout: dict = config_key(None, default_factory=dict)
+    resolved_config: dict = config_key(None, default_factory=dict)
 
 
 def make_report(inp: dict, out: dict, params: dict) -> None:
@@ -440,7 +446,18 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     draw_hr_at_k(
         base, kinds, fixed_rows, {"hr_at_k": out["hr_at_k_png"], "hr_at_k_pdf": out["hr_at_k_pdf"]}, s.dpi
     )
-    write_text(out["front_page"], front_page(s.run, items, rows))
+    config_yaml = provenance.config_text(s.resolved_config)
+    write_text(out["config"], config_yaml)
+    code_line = (
+        f"Code: commit {provenance.describe_commit(s.checkout)}; resolved config: `config.yaml` beside "
+        f"the report, sha256 `{provenance.digest(config_yaml)}`."
+    )
+    origin = provenance_lines(
+        code_line,
+        {Path(m).name: provenance.model_source(m) for m in inp.get("models", [])},
+        read_json(inp["data_checks"][0]).get("sources", {}),
+    )
+    write_text(out["front_page"], front_page(s.run, items, rows, code_line))
     report_dir = Path(out["report"]).parent
     boot = s.bootstrap
     lines = [
@@ -460,6 +477,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         "",
         *data_lines([read_json(p) for p in inp["data_checks"]], seeds),
         "",
+        *origin,
         "## Claims check",
         "",
         "![claims at a glance](../figures/claims.png)",
@@ -511,6 +529,23 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         lines += [f"Not drawn: the {name} figure. {why}", ""]
     write_text(out["report"], "\n".join(lines) + "\n")
     log.info("claims: %s", {c["claim"].split(".")[0]: c["verdict"] for c in items})
+
+
+def provenance_lines(code_line: str, models: dict[str, dict], data: dict[str, dict]) -> list[str]:
+    """The report's provenance: ``code_line`` (the code's commit, the resolved config's digest),
+    then each source with its hub commit or pinned sha256 (the first seed's data record: every
+    seed reads the same sources)."""
+    rows = provenance.source_rows(models, data)
+    return [
+        "## Provenance",
+        "",
+        code_line,
+        "",
+        "| config key | source | hub commit or sha256 |",
+        "|---|---|---|",
+        *(f"| `{k}` | `{src}` | `{rev}` |" for k, src, rev in rows),
+        "",
+    ]
 
 
 def data_lines(checks: list[dict], seeds: list[int]) -> list[str]:

@@ -75,6 +75,7 @@ LAYERS = {
         "world",
         "codedeps",
         "memory",
+        "provenance",
     },
     "data": {
         "hf_data",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
@@ -76,6 +77,10 @@ def test_report_and_every_setting(smoke_run):
         assert f"figures/{fig}.png" in report
     # the smoke's sweep holds the two controls only: no figure of one point per panel, and why
     assert not (run / "figures" / "sweep.png").exists() and "Not drawn: the sweep figure." in report
+    # provenance: the commit (or why none), the resolved config beside the report with its digest
+    assert "## Provenance" in report and "Code: commit " in report
+    digest = hashlib.sha256((run / "report" / "config.yaml").read_bytes()).hexdigest()
+    assert f"sha256 `{digest}`" in report
     for table in ("grid.tex", "claims.tex"):
         assert (run / "report" / table).read_text().startswith("\\begin{table}")
     assert "One training question as the two teachers" in report  # captions, as in the HTML report

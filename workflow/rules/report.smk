@@ -16,6 +16,8 @@ rule make_report:
         fixed=get_teacher_files("retrieve/{last}/test.jsonl"),
         # each teacher's seed's initial retrieval: the baseline of its gains
         initial=get_teacher_files("retrieve/initial/test.jsonl"),
+        # what the fetch recorded of each model (its source and hub commit), for the provenance
+        models=run_models,
         questions=lambda w: [
             f"resources/data/{replicate(w.run, s)}/{split}.jsonl"
             for s in SEEDS
@@ -56,6 +58,8 @@ rule make_report:
             labels={"run": "{run}", "figure": "HR@k against k"},
         ),
         hr_at_k_pdf="results/{run}/figures/hr_at_k.pdf",
+        # the resolved config (every --configfile merged), beside the report that names its digest
+        config="results/{run}/report/config.yaml",
         front_page=report(
             "results/{run}/report/claims-{run}.rst",
             caption="../report/front_page.rst",
@@ -85,5 +89,7 @@ rule make_report:
         distill_steps=config["distill"]["steps"],
         dpi=config["figures"]["dpi"],
         not_drawn=not_drawn(),
+        checkout=CHECKOUT,
+        resolved_config=config,
     script:
         "../scripts/run_stage.py"
