@@ -94,7 +94,7 @@ LAYERS = {
     "models": {"models", "layer_cache", "config_check", "runner"},
     "reading": {"prompts", "capture", "readers", "readers.base", "readers.decoder", "readers.fid"},
 }
-TOOLS = {"diagnose_mq"}
+TOOLS = {"diagnose_mq", "plan"}
 
 
 def _graph() -> dict[str, frozenset[str]]:
