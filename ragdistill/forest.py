@@ -15,9 +15,10 @@ import numpy as np
 from .plots import save_figure
 
 
-def forest_rows(items: list[dict]) -> list[dict]:
+def forest_rows(items: list[dict], run: str | None = None) -> list[dict]:
     """One row per claim comparison: its label, the claim's verdict on the first row, and per seed
-    the mean, the bounds and whether it was measured (from ``claims.json``'s items)."""
+    the mean, the bounds and whether it was measured (from ``claims.json``'s items). With ``run``
+    each seed's marker is named ``<run> s<seed>`` (several runs in one figure)."""
     rows = []
     for c in items:
         number = c["claim"].split(".")[0]
@@ -28,28 +29,41 @@ def forest_rows(items: list[dict]) -> list[dict]:
                 x = next(x for x in m["comparisons"] if x["name"] == name)
                 seeds.append(
                     {
-                        "seed": m["seed"],
+                        "seed": m["seed"] if run is None else f"{run} s{m['seed']}",
                         "diff": x["diff"],
                         "lo": x["lo"],
                         "hi": x["hi"],
                         "measured": not x.get("not_measured"),
                     }
                 )
-            rows.append(
-                {"label": f"{number}: {name}", "verdict": c["verdict"] if j == 0 else "", "seeds": seeds}
-            )
+            verdict = c["verdict"] if j == 0 else ""
+            rows.append({"label": f"{number}: {name}", "verdict": verdict, "seeds": seeds})
     return rows
 
 
-def draw_forest(items: list[dict], out: dict, dpi: int) -> int:
-    """Draw ``out["claims"]`` (PNG) and ``out["claims_pdf"]``; returns the number of rows drawn."""
+def runs_rows(items_by_run: dict[str, list[dict]]) -> list[dict]:
+    """The rows of several runs' claims in one forest: each comparison's row holds every run's
+    seeds (markers ``<run> s<seed>``), in the first run's order, and its verdict per run."""
+    merged: dict[str, dict] = {}
+    for run, items in items_by_run.items():
+        for r in forest_rows(items, run):
+            row = merged.setdefault(r["label"], {"label": r["label"], "verdict": "", "seeds": []})
+            row["seeds"] += r["seeds"]
+            if r["verdict"]:
+                row["verdict"] = "; ".join(filter(None, [row["verdict"], f"{run}: {r['verdict']}"]))
+    return list(merged.values())
+
+
+def draw_forest(items: list[dict], out: dict, dpi: int, rows: list[dict] | None = None) -> int:
+    """Draw ``out["claims"]`` (PNG) and ``out["claims_pdf"]`` from one run's ``items``, or from
+    ready ``rows`` (``runs_rows``); returns the number of rows drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = forest_rows(items)
-    seeds = sorted({s["seed"] for r in rows for s in r["seeds"]})
+    rows = forest_rows(items) if rows is None else rows
+    seeds = list(dict.fromkeys(s["seed"] for r in rows for s in r["seeds"]))
     fig, ax = plt.subplots(figsize=(9, 0.38 * len(rows) + 1.2))
     offsets = np.linspace(-0.25, 0.25, len(seeds)) if len(seeds) > 1 else [0.0]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -63,7 +77,9 @@ def draw_forest(items: list[dict], out: dict, dpi: int) -> int:
             if v is not None
         ]
         scale = max(bounds) if bounds and max(bounds) > 0 else 1.0
-        for s, off, colour in zip(r["seeds"], offsets, colours, strict=False):
+        at = {sd: (off, colour) for sd, off, colour in zip(seeds, offsets, colours, strict=False)}
+        for s in r["seeds"]:
+            off, colour = at[s["seed"]]
             if not s["measured"] or s["diff"] is None:
                 ax.text(0, y + off, "not measured", fontsize=6, color="grey", ha="center", va="center")
                 continue
@@ -75,12 +91,13 @@ def draw_forest(items: list[dict], out: dict, dpi: int) -> int:
             ax.text(1.08, y, f"±{scale:.3g}", fontsize=6, va="center", transform=ax.get_yaxis_transform())
         ax.text(1.22, y, r["verdict"], fontsize=7, va="center", transform=ax.get_yaxis_transform())
     for sd, colour in zip(seeds, colours, strict=False):
-        ax.plot([], [], "o-", color=colour, label=f"seed {sd}")
+        ax.plot([], [], "o-", color=colour, label=f"seed {sd}" if isinstance(sd, int) else sd)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(rows)), [r["label"] for r in reversed(rows)], fontsize=7)
     ax.set_xlim(-1.1, 1.1)
     ax.set_xlabel("difference (A - B) / the row's largest bound (right); 95% intervals")
-    ax.set_title("Claims at a glance: each comparison per seed, verdict at the right", fontsize=9)
+    per = "seed" if all(isinstance(sd, int) for sd in seeds) else "run and seed"
+    ax.set_title(f"Claims at a glance: each comparison per {per}, verdict at the right", fontsize=9)
     if seeds:
         ax.legend(fontsize=7, loc="lower left")
     save_figure(fig, out, "claims", dpi)

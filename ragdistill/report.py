@@ -23,7 +23,7 @@ from . import provenance
 from .claims import claims_table, seed_texts
 from .dumps import kept_step
 from .files import read_json, read_jsonl, write_json, write_text
-from .forest import draw_forest
+from .forest import draw_forest, runs_rows
 from .grid import reader_label, split_seed
 from .hr_at_k import draw_hr_at_k, hr_at_k_curves
 from .latex import claims_tex, grid_tex
@@ -574,3 +574,22 @@ def data_line(checks: dict) -> str:
 
 def _num(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
+
+
+@dataclass(frozen=True)
+class AcrossRunsSettings:
+    """The runs of one invocation, in order, and the figures' resolution."""
+
+    SECTION: ClassVar[str] = "report."
+
+    runs: list = config_key(None)
+    dpi: int = config_key("figures.dpi", default=120)
+
+
+def claims_across_runs(inp: dict, out: dict, params: dict) -> None:
+    """Several runs in one invocation (``runs: [nq, tqa]``, the arms): every run's claims in one
+    forest plot, a marker per run and seed, each claim's verdict per run at the right."""
+    s = from_params(AcrossRunsSettings, params)
+    items = {run: read_json(p) for run, p in zip(s.runs, inp["claims"], strict=True)}
+    n = draw_forest([], {"claims": out["png"], "claims_pdf": out["pdf"]}, s.dpi, rows=runs_rows(items))
+    log.info("claims of %d runs: %d rows", len(items), n)

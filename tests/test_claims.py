@@ -246,3 +246,26 @@ def test_the_claims_forest_plot_has_a_row_per_comparison(tmp_path):
     out = {"claims": str(tmp_path / "c.png"), "claims_pdf": str(tmp_path / "c.pdf")}
     assert draw_forest(items, out, 40) == len(rows)
     assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_several_runs_share_one_forest_a_marker_per_run_and_seed(tmp_path, monkeypatch):
+    """Two runs (NQ and TQA, say) in one figure: each comparison's row holds both runs' seeds,
+    named "<run> s<seed>", and each claim's verdict per run."""
+    import matplotlib.pyplot as plt
+
+    from ragdistill.forest import draw_forest, forest_rows, runs_rows
+
+    cells, readers, fixed = world(seeds=(0, 1))
+    items = cc.check(cc.paper_claims(TOP_N, 0.1), make_lookup(cells, readers, fixed), [0, 1], BOOT, set())
+    rows = runs_rows({"nq": items, "tqa": items})
+    assert len(rows) == len(forest_rows(items))
+    assert [s["seed"] for s in rows[0]["seeds"]] == ["nq s0", "nq s1", "tqa s0", "tqa s1"]
+    verdict = items[0]["verdict"]
+    assert rows[0]["verdict"] == f"nq: {verdict}; tqa: {verdict}"
+    monkeypatch.setattr(plt, "close", lambda fig=None: None)
+    out = {"claims": str(tmp_path / "r.png"), "claims_pdf": str(tmp_path / "r.pdf")}
+    assert draw_forest([], out, 40, rows=rows) == len(rows)
+    ax = plt.gcf().axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["nq s0", "nq s1", "tqa s0", "tqa s1"]
+    assert ax.get_title() == "Claims at a glance: each comparison per run and seed, verdict at the right"
+    plt.close("all")

@@ -584,5 +584,7 @@ def get_arm_inputs(wildcards):
 
 
 def get_all_targets():
-    """Every run's report, and the arms' comparison when the runs have different readers."""
-    return get_report_targets() + (["results/arms/arms.md"] if ARMS else [])
+    """Every run's report; with several runs their claims in one figure; and the arms'
+    comparison when the runs have different readers."""
+    across = ["results/runs/claims.png"] if len(RUNS) > 1 else []
+    return get_report_targets() + across + (["results/arms/arms.md"] if ARMS else [])

@@ -93,3 +93,30 @@ rule make_report:
         resolved_config=config,
     script:
         "../scripts/run_stage.py"
+
+
+# several runs in one invocation: their claims in one figure (a marker per run and seed)
+rule claims_across_runs:
+    input:
+        claims=[f"results/{r}/report/claims.json" for r in RUNS],
+    output:
+        png=report(
+            "results/runs/claims.png",
+            caption="../report/claims_across_runs.rst",
+            category="Report",
+            labels={"figure": "claims of every run"},
+        ),
+        pdf="results/runs/claims.pdf",
+    log:
+        "logs/claims_across_runs.log",
+    localrule: True
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    params:
+        code=code_hash("report"),
+        entry="report:claims_across_runs",
+        runs=RUNS,
+        dpi=config["figures"]["dpi"],
+    script:
+        "../scripts/run_stage.py"
