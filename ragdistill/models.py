@@ -13,10 +13,13 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .files import DamagedFile, read_json, reading, safetensors_error
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +260,38 @@ def trusts_remote_code(path: str | os.PathLike) -> bool:
     meta = Path(path) / SOURCE_FILE
     if not meta.exists():
         return False
-    return bool(json.loads(meta.read_text(encoding="utf-8")).get("trust_remote_code", False))
+    return bool(read_json(meta, remove=path).get("trust_remote_code", False))
+
+
+def _unreadable_weights(folder: str | os.PathLike) -> Path | None:
+    """The first ``*.safetensors`` file of ``folder`` whose header does not read (cheap: the
+    header only), to name it rather than the folder."""
+    from safetensors import safe_open
+
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(f), "pt"):
+                pass
+        except safetensors_error():
+            return f
+    return None
+
+
+@contextmanager
+def reading_model(folder: str | os.PathLike, what: str) -> Iterator[None]:
+    """Loading a model folder: weights that do not decode (safetensors), a config or tokenizer
+    that is not JSON, become one :class:`DamagedFile` line naming the file and the folder to
+    delete. transformers' own ValueErrors and RuntimeErrors (an unknown model type, a shape
+    mismatch) keep their traceback: they are not damage."""
+    errors = (*safetensors_error(), json.JSONDecodeError, UnicodeDecodeError)
+    try:
+        with reading(folder, what, remove=folder, errors=errors):
+            yield
+    except DamagedFile as err:
+        if isinstance(err.__cause__, safetensors_error()):
+            bad = _unreadable_weights(folder)
+            raise DamagedFile(bad or folder, f"{what}'s weights", err.reason, folder) from err.__cause__
+        raise
 
 
 def save_trained(model, tokenizer, out_dir: str | os.PathLike, base: str | os.PathLike) -> None:
@@ -282,7 +316,8 @@ def same_weights(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     def tensors(path) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for f in sorted(Path(path).glob("*.safetensors")):
-            out.update(load_file(f))
+            with reading(f, "the model's weights", remove=path, errors=safetensors_error()):
+                out.update(load_file(f))
         return out
 
     ta, tb = tensors(a), tensors(b)
@@ -301,7 +336,8 @@ def load_tokenizer(
 
     if trust_remote_code is None:
         trust_remote_code = trusts_remote_code(path)
-    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    with reading_model(path, "the tokenizer"):
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     tok.padding_side = padding_side
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token or tok.unk_token
@@ -313,7 +349,8 @@ def load_encoder(path: str | os.PathLike, trust_remote_code: bool | None = None)
 
     if trust_remote_code is None:
         trust_remote_code = trusts_remote_code(path)
-    return AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code)
+    with reading_model(path, "the encoder"):
+        return AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code)
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -399,6 +399,91 @@ def test_trust_remote_code_follows_the_config(tiny_model_dir, tmp_path, monkeypa
     assert seen == [False, True]
 
 
+# ---- damaged outputs: one line naming the file and what to delete
+
+S0 = "results/smoke/s0"
+# kind: (the output cut to half, the rule run again that reads it, that job's target, the path the
+# line names (the file, or for Arrow the dataset folder: pyarrow's error names no file), what it
+# says to delete (an output of a job; "/" ends a folder), the rule a dry run then plans)
+DAMAGED = {
+    "safetensors": (
+        f"{S0}/reader/random/model/model.safetensors",
+        "dump_attention",
+        f"{S0}/attention/random/train.npz",
+        f"{S0}/reader/random/model/model.safetensors",
+        f"{S0}/reader/random/model/",
+        "random_reader",
+    ),
+    "npz": (
+        f"{S0}/attention/offtheshelf/train.npz",
+        "compute_indicators",
+        f"{S0}/indicators/offtheshelf/indicators.json",
+        f"{S0}/attention/offtheshelf/train.npz",
+        f"{S0}/attention/offtheshelf/train.npz",
+        "dump_attention",
+    ),
+    "faiss": (
+        f"{S0}/index/initial/index.faiss",
+        "retrieve_initial",
+        f"{S0}/retrieve/initial/train.jsonl",
+        f"{S0}/index/initial/index.faiss",
+        f"{S0}/index/initial/index.faiss",
+        "build_index",
+    ),
+    "arrow": (
+        f"{S0}/encode/tokens/data-00000-of-00001.arrow",
+        "encode_corpus",
+        f"{S0}/encode/initial/shard0.npz",
+        f"{S0}/encode/tokens",
+        f"{S0}/encode/tokens/",
+        "tokenize_corpus",
+    ),
+    "json": (
+        f"{S0}/indicators/random/indicators.json",
+        "make_report",
+        "results/smoke/report/report.md",
+        f"{S0}/indicators/random/indicators.json",
+        f"{S0}/indicators/random/indicators.json",
+        "compute_indicators",
+    ),
+}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("kind", sorted(DAMAGED))
+def test_a_damaged_output_names_itself_and_what_to_delete(smoke_run, tmp_path, kind):
+    """An output of the smoke run cut to half (a full disk, a copy cut short) and a job that reads
+    it: one line naming the file, what is wrong and what to delete; deleting that makes a dry run
+    plan the job that rebuilds it (Snakemake alone cannot see the damage: the file is there)."""
+    from tests.conftest import snakemake
+
+    cut, rule, target, named, remove, rebuild = DAMAGED[kind]
+    work = tmp_path / "w"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    path = work / cut
+    when = path.stat()
+    path.write_bytes(path.read_bytes()[: when.st_size // 2])
+    os.utime(path, ns=(when.st_atime_ns, when.st_mtime_ns))  # as a copy would keep it
+    # mtime only: the job runs again because of -R, not because this checkout's code changed
+    again = ["--rerun-triggers", "mtime", "-R", rule]
+    res = snakemake(work, "--cores", "1", "--configfile", str(SMOKE), *again, "--", target, check=False)
+    said = res.stdout + res.stderr
+    assert res.returncode != 0
+    folder = "the folder " if remove.endswith("/") else ""
+    line = rf"{re.escape(named)}: .* cannot be read \(.+\): the file is damaged or cut short; delete "
+    line += re.escape(folder + remove.rstrip("/")) + " and run snakemake again to rebuild it"
+    assert re.search(line, said), said[-3000:]
+    logs = [p.read_text() for p in (work / "logs" / rule).rglob("*.log")]
+    failed = [text for text in logs if "cannot be read" in text]
+    assert len(failed) == 1 and "Traceback" not in failed[0], "one clear line, no traceback"
+    if folder:
+        shutil.rmtree(work / remove)
+    else:
+        (work / remove).unlink()
+    plan = snakemake(work, "-n", "--rerun-triggers", "mtime", "--configfile", str(SMOKE), "--", target).stdout
+    assert re.search(rf"rule {rebuild}:", plan), plan[-3000:]
+
+
 # ---- disk and file-system errors
 
 
