@@ -106,12 +106,20 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
         _model_from_path(snap, out_dir, key, tokenizer)
     else:
         raise SourceError(f"{key}: {src.kind}: is a data source, not a model source")
+    trust = bool(spec.get("trust_remote_code", False))
+    try:
+        note = models.remote_code_note(out_dir, trust, f"models.{s.name}.trust_remote_code")
+    except SourceError:
+        shutil.rmtree(out_dir, ignore_errors=True)  # no model folder that a later job would read
+        raise
+    if note:
+        log.warning("%s", note)
     write_json(
         out_dir / models.SOURCE_FILE,
         {
             "source": spec["source"],
             "name": s.name,
-            "trust_remote_code": bool(spec.get("trust_remote_code", False)),
+            "trust_remote_code": trust,
         },
     )
     log.info("model %s from %s -> %s", s.name, spec["source"], out_dir)

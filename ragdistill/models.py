@@ -294,6 +294,78 @@ def reading_model(folder: str | os.PathLike, what: str) -> Iterator[None]:
         raise
 
 
+def _builtin_class(auto_name: str, model_type: str) -> str | None:
+    """The class transformers itself has for ``model_type`` where ``auto_name`` (an ``auto_map``
+    key: ``AutoModelForCausalLM``...) asks for one; None where it has none."""
+    from transformers.models.auto import configuration_auto, modeling_auto, tokenization_auto
+
+    names = {
+        "AutoConfig": configuration_auto.CONFIG_MAPPING_NAMES,
+        "AutoModel": modeling_auto.MODEL_MAPPING_NAMES,
+        "AutoModelForCausalLM": modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        "AutoModelForSeq2SeqLM": modeling_auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+        "AutoTokenizer": tokenization_auto.TOKENIZER_MAPPING_NAMES,
+    }.get(auto_name, {})
+    found = names.get(model_type)
+    if isinstance(found, tuple | list):
+        found = next((f for f in found if f), None)
+    return found
+
+
+def remote_code_note(path: str | os.PathLike, trust: bool, key: str) -> str | None:
+    """What the model folder's own Python code (``auto_map`` in its config.json) comes to when
+    the config does not allow remote code: never silently ignored.
+
+    Where transformers has the model type built in (``llama``), it loads its own class and the
+    custom one is ignored: the returned warning names both. Where it does not, loading could only
+    fail with transformers' request for a Python argument: this stops now with
+    :class:`ragdistill.sources.SourceError` naming ``key`` (``models.<name>.trust_remote_code``),
+    the setting that allows the code. None where there is no custom code or it is allowed.
+    """
+    config = Path(path) / "config.json"
+    if trust or not config.exists():
+        return None
+    cfg = read_json(config, remove=path)
+    auto_map = cfg.get("auto_map") or {}
+    if not auto_map:
+        return None
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    from .sources import SourceError
+
+    custom = "; ".join(
+        f"{k}: {', '.join(filter(None, v)) if isinstance(v, list | tuple) else v}"
+        for k, v in sorted(auto_map.items())
+    )
+    model_type = cfg.get("model_type")
+    if model_type not in CONFIG_MAPPING_NAMES:
+        raise SourceError(
+            f"{key}: {config} names the model's own Python code in auto_map ({custom}) for model type "
+            f"{model_type!r}, which transformers does not have built in; set {key}: true to run that "
+            "code (read it first), or use another model"
+        )
+    fallback = {"AutoTokenizer": "tokenizer_config.json's tokenizer_class"}
+    used = [
+        f"{k} -> {_builtin_class(k, model_type) or fallback.get(k, f'the {model_type} class')}"
+        for k in sorted(auto_map)
+    ]
+    return (
+        f"{key}: {config} names the model's own Python code in auto_map ({custom}), which runs only "
+        f"with {key}: true; transformers' built-in {model_type!r} classes are used instead "
+        f"({'; '.join(used)})"
+    )
+
+
+def warn_remote_code(path: str | os.PathLike, trust: bool) -> None:
+    """:func:`remote_code_note` at loading, the config key named from the folder's source record
+    (a trained copy carries its base model's)."""
+    meta = Path(path) / SOURCE_FILE
+    name = read_json(meta, remove=path).get("name", "<name>") if meta.exists() else "<name>"
+    note = remote_code_note(path, trust, f"models.{name}.trust_remote_code")
+    if note:
+        log.warning("%s", note)
+
+
 def save_trained(model, tokenizer, out_dir: str | os.PathLike, base: str | os.PathLike) -> None:
     """Save a trained copy of the model at ``base`` as safetensors, with its tokenizer and base's
     source record (so the copy keeps the trust_remote_code setting the config gave the base)."""
@@ -349,6 +421,7 @@ def load_encoder(path: str | os.PathLike, trust_remote_code: bool | None = None)
 
     if trust_remote_code is None:
         trust_remote_code = trusts_remote_code(path)
+    warn_remote_code(path, trust_remote_code)
     with reading_model(path, "the encoder"):
         return AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code)
 

@@ -413,6 +413,45 @@ def test_a_source_that_cannot_be_reached_is_one_line_naming_the_key_and_the_url(
     )
 
 
+@pytest.mark.workflow
+def test_a_models_own_code_is_named_never_silently_ignored(tiny_model_dir, tmp_path):
+    """A model folder whose config.json names its own code (``auto_map``) and a config that does
+    not allow remote code: for a type transformers does not know, fetch_model stops naming the key
+    that allows it; for a built-in type (llama) it warns naming the built-in class used instead."""
+    from tests.conftest import snakemake
+
+    def folder(name: str, model_type: str) -> Path:
+        out = tmp_path / name
+        shutil.copytree(tiny_model_dir("llama"), out)
+        cfg = json.loads((out / "config.json").read_text())
+        cfg |= {"model_type": model_type, "auto_map": {"AutoModelForCausalLM": "modeling_mine.MyLM"}}
+        (out / "config.json").write_text(json.dumps(cfg))
+        return out
+
+    unknown = folder("unknown", "my-own-lm")
+    _cli_fails(
+        tmp_path / "stop",
+        f"models:\n  bad:\n    source: 'local:{unknown}'\n",
+        "resources/models/bad",
+        r"models\.bad\.trust_remote_code: .*config\.json names the model's own Python code in auto_map "
+        r"\(AutoModelForCausalLM: modeling_mine\.MyLM\) for model type 'my-own-lm'.*"
+        r"set models\.bad\.trust_remote_code: true",
+    )
+    llama = folder("llama", "llama")
+    (tmp_path / "warn.yaml").write_text(f"models:\n  mine:\n    source: 'local:{llama}'\n")
+    work = tmp_path / "warn"
+    snakemake(
+        work, "resources/models/mine", "--cores", "1", "--configfile", str(SMOKE), str(tmp_path / "warn.yaml")
+    )
+    log = (work / "logs" / "fetch_model" / "mine.log").read_text()
+    assert re.search(
+        r"WARNING .*models\.mine\.trust_remote_code: .* which runs only with "
+        r"models\.mine\.trust_remote_code: true; transformers' built-in 'llama' classes are used instead "
+        r"\(AutoModelForCausalLM -> LlamaForCausalLM\)",
+        log,
+    ), log[-2000:]
+
+
 # ---- safe loading and no shell
 
 

@@ -61,6 +61,7 @@ def load(path: str | os.PathLike, attn_implementation: str = "sdpa", trust_remot
     remote code only where ``models.trusts_remote_code`` allows it."""
     if trust_remote_code is None:
         trust_remote_code = models.trusts_remote_code(path)
+    models.warn_remote_code(path, trust_remote_code)
     auto = kind_of_folder(path).auto_class()
     with models.reading_model(path, "the reader"):
         return auto.from_pretrained(
