@@ -366,6 +366,16 @@ def warn_remote_code(path: str | os.PathLike, trust: bool) -> None:
         log.warning("%s", note)
 
 
+def context_length(config) -> int | None:
+    """A model's context length in tokens (``max_position_embeddings``, GPT-2's ``n_positions``)
+    from its transformers config or its config.json read as a dict; None where it states none."""
+    for name in ("max_position_embeddings", "n_positions"):
+        value = config.get(name) if isinstance(config, dict) else getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def save_trained(model, tokenizer, out_dir: str | os.PathLike, base: str | os.PathLike) -> None:
     """Save a trained copy of the model at ``base`` as safetensors, with its tokenizer and base's
     source record (so the copy keeps the trust_remote_code setting the config gave the base)."""

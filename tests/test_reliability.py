@@ -452,6 +452,63 @@ def test_a_models_own_code_is_named_never_silently_ignored(tiny_model_dir, tmp_p
     ), log[-2000:]
 
 
+@pytest.mark.workflow
+def test_limits_known_at_fetch_are_checked_right_after_it(tmp_path):
+    """A 20,000-word passage (cut to 64 tokens for retrieval, 40 in the prompt) and a question
+    too long for the reader: check_lengths, which needs only the data and the reader's config,
+    warns with the count and the longest id and records them, before any model job."""
+    data = tmp_path / "data"
+    data.mkdir()
+    passages = [f"{i}\tplace {i} is in city {i % 7}\tPlace {i}\n" for i in range(30)]
+    passages.append("huge\t" + "word " * 20000 + "\tHuge\n")
+    (data / "c.tsv").write_text("id\ttext\ttitle\n" + "".join(passages))
+    for split, first, n in (("train", 0, 8), ("dev", 10, 4), ("test", 20, 4)):
+        rows = [
+            {"id": f"{split}{i}", "question": f"where is place {i}?", "answers": [f"city {i % 7}"]}
+            for i in range(first, first + n)
+        ]
+        if split == "test":
+            rows.append({"id": "too-long", "question": "where " * 1500 + "?", "answers": ["x"]})
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    extra = (
+        "runs: [long]\ndatasets:\n  long:\n    questions:\n"
+        + "".join(f"      {s}: 'local:{data / f'{s}.jsonl'}'\n" for s in ("train", "dev", "test"))
+        + f"    corpus: 'local:{data / 'c.tsv'}'\n"
+    )
+    (tmp_path / "long.yaml").write_text(extra)
+    work = tmp_path / "w"
+    res = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(work), "results/long/s0/checks/lengths.json", "--cores", "1"]
+        + ["--configfile", str(SMOKE), str(tmp_path / "long.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", res.stdout + res.stderr, re.M))
+    assert ran == {"fetch_data", "fetch_model", "check_lengths"}, ran
+    log = (work / "logs" / "check_lengths" / "long" / "s0.log").read_text()
+    for key, limit in (("retriever.passage_max_length", 64), ("prompt.max_doc_tokens", 40)):
+        assert re.search(
+            rf"WARNING .*at least 1 passages are longer than {re.escape(key)} \({limit} tokens\).*"
+            r"the longest, 'huge', has 20001 words",
+            log,
+        ), log[-2000:]
+    assert re.search(
+        r"WARNING .*test question 'too-long' has 1501 words: .* may not fit the reader's context of 1024",
+        log,
+    ), log[-2000:]
+    found = json.loads((work / "results" / "long" / "s0" / "checks" / "lengths.json").read_text())
+    assert found["passages"]["retriever.passage_max_length"] == {
+        "limit": 64,
+        "at_least": 1,
+        "longest": "huge",
+        "words": 20001,
+    }
+    assert found["questions"]["test"]["may_not_fit"] and not found["questions"]["train"]["may_not_fit"]
+    checks = json.loads((work / "resources" / "data" / "long" / "s0" / "checks.json").read_text())
+    assert checks["lengths"]["passages"]["longest"] == "huge" and "lower bound" in checks["lengths"]["unit"]
+
+
 # ---- safe loading and no shell
 
 

@@ -364,6 +364,7 @@ READER_ON |= {
 }
 RETRIEVAL_SIDE = {
     "fetch_data",
+    "check_lengths",
     "fetch_model",
     "tokenize_corpus",
     "encode_corpus",

@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .. import models
 from ..files import InputError
 from ..prompts import Prompt, PromptSettings
 
@@ -62,11 +63,7 @@ def context_of(config) -> int | None:
     ``n_positions``), or None where the config states none (ALiBi models may have none). For an
     encoder-decoder reader it bounds each FiD passage (T5's relative positions have no hard
     limit; its config's ``n_positions`` is the length it was trained at)."""
-    for name in ("max_position_embeddings", "n_positions"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
+    return models.context_length(config)
 
 
 class Reader(ABC):
