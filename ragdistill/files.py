@@ -62,9 +62,13 @@ class DamagedFile(InputError):
         """Name, as what to delete, the output among ``outputs`` (a job's inputs) that is or holds
         ``path``: deleting a file inside a folder output makes Snakemake rebuild nothing."""
         here = Path(os.path.abspath(self.path))
+        outputs = list(outputs)
+        for out in outputs:  # the file itself first, then a folder that holds it
+            if Path(os.path.abspath(out)) == here:
+                self.remove = str(out)
+                return
         for out in outputs:
-            o = Path(os.path.abspath(out))
-            if here == o or o in here.parents:
+            if Path(os.path.abspath(out)) in here.parents:
                 self.remove = str(out)
                 return
 

@@ -113,6 +113,12 @@ class Reader(ABC):
     def prompt_length(self, prompt: Prompt) -> int:
         """The length that must fit the model's context (a prompt, or its longest passage)."""
 
+    @staticmethod
+    @abstractmethod
+    def documents_per_sequence(k: int) -> int:
+        """How many of a question's k documents share one sequence, and so the model's context
+        (what the lengths check can know before any prompt is built)."""
+
     def build_prompts(
         self,
         tokenizer,
