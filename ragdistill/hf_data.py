@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .files import InputError
+from .sources import hub_errors, hub_url, one_line
 
 log = logging.getLogger(__name__)
 # our split names -> the hub split read when a source names none
@@ -66,6 +67,9 @@ def hub_rows(
         kwargs["name"] = member
     try:
         ds = datasets.load_dataset(repo, split=split, **kwargs)
+    except hub_errors() as err:  # the hub unreachable, or no such repository or revision
+        where = repo if Path(repo).exists() else hub_url(repo, revision, "dataset")
+        raise InputError(f"{key}: cannot read {where} split {split!r}: {one_line(err)}") from None
     except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as err:
         raise InputError(f"{key}: {repo!r} split {split!r}: {err}") from None
     log.info("%s: %s split %s: %d rows (datasets, cache %s)", key, repo, split, ds.num_rows, cache_dir)

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import stats
 from .dumps import example, load_dump
-from .files import write_json
+from .files import reading, safetensors_error, write_json
 from .settings import config_key, from_params
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,11 @@ def input_embeddings(model_dir: str) -> np.ndarray:
     from safetensors import safe_open
 
     for f in sorted(Path(model_dir).glob("*.safetensors")):
-        with safe_open(str(f), "pt") as st:
-            for name in st.keys():
-                if name.endswith(INPUT_EMBEDDINGS):
-                    return st.get_tensor(name).float().numpy()
+        with reading(f, "the reader's weights", remove=model_dir, errors=safetensors_error()):
+            with safe_open(str(f), "pt") as st:
+                for name in st.keys():
+                    if name.endswith(INPUT_EMBEDDINGS):
+                        return st.get_tensor(name).float().numpy()
     raise KeyError(f"{model_dir}: no input-embedding matrix found in the safetensors files")
 
 

@@ -475,7 +475,11 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         "claim 5 is **not testable** when the teachers' HR@5 difference is not significant. The rules "
         "are in the project's docs/method.md.",
         "",
-        *data_lines([read_json(p) for p in inp["data_checks"]], seeds),
+        *data_lines(
+            [read_json(p) for p in inp["data_checks"]],
+            seeds,
+            [read_json(p) for p in inp.get("lengths", [])],
+        ),
         "",
         *origin,
         "## Claims check",
@@ -548,18 +552,21 @@ def provenance_lines(code_line: str, models: dict[str, dict], data: dict[str, di
     ]
 
 
-def data_lines(checks: list[dict], seeds: list[int]) -> list[str]:
-    """The data line of each seed's replicate (one line for one seed), with a blank line between."""
+def data_lines(checks: list[dict], seeds: list[int], lengths: list[dict] | None = None) -> list[str]:
+    """The data line of each seed's replicate (one line for one seed), with a blank line between;
+    ``lengths``: each replicate's ``check_lengths`` findings."""
+    lengths = lengths or [{}] * len(checks)
     if len(checks) == 1:
-        return [data_line(checks[0])]
+        return [data_line(checks[0], lengths[0])]
     out = []
-    for sd, c in zip(seeds, checks, strict=True):
-        out += [f"Seed {sd}'s replicate. " + data_line(c), ""]
+    for sd, c, n in zip(seeds, checks, lengths, strict=True):
+        out += [f"Seed {sd}'s replicate. " + data_line(c, n), ""]
     return out[:-1]
 
 
-def data_line(checks: dict) -> str:
-    """One line on the data: split sizes, and what the fetch's leakage checks counted."""
+def data_line(checks: dict, lengths: dict | None = None) -> str:
+    """One line on the data: split sizes, what the fetch's leakage checks counted, and what
+    ``check_lengths`` found against the limits."""
     q = checks["questions"]
     overlap = checks["overlap"]
     line = (
@@ -569,7 +576,31 @@ def data_line(checks: dict) -> str:
     )
     if checks.get("allow_overlap"):
         line += f" (allowed: {checks['allow_overlap']})"
-    return line + f"; passages repeating another's text: {checks['repeated_passages']}."
+    line += f"; passages repeating another's text: {checks['repeated_passages']}."
+    return line + length_sentence(lengths or {})
+
+
+def length_sentence(lengths: dict) -> str:
+    """``check_lengths``' findings as a sentence: passages over each limit (counted in words, a
+    lower bound) with the longest, and questions that may not fit the reader's context."""
+    if not lengths.get("unit"):
+        return ""
+    cut = [
+        f"{v['at_least']:,} longer than {key} ({v['limit']} tokens)" for key, v in lengths["passages"].items()
+    ]
+    some = next(iter(lengths["passages"].values()))
+    text = (
+        f" Passages cut (counted in words, a lower bound): {', '.join(cut)}; the longest: "
+        f"{some['longest']!r}, {some['words']:,} words."
+    )
+    tight = [
+        f"{split} {q['longest']!r} ({q['words']:,} words)"
+        for split, q in lengths["questions"].items()
+        if q["may_not_fit"]
+    ]
+    if tight:
+        text += f" Longest questions that may not fit the reader's context: {', '.join(tight)}."
+    return text
 
 
 def _num(v: float | None) -> str:

@@ -20,9 +20,11 @@ import torch
 
 from . import models
 from .datasets import iter_corpus
+from .dumps import read_array
 from .files import read_jsonl, write_jsonl
 from .metrics import has_answer
 from .settings import RetrieverSettings, config_key, from_params
+from .vectors import read_index
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,6 @@ def same_as_initial(inp: dict) -> bool:
 
 def retrieve(inp: dict, out: dict, params: dict) -> None:
     """Search the index with every question of the job's splits; the top ``top_k`` passages."""
-    import faiss
 
     s = from_params(RetrieveSettings, params)
     if same_as_initial(inp):
@@ -89,8 +90,8 @@ def retrieve(inp: dict, out: dict, params: dict) -> None:
             ", ".join(s.splits),
         )
         return
-    index = faiss.read_index(inp["index"])
-    ids = np.load(inp["ids"], allow_pickle=False)
+    index = read_index(inp["index"])
+    ids = read_array(inp["ids"], "passage ids (.npy)")
     tok, model = load_query_encoder(inp["query_encoder"])
     splits = list(s.splits)
     per_split = [read_jsonl(p) for p in inp["questions"]]

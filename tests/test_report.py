@@ -75,3 +75,34 @@ def test_front_page_tables_fit_the_landing_page_column():
     header = [e.astext() for e in next(tables[1].findall(docutils.nodes.row)).children]
     assert header == ["retriever", "reader", "HR@5", "EM"]
     assert "0.300" not in tables[1].astext()  # HR@1 is not on the landing page
+
+
+def test_the_data_line_ends_with_what_check_lengths_found():
+    """Passages over each limit (counted in words: a lower bound) with the longest, and a
+    question that may not fit the reader; nothing from a run fetched before the counts."""
+    from ragdistill.report import data_line
+
+    checks = {
+        "questions": {"train": 8, "dev": 4, "test": 5},
+        "passages": 31,
+        "overlap": {"train": 0, "dev": 0},
+        "repeated_passages": 0,
+    }
+    lengths = {
+        "unit": "words",
+        "passages": {
+            "retriever.passage_max_length": {"limit": 64, "at_least": 1, "longest": "huge", "words": 20001},
+            "prompt.max_doc_tokens": {"limit": 40, "at_least": 3, "longest": "huge", "words": 20001},
+        },
+        "questions": {
+            "train": {"longest": "train3", "words": 4, "context": 1024, "may_not_fit": False},
+            "test": {"longest": "too-long", "words": 1501, "context": 1024, "may_not_fit": True},
+        },
+    }
+    line = data_line(checks, lengths)
+    assert line.endswith(
+        " Passages cut (counted in words, a lower bound): 1 longer than retriever.passage_max_length "
+        "(64 tokens), 3 longer than prompt.max_doc_tokens (40 tokens); the longest: 'huge', 20,001 "
+        "words. Longest questions that may not fit the reader's context: test 'too-long' (1,501 words)."
+    ), line
+    assert data_line(checks, {"unit": None}) == data_line(checks)

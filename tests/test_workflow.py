@@ -359,6 +359,7 @@ def _copy_of_repo_and_run(smoke_run, tmp_path):
 
 # what a reader-side edit reruns, and the stages before the reader
 READER_ON = {
+    "check_lengths",  # it asks the reader's kind how many documents share its context
     "finetune_reader",
     "dump_attention",
     "score_perplexity",

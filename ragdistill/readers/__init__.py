@@ -8,13 +8,13 @@ The kind is decided here and only here, from the model's config: when the model 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
 from .. import models
+from ..files import read_json
 from .base import Reader, pad, to_device
 from .decoder import DecoderOnly
 from .fid import FusionInDecoder
@@ -47,7 +47,7 @@ def kind_for(config) -> type[Reader]:
 
 def kind_of_folder(path: str | os.PathLike) -> type[Reader]:
     """The reader kind of a model folder, read from its config.json (no weights are loaded)."""
-    return kind_for(json.loads((Path(path) / "config.json").read_text(encoding="utf-8")))
+    return kind_for(read_json(Path(path) / "config.json", remove=path))
 
 
 def of(model) -> Reader:
@@ -61,14 +61,13 @@ def load(path: str | os.PathLike, attn_implementation: str = "sdpa", trust_remot
     remote code only where ``models.trusts_remote_code`` allows it."""
     if trust_remote_code is None:
         trust_remote_code = models.trusts_remote_code(path)
-    return (
-        kind_of_folder(path)
-        .auto_class()
-        .from_pretrained(
+    models.warn_remote_code(path, trust_remote_code)
+    auto = kind_of_folder(path).auto_class()
+    with models.reading_model(path, "the reader"):
+        return auto.from_pretrained(
             path,
             use_safetensors=True,
             attn_implementation=attn_implementation,
             dtype=torch.float32,
             trust_remote_code=trust_remote_code,
         )
-    )

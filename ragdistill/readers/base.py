@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .. import models
 from ..files import InputError
 from ..prompts import Prompt, PromptSettings
 
@@ -62,11 +63,7 @@ def context_of(config) -> int | None:
     ``n_positions``), or None where the config states none (ALiBi models may have none). For an
     encoder-decoder reader it bounds each FiD passage (T5's relative positions have no hard
     limit; its config's ``n_positions`` is the length it was trained at)."""
-    for name in ("max_position_embeddings", "n_positions"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
+    return models.context_length(config)
 
 
 class Reader(ABC):
@@ -115,6 +112,12 @@ class Reader(ABC):
     @abstractmethod
     def prompt_length(self, prompt: Prompt) -> int:
         """The length that must fit the model's context (a prompt, or its longest passage)."""
+
+    @staticmethod
+    @abstractmethod
+    def documents_per_sequence(k: int) -> int:
+        """How many of a question's k documents share one sequence, and so the model's context
+        (what the lengths check can know before any prompt is built)."""
 
     def build_prompts(
         self,

@@ -145,6 +145,10 @@ class DecoderOnly(Reader):
     def prompt_length(self, prompt: Prompt) -> int:
         return len(prompt.input_ids)
 
+    @staticmethod
+    def documents_per_sequence(k: int) -> int:
+        return k  # one prompt holds them all
+
     def batch(self, prompts: list[Prompt], pad_id: int, with_stop: bool = True) -> dict:
         """Right-padded ids (B, T), mask and labels (-100 but on the answer and its newline)."""
         ids, mask = pad([p.input_ids for p in prompts], pad_id)

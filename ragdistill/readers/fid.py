@@ -239,6 +239,10 @@ class FusionInDecoder(Reader):
     def prompt_length(self, prompt: Prompt) -> int:
         return max(e - s for s, e in prompt.passages)
 
+    @staticmethod
+    def documents_per_sequence(k: int) -> int:
+        return 1  # each passage is encoded with the question on its own
+
     def batch(self, prompts: list[Prompt], pad_id: int, with_stop: bool = True) -> dict:
         start = self.model.config.decoder_start_token_id
         return fid_batch(prompts, pad_id, pad_id if start is None else start, with_stop)

@@ -1,0 +1,32 @@
+# The limits known once the data and the reader are fetched (passages cut for retrieval or in the
+# prompt, questions that may not fit the reader's context), checked before any model job: a
+# rule of its own, so that changing a limit reruns this check, not the fetch and all after it.
+rule check_lengths:
+    input:
+        checks="resources/data/{run}/checks.json",
+        reader=get_reader_base,
+    output:
+        lengths="results/{run}/checks/lengths.json",
+    log:
+        "logs/check_lengths/{run}.log",
+    localrule: True
+    conda:
+        "../../envs/ragdistill.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        code=code_hash("lengths"),
+        entry="lengths:check_lengths",
+        k=config["k"],
+        passage_max_length=config["retriever"]["passage_max_length"],
+        max_doc_tokens=config["prompt"]["max_doc_tokens"],
+        max_question_tokens=config["prompt"]["max_question_tokens"],
+    script:
+        "../scripts/run_stage.py"
+
+
+rule lengths:
+    input:
+        [f"results/{r}/checks/lengths.json" for r in REPLICATES],
+    localrule: True
