@@ -78,11 +78,25 @@ def disk_error_line(err: Exception, outputs: list[str]) -> str | None:
         SafetensorError = ()  # noqa: N806
     where = ", ".join(outputs) or "the job's outputs"
     if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
-        path = err.filename or where
+        path = output_of(str(err.filename), outputs) if err.filename else where
         return f"{path}: {err.strerror or os.strerror(err.errno)} (errno {errno.errorcode[err.errno]})"
     if isinstance(err, SafetensorError) and "os error" in str(err).lower():
         return f"writing {where}: {err}"
     return None
+
+
+def output_of(path: str, outputs: list[str]) -> str:
+    """The output a failing path belongs to: the output itself, or for the temporary file an
+    atomic write makes beside it (``files.atomic_path``: ``.<name>.<random><suffix>`` in the same
+    folder) the output it was to become, which is what the user knows and can delete."""
+    p = Path(path)
+    for out in outputs:
+        o = Path(out)
+        if p == o or (p.parent == o.parent and p.name.startswith(f".{o.name}.")):
+            return out
+        if o in p.parents:  # a file inside a folder output
+            return out
+    return path
 
 
 # read-only file system, disk full, quota, no permission

@@ -711,6 +711,23 @@ def test_other_errors_keep_their_traceback_and_safetensors_disk_errors_get_one_l
     assert disk_error_line(FileNotFoundError(2, "No such file", "z"), ["a"]) is None  # a bug too
 
 
+def test_a_disk_error_on_a_temporary_file_names_the_output_it_was_to_become():
+    """An atomic write fails on ``.train.npz.<random>.npz`` beside the output: the line names
+    ``train.npz`` (what the user knows and can delete), and a file inside a folder output names
+    the folder."""
+    from ragdistill.runner import disk_error_line
+
+    outs = ["results/r/attention/x/train.npz", "results/r/reader/m/model"]
+    tmp = OSError(30, "Read-only file system", "results/r/attention/x/.train.npz.k2j3h4.npz")
+    assert (
+        disk_error_line(tmp, outs) == "results/r/attention/x/train.npz: Read-only file system (errno EROFS)"
+    )
+    inside = OSError(28, "No space left on device", "results/r/reader/m/model/model.safetensors")
+    assert disk_error_line(inside, outs) == "results/r/reader/m/model: No space left on device (errno ENOSPC)"
+    other = OSError(13, "Permission denied", "somewhere/else.json")
+    assert disk_error_line(other, outs) == "somewhere/else.json: Permission denied (errno EACCES)"
+
+
 def test_a_full_disk_leaves_no_half_checkpoint_and_a_killed_one_is_cleared(tmp_path, monkeypatch):
     import random
 
