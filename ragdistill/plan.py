@@ -19,6 +19,7 @@ counts and no hours.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -57,8 +58,9 @@ RATES: dict[str, dict[str, tuple[float, str]]] = {
 }
 # the DPR corpus (psgs_w100.tsv): 21,015,324 passages of 100 words
 KNOWN_PASSAGES = {"psgs_w100": 21_015_324}
-# hidden size of the retriever models the presets name (the vectors' width)
-KNOWN_DIM = {"contriever": 768, "minilm": 384, "tiny-bert": 32}
+# hidden size of the retriever models the presets name (the vectors' width), where no fetched
+# model folder says it (``model_dim``)
+KNOWN_DIM = {"contriever": 768, "minilm": 384}
 NEGLIGIBLE = {
     "fetch_data",
     "fetch_model",
@@ -192,6 +194,15 @@ def _split_size(ds: dict, split: str, cap: int | None) -> int:
     if rows is None:
         return int(cap or 0)
     return min(int(rows), int(cap)) if cap else int(rows)
+
+
+def model_dim(name: str, run_dir: str | None) -> int | None:
+    """The retriever's vector width: its fetched folder's ``hidden_size`` (``--run-dir``), else
+    the known width of the presets' models; None when neither says."""
+    cfg = Path(run_dir or "") / "resources" / "models" / name / "config.json"
+    if run_dir and cfg.is_file():
+        return int(json.loads(cfg.read_text())["hidden_size"])
+    return KNOWN_DIM.get(name)
 
 
 def _run_of(replicate: str) -> str:
@@ -346,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = list(cfg["runs"])
     sz = sizes(cfg, runs, args.run_dir, args.passages)
     retriever = cfg["retriever"]["model"]
-    dim = args.dim or KNOWN_DIM.get(retriever)
+    dim = args.dim or model_dim(retriever, args.run_dir)
     if dim is None:
         raise SystemExit(f"--dim: the width of retriever {retriever!r} is not known here; give it")
     jobs = dry_run_jobs(args.configfile)

@@ -2,9 +2,12 @@
 
 Why: a report read months later, or on another machine, must say which code and which settings
 made it, and which model and data revisions it read, without the reader trusting a folder name.
-The commit is read once when the workflow is parsed (:func:`checkout`), the config the report
-stage receives is the one Snakemake resolved (every ``--configfile`` merged), and the sources
-come from what the fetch stage recorded (``checks.json`` ``sources``; a model's
+The report job reads both itself, never as Snakemake params (a param is a rerun trigger: the
+report would rerun whenever the project moves, a commit lands or another run joins the config):
+the commit of the workflow's own folder (:func:`checkout`; jobs run the workflow's own library,
+so ``WORKFLOW`` is it), and the config Snakemake resolved for the job (every ``--configfile``
+merged), which the job runner hands over in ``RAGDISTILL_CONFIG`` (:func:`job_config`). The
+sources come from what the fetch stage recorded (``checks.json`` ``sources``; a model's
 ``ragdistill_source.json``).
 """
 
@@ -16,6 +19,11 @@ import subprocess
 from pathlib import Path
 
 import yaml
+
+# the workflow's folder: the package's parent (jobs run the workflow's own library)
+WORKFLOW = Path(__file__).resolve().parent.parent
+# the environment variable through which the job runner hands a job its resolved config
+CONFIG_ENV = "RAGDISTILL_CONFIG"
 
 
 def checkout(root: str | Path) -> dict:
@@ -38,6 +46,15 @@ def checkout(root: str | Path) -> dict:
     # tracked files only: results, logs and other untracked outputs are not the code
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def job_config() -> dict:
+    """The resolved config of the running job (set by ``runner.run_from_snakemake``); empty
+    outside a job."""
+    import os
+
+    text = os.environ.get(CONFIG_ENV)
+    return json.loads(text) if text else {}
 
 
 def config_text(config: dict) -> str:

@@ -406,9 +406,6 @@ class ReportSettings:
     dpi: int = config_key("figures.dpi", default=120)
     # figure name -> why this run does not draw it (a figure of fewer than two points says nothing)
     not_drawn: dict = config_key(None, default_factory=dict)
-    # provenance: the checkout's commit and state, and the resolved config (provenance.py)
-    checkout: dict = config_key(None, default_factory=dict)
-    resolved_config: dict = config_key(None, default_factory=dict)
 
 
 def make_report(inp: dict, out: dict, params: dict) -> None:
@@ -446,11 +443,15 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
     draw_hr_at_k(
         base, kinds, fixed_rows, {"hr_at_k": out["hr_at_k_png"], "hr_at_k_pdf": out["hr_at_k_pdf"]}, s.dpi
     )
-    config_yaml = provenance.config_text(s.resolved_config)
+    # read in the job, not passed as params: a param would rerun the report whenever the project
+    # moves, a commit lands or another run is added (provenance.py)
+    config_yaml = provenance.config_text(provenance.job_config())
     write_text(out["config"], config_yaml)
+    commit = provenance.describe_commit(provenance.checkout(provenance.WORKFLOW))
     code_line = (
-        f"Code: commit {provenance.describe_commit(s.checkout)}; resolved config: `config.yaml` beside "
-        f"the report, sha256 `{provenance.digest(config_yaml)}`."
+        f"Code: commit {commit} (the report's; cached results of earlier jobs are reused while their "
+        "code digests match); resolved config: `config.yaml` beside the report, sha256 "
+        f"`{provenance.digest(config_yaml)}`."
     )
     origin = provenance_lines(
         code_line,

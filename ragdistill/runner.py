@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import json
 import logging
 import os
 import sys
@@ -114,6 +115,9 @@ def run_from_snakemake(smk) -> None:
     # before torch is imported, so that its thread pool matches the job's share of cores
     os.environ["OMP_NUM_THREADS"] = str(max(1, int(smk.threads)))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # the resolved config, for the report's provenance (provenance.job_config): not a param, so
+    # that it triggers no rerun
+    os.environ["RAGDISTILL_CONFIG"] = json.dumps(dict(smk.config), default=str)
     outputs = [str(o) for o in smk.output]
     for left in clean_temporaries(outputs):
         log.info("removed %s, left by an interrupted attempt", left)

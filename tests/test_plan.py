@@ -37,7 +37,8 @@ def test_the_plan_counts_what_the_smoke_run_did(smoke_run):
     cfg = plan.resolved_config([str(SMOKE)])
     sizes = plan.sizes(cfg, ["smoke"], str(smoke_run), None)
     rates = {k: v for k, (v, _) in plan.RATES["cpu2"].items()}
-    rows = {r.rule: r for r in plan.plan(plan.dry_run_jobs([str(SMOKE)]), cfg, sizes, 32, rates)}
+    dim = plan.model_dim(cfg["retriever"]["model"], str(smoke_run))  # the tiny encoder's width
+    rows = {r.rule: r for r in plan.plan(plan.dry_run_jobs([str(SMOKE)]), cfg, sizes, dim, rates)}
     res = smoke_run / "results" / "smoke" / "s0"
     corpus = (smoke_run / "resources/data/smoke/s0/corpus.tsv").read_text().splitlines()
     assert rows["encode_corpus"].items == len(corpus) - 1

@@ -60,3 +60,12 @@ def test_source_rows_give_the_hub_commit_or_the_pinned_sha256(tmp_path):
         ("models.minilm.source", "hf:sentence-transformers/x", "abc"),
         ("datasets.squad.squad.source", "url:https://e.org/d.json", "95aa"),
     ]
+
+
+def test_a_job_reads_its_resolved_config_from_the_runner(monkeypatch):
+    """The runner hands every job its resolved config in RAGDISTILL_CONFIG (not as params, which
+    would rerun the report whenever the project moved); outside a job there is none."""
+    monkeypatch.delenv(provenance.CONFIG_ENV, raising=False)
+    assert provenance.job_config() == {}
+    monkeypatch.setenv(provenance.CONFIG_ENV, '{"k": 5, "runs": ["world"]}')
+    assert provenance.job_config() == {"k": 5, "runs": ["world"]}

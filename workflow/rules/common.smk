@@ -15,7 +15,7 @@ sys.path.insert(0, workflow.basedir)
 _paths = [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
-from ragdistill import grid, memory, names, provenance
+from ragdistill import grid, memory, names
 from ragdistill.codedeps import code_digest, code_modules
 from ragdistill.config_check import cap_warnings, check_config
 
@@ -450,11 +450,6 @@ def figure_names():
         + (["sweep"] if SWEEP_FIGURE else [])
         + (["learning_curve"] if CURVE_TEACHERS else [])
     )
-
-
-# the checkout's commit (and whether its tracked files differ), read once at parsing: the report
-# names the code that made it (ragdistill/provenance.py)
-CHECKOUT = provenance.checkout(workflow.basedir)
 
 
 def run_models(wildcards):

@@ -91,8 +91,6 @@ rule make_report:
         distill_steps=config["distill"]["steps"],
         dpi=config["figures"]["dpi"],
         not_drawn=not_drawn(),
-        checkout=CHECKOUT,
-        resolved_config=config,
     script:
         "../scripts/run_stage.py"
 
