@@ -117,7 +117,7 @@ def run_from_snakemake(smk) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # the resolved config, for the report's provenance (provenance.job_config): not a param, so
     # that it triggers no rerun
-    os.environ["RAGDISTILL_CONFIG"] = json.dumps(dict(smk.config), default=str)
+    os.environ["RAGDISTILL_CONFIG"] = json.dumps(dict(getattr(smk, "config", None) or {}), default=str)
     outputs = [str(o) for o in smk.output]
     for left in clean_temporaries(outputs):
         log.info("removed %s, left by an interrupted attempt", left)
