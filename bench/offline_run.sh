@@ -15,8 +15,8 @@ set -uo pipefail
 secs=${1:?usage: bash bench/offline_run.sh SECONDS [snakemake arguments]}
 shift
 py=${PYTHON:-python3}
-site=${OFFLINE_SITE:-/tmp/offline-site}
-models=${OFFLINE_MODELS:-/tmp/offline-models}
+site=${OFFLINE_SITE:-${TMPDIR:-/tmp}/offline-site}
+models=${OFFLINE_MODELS:-${TMPDIR:-/tmp}/offline-models}
 out=${OUT:-offline-out}
 mkdir -p "$out"
 export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1

@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 
+from .stats import mean_sd
+
 # characters LaTeX reads as commands, and the few non-ASCII ones our texts use
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -72,10 +74,9 @@ def grid_tex(cols: list[str], groups: list[tuple[str, str, int, list[np.ndarray]
         for v in values:
             if not len(v):
                 cells.append("--")
-            elif len(v) > 1:
-                cells.append(rf"{v.mean():.3f} $\pm$ {v.std(ddof=1):.3f}")
             else:
-                cells.append(f"{v[0]:.3f}")
+                mean, sd = mean_sd(v)
+                cells.append(rf"{mean:.3f} $\pm$ {sd:.3f}" if len(v) > 1 else f"{mean:.3f}")
         rows.append([rf"\texttt{{{escape(ret)}}}", rf"\texttt{{{escape(rea)}}}", str(n), *cells])
     caption = (
         f"Evaluation grid of run \\texttt{{{escape(run)}}}: test HR@k, gold-passage recall and the "

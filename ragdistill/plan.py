@@ -273,7 +273,6 @@ def plan(jobs: list[Job], cfg: dict, sz: Sizes, dim: int, rates: dict[str, float
         row = rows.setdefault(job.rule, Row(job.rule))
         row.jobs += 1
         if job.rule in NEGLIGIBLE:
-            row.seconds = None if row.seconds is None else row.seconds
             continue
         w = job_work(job, cfg, sz, dim)
         if job.rule == "answer_questions":

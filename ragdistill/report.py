@@ -29,7 +29,7 @@ from .hr_at_k import draw_hr_at_k, hr_at_k_curves
 from .latex import claims_tex, grid_tex
 from .metrics import hits_by_question
 from .settings import config_key, from_params
-from .stats import Bootstrap, paired
+from .stats import Bootstrap, mean_sd, paired
 
 log = logging.getLogger(__name__)
 METRICS = ["hr@1", "hr@5", "hr@10", "hr@20", "gold_recall@5", "em", "f1"]
@@ -62,13 +62,6 @@ def grid_summary(rows: list[dict]) -> tuple[list[str], list[tuple[str, str, int,
             )
         )
     return cols, out
-
-
-def mean_sd(v: np.ndarray) -> tuple[float, float]:
-    """Mean and sample sd over the seeds (sd 0 for one seed; NaN for none)."""
-    if not len(v):
-        return np.nan, np.nan
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
 def grid_table(rows: list[dict]) -> tuple[str, str]:

@@ -319,3 +319,11 @@ def rank_correlation(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(vals, [alpha, 1.0 - alpha])
     return Interval(float(point), float(lo), float(hi), r, f"{method} bootstrap")
+
+
+def mean_sd(v: np.ndarray) -> tuple[float, float]:
+    """Mean and sample sd over the seeds (sd 0 for one seed; NaN for none): how the grid's tables
+    (Markdown, CSV, LaTeX, the report's first page) summarise a cell."""
+    if not len(v):
+        return np.nan, np.nan
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0

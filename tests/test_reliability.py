@@ -452,6 +452,25 @@ def test_a_models_own_code_is_named_never_silently_ignored(tiny_model_dir, tmp_p
     ), log[-2000:]
 
 
+def _build_from_local_files(
+    tmp_path: Path, data: Path, work: Path, target: str
+) -> subprocess.CompletedProcess:
+    """Build ``target`` with the smoke models over a run ``long`` read from ``data``'s local
+    ``{train,dev,test}.jsonl`` and ``c.tsv``, one core; the finished process (not checked)."""
+    extra = (
+        "runs: [long]\ndatasets:\n  long:\n    questions:\n"
+        + "".join(f"      {s}: 'local:{data / f'{s}.jsonl'}'\n" for s in ("train", "dev", "test"))
+        + f"    corpus: 'local:{data / 'c.tsv'}'\n"
+    )
+    (tmp_path / "long.yaml").write_text(extra)
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(work), target, "--cores", "1"]
+        + ["--configfile", str(SMOKE), str(tmp_path / "long.yaml")],
+        capture_output=True,
+        text=True,
+    )
+
+
 @pytest.mark.workflow
 def test_limits_known_at_fetch_are_checked_right_after_it(tmp_path):
     """A 20,000-word passage (cut to 64 tokens for retrieval, 40 in the prompt) and a question
@@ -470,19 +489,8 @@ def test_limits_known_at_fetch_are_checked_right_after_it(tmp_path):
         if split == "test":
             rows.append({"id": "too-long", "question": "where " * 1500 + "?", "answers": ["x"]})
         (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    extra = (
-        "runs: [long]\ndatasets:\n  long:\n    questions:\n"
-        + "".join(f"      {s}: 'local:{data / f'{s}.jsonl'}'\n" for s in ("train", "dev", "test"))
-        + f"    corpus: 'local:{data / 'c.tsv'}'\n"
-    )
-    (tmp_path / "long.yaml").write_text(extra)
     work = tmp_path / "w"
-    res = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(work), "results/long/s0/checks/lengths.json", "--cores", "1"]
-        + ["--configfile", str(SMOKE), str(tmp_path / "long.yaml")],
-        capture_output=True,
-        text=True,
-    )
+    res = _build_from_local_files(tmp_path, data, work, "results/long/s0/checks/lengths.json")
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     ran = set(re.findall(r"^(?:local)?rule (\w+):", res.stdout + res.stderr, re.M))
     assert ran == {"fetch_data", "fetch_model", "check_lengths"}, ran
@@ -772,19 +780,8 @@ def test_a_test_question_too_long_for_the_reader_stops_before_training(tmp_path)
     test = [{"id": "t0", "question": "where is place 20?", "answers": ["city 6"]}]
     test.append({"id": "too-long", "question": long_question, "answers": ["city 3"]})
     (data / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
-    extra = (
-        "runs: [long]\ndatasets:\n  long:\n    questions:\n"
-        + "".join(f"      {s}: 'local:{data / f'{s}.jsonl'}'\n" for s in ("train", "dev", "test"))
-        + f"    corpus: 'local:{data / 'c.tsv'}'\n"
-    )
-    (tmp_path / "long.yaml").write_text(extra)
     work = tmp_path / "w"
-    res = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(work), "results/long/s0/reader/finetuned-s0/model", "--cores", "1"]
-        + ["--configfile", str(SMOKE), str(tmp_path / "long.yaml")],
-        capture_output=True,
-        text=True,
-    )
+    res = _build_from_local_files(tmp_path, data, work, "results/long/s0/reader/finetuned-s0/model")
     said = res.stdout + res.stderr
     assert res.returncode != 0
     assert re.search(

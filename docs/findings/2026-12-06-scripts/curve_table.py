@@ -1,6 +1,6 @@
 """Rows of the learning-curve table from a run's curve.json.
 
-    python curve_table.py /tmp/sqp/results/squad/curve/curve.json
+    python curve_table.py <run>/results/squad/curve/curve.json
 """
 import sys
 import json

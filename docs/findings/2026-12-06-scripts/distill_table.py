@@ -1,7 +1,7 @@
 """Per distillation of a run folder: the teacher line of its log, dev HR@5 at the evaluated steps
 (won/lost against step 0, z), the kept step. Rows of the distillations table.
 
-    python distill_table.py /tmp/sqp squad
+    python distill_table.py <run> squad
 """
 import glob, re, csv, sys, os, math
 root, run = sys.argv[1], sys.argv[2]
