@@ -11,7 +11,9 @@ rule make_report:
             f"resources/data/{replicate(w.run, s)}/checks.json" for s in SEEDS
         ],
         # every seed's replicate: passages and questions against the limits (check_lengths)
-        lengths=lambda w: [f"results/{replicate(w.run, s)}/checks/lengths.json" for s in SEEDS],
+        lengths=lambda w: [
+            f"results/{replicate(w.run, s)}/checks/lengths.json" for s in SEEDS
+        ],
         # every teacher's retriever: the step it kept, its test retrieval there and at the last step
         encoders=get_teacher_files("distill/{r}/query_encoder"),
         selected=get_teacher_files("retrieve/{r}/test.jsonl"),
