@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = _machine(device)
     print(f"machine: {machine}")
     print(table(rows))
-    from ragdistill.files import write_json
+    from ragdistill.core.files import write_json
 
     write_json(
         args.json,

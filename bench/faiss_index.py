@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from ragdistill.encode import index_factory
+from ragdistill.stages.encode import index_factory
 
 
 def vectors(n: int, dim: int, seed: int = 0, topics: int = 1000, latent: int = 16) -> np.ndarray:

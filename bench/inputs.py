@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from ragdistill import models
-from ragdistill.prompts import Prompt
+from ragdistill.readers.prompts import Prompt
 
 ROOT = Path(__file__).resolve().parent.parent
 # the real architectures, for random-weight stand-ins (sizes from the models' own configs)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from ragdistill.sources import Source, SourceError, sha256_of
+from ragdistill.data.sources import Source, SourceError, sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
 # pinned in pyproject.toml at a version the machine's image does not have

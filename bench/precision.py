@@ -130,7 +130,7 @@ def bench_precision(work: Path, device: torch.device, batch: int, batches: int) 
 
 
 def _capture_model(path: str):
-    from ragdistill import attention
+    from ragdistill.stages import attention
 
     return attention.load_reader_for_capture(path)
 

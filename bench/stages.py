@@ -21,8 +21,9 @@ import torch
 
 from bench.inputs import ARCH, fid_prompts, model_dir, reader_prompts, words
 from bench.measure import measure
-from ragdistill import attention, encode, models, readers
+from ragdistill import models, readers
 from ragdistill.readers import fid
+from ragdistill.stages import attention, encode
 
 
 def _retriever(batch_size: int, max_length: int) -> dict:

@@ -59,7 +59,7 @@ def _pair_problems(config: dict) -> list[str]:
 def _world_problems(config: dict) -> list[str]:
     """Sizes the world generator cannot meet, found at planning time rather than in fetch_data
     (where too many people for the name pools would otherwise never finish)."""
-    from .world import WorldConfig, size_problems
+    from ragdistill.data.world import WorldConfig, size_problems
 
     lines = []
     for name, ds in (config.get("datasets") or {}).items():
@@ -123,8 +123,8 @@ def hub_split_rows(source: str, default_split: str) -> tuple[int | None, str]:
     """Rows of the split a ``hf:`` question source reads, known without the hub, and how it is
     known (``""`` when it is not): the published size of the whole split and the bounds of
     datasets' slice syntax; ``train[:8757]`` is 8,757 rows (at most) whatever the split holds."""
-    from .hf_data import is_file_glob
-    from .sources import Source, SourceError
+    from ragdistill.data.hf_data import is_file_glob
+    from ragdistill.data.sources import Source, SourceError
 
     try:
         src = Source.parse(source, "")
@@ -154,7 +154,7 @@ def cap_warnings(config: dict) -> list[str]:
 
     Only what planning can know is checked: a split's size from ``HUB_SPLIT_ROWS``, a local hub
     folder's README or the split syntax's bounds; sources of other kinds are not sized."""
-    from .hf_data import HUB_SPLITS
+    from ragdistill.data.hf_data import HUB_SPLITS
 
     def setting(key: str):
         section, name = key.split(".")
@@ -192,16 +192,16 @@ def cap_warnings(config: dict) -> list[str]:
     return lines
 
 
-# which kinds of source each key takes (ragdistill/fetch.py reads them)
+# which kinds of source each key takes (ragdistill/stages/fetch.py reads them)
 MODEL_KINDS = ("hf", "pypi", "url", "local", "init")
 FILE_KINDS = ("hf", "url", "local")
 
 
 def source_problems(config: dict) -> list[str]:
-    """Every source string parsed at planning (:meth:`ragdistill.sources.Source.parse`), before
+    """Every source string parsed at planning (:meth:`ragdistill.data.sources.Source.parse`), before
     any job and any network call: a malformed ``hf:`` (``hf:foo@@bar``), a ``url:`` without a
     scheme, a ``pypi:`` without a pinned version, or a kind the key does not take, named by key."""
-    from .sources import Source, SourceError
+    from ragdistill.data.sources import Source, SourceError
 
     where: list[tuple[str, object, tuple[str, ...]]] = []
     for name, spec in (config.get("models") or {}).items():

@@ -1,7 +1,8 @@
 """The one bridge between Snakemake and the library: logging, arguments, and the entry call.
 
 Every rule runs ``workflow/scripts/run_stage.py``, which calls :func:`run_from_snakemake`.
-The rule's ``params.entry`` names the library function (``"encode:encode_corpus"``); the
+The rule's ``params.entry`` names the stage function (``"encode:encode_corpus"``: the function
+``encode_corpus`` of ``ragdistill/stages/encode.py``, the module named after the rule file); the
 function receives the rule's named inputs, outputs and params as plain dicts. Scripts never read
 ``snakemake.config``: every setting reaches the code through ``params`` so that Snakemake reruns
 a job when it changes.
@@ -19,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import DamagedFile, InputError
-from .sources import SourceError
+from ragdistill.core.files import DamagedFile, InputError
+from ragdistill.data.sources import SourceError
 
 # bad input or config: the message names the file and line or the key
 USER_ERRORS = (InputError, SourceError)
@@ -46,12 +47,12 @@ def setup_logging(path: str | None) -> None:
 
 def call(entry: str, **kwargs) -> Any:
     module, _, func = entry.partition(":")
-    return getattr(importlib.import_module(f"ragdistill.{module}"), func)(**kwargs)
+    return getattr(importlib.import_module(f"ragdistill.stages.{module}"), func)(**kwargs)
 
 
 def clean_temporaries(outputs: list[str]) -> list[Path]:
     """Remove what a killed earlier attempt left beside each output: the temporary names of
-    :func:`ragdistill.files.atomic_path` (``.<name>.*``) and of downloads (``<name>.part``), so
+    :func:`ragdistill.core.files.atomic_path` (``.<name>.*``) and of downloads (``<name>.part``), so
     that nothing half-written survives to look complete. Returns what was removed."""
     import shutil
 

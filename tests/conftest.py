@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ragdistill import models
-from ragdistill.files import write_jsonl
+from ragdistill.core.files import write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"

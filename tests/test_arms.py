@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ragdistill import arms
+from ragdistill.stages import arms
 
 
 def _indicators(path, mq: list[float | None]) -> str:

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from ragdistill import attention, capture, models, readers
+from ragdistill import models, readers
+from ragdistill.readers import capture
 from ragdistill.readers.decoder import build_prompt
+from ragdistill.stages import attention
 from tests.conftest import example
 
 PROMPT = {"seed": 0, "shuffle": True, "max_doc_tokens": 40, "add_bos": True}
@@ -153,8 +155,8 @@ def test_capture_does_not_change_the_forward_pass(tiny_model_dir):
 
 def test_dump_is_the_same_whatever_the_batching(tiny_model_dir, tmp_path):
     """Batches are formed in length order; the dump keeps the questions' order and values."""
-    from ragdistill.dumps import load_dump
-    from ragdistill.files import write_jsonl
+    from ragdistill.core.files import write_jsonl
+    from ragdistill.data.dumps import load_dump
 
     rows = []
     for i in range(5):
@@ -180,8 +182,8 @@ def test_dump_is_the_same_whatever_the_batching(tiny_model_dir, tmp_path):
 
 
 def test_noq_leaves_out_the_document_tokens_the_question_repeats(tiny_model_dir, tmp_path):
-    from ragdistill.dumps import load_dump
-    from ragdistill.files import write_jsonl
+    from ragdistill.core.files import write_jsonl
+    from ragdistill.data.dumps import load_dump
 
     write_jsonl(tmp_path / "train.jsonl", [{**example("q1"), "question": "Which town is Drossel?"}])
     inp = {"model": tiny_model_dir("llama"), "retrieved": str(tmp_path / "train.jsonl")}
@@ -207,8 +209,8 @@ def test_candidates_are_scored_in_windows_as_a_slow_reference_does(tiny_model_di
     """distill.candidates N = 2k: the dump's N scores per question equal, document by document,
     eager attention over each window's own prompt (candidates wk..(w+1)k, built alone), and the
     per-token arrays are window 0's, the reader's own prompt."""
-    from ragdistill.dumps import load_dump
-    from ragdistill.files import write_jsonl
+    from ragdistill.core.files import write_jsonl
+    from ragdistill.data.dumps import load_dump
 
     path = tiny_model_dir("llama")
     rows = [example("q1", k=6), {**example("q2", k=6), "answers": ["town 4"]}]
@@ -281,8 +283,8 @@ def eager_llama_profiles(path: str, p, rows: list[int]) -> dict[str, np.ndarray]
 
 
 def _dump(path: str, tmp_path, rows: list[dict], answer_rows: str | None, k: int = 3, n: int = 6) -> dict:
-    from ragdistill.dumps import load_dump
-    from ragdistill.files import write_jsonl
+    from ragdistill.core.files import write_jsonl
+    from ragdistill.data.dumps import load_dump
 
     write_jsonl(tmp_path / "train.jsonl", rows)
     out = {"dump": str(tmp_path / f"{answer_rows}.npz")}
@@ -370,7 +372,7 @@ def test_answer_rows_of_each_kind_of_prompt(tiny_model_dir):
     """Decoder-only: ``producing`` is the span moved back one position, ``own`` the span. FiD
     (``labels`` set): the span under both, since decoder position i writes label i. The recorder's
     rows follow the setting it is given, and the default when none is."""
-    from ragdistill.prompts import Prompt
+    from ragdistill.readers.prompts import Prompt
 
     tok = models.load_tokenizer(tiny_model_dir("llama"))
     p = build_prompt(tok, ROWS[1], 3, PROMPT, with_answer=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragdistill import claims as cc
-from ragdistill.report import kept_step0, make_lookup
-from ragdistill.stats import Bootstrap
+from ragdistill.analysis import claims as cc
+from ragdistill.analysis.stats import Bootstrap
+from ragdistill.stages.report import kept_step0, make_lookup
 
 BOOT = Bootstrap(resamples=2000, level=0.95, seed=0)
 TOP_N = ["5", "10", "20"]
@@ -231,7 +231,7 @@ def test_distance_claim_and_missing_examples():
 def test_the_claims_forest_plot_has_a_row_per_comparison(tmp_path):
     """The claims at a glance: one row per comparison of every claim (claim 2 has two), drawn
     from the claims check's own items, a kept step 0 drawn as "not measured"."""
-    from ragdistill.forest import draw_forest, forest_rows
+    from ragdistill.analysis.forest import draw_forest, forest_rows
 
     cells, readers, fixed = world(seeds=(0, 1))
     lookup = make_lookup(cells, readers, fixed)
@@ -253,7 +253,7 @@ def test_several_runs_share_one_forest_a_marker_per_run_and_seed(tmp_path, monke
     named "<run> s<seed>", and each claim's verdict per run."""
     import matplotlib.pyplot as plt
 
-    from ragdistill.forest import draw_forest, forest_rows, runs_rows
+    from ragdistill.analysis.forest import draw_forest, forest_rows, runs_rows
 
     cells, readers, fixed = world(seeds=(0, 1))
     items = cc.check(cc.paper_claims(TOP_N, 0.1), make_lookup(cells, readers, fixed), [0, 1], BOOT, set())

@@ -51,8 +51,8 @@ def test_every_defaulted_section_key_is_in_config_yaml():
 
 
 def test_objective_names_in_the_schema_are_the_librarys():
-    """grid.extra's pattern (the schema cannot import Python) lists ragdistill.names' objectives."""
-    from ragdistill import names
+    """grid.extra's pattern (the schema cannot import Python) lists ragdistill.core.names' objectives."""
+    from ragdistill.core import names
 
     pattern = SCHEMA["properties"]["grid"]["properties"]["extra"]["items"]["pattern"]
     assert pattern == f"^({'|'.join(names.OBJECTIVES)})-({names.OFF_THE_SHELF}|{names.FINE_TUNED})$"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ragdistill.diagnose_mq import GROUPS, diagnose_dump, entity_tokens, header_mask, token_groups
-from ragdistill.indicators import example_indicators, unit
+from ragdistill.stages.indicators import example_indicators, unit
+from ragdistill.tools.diagnose_mq import GROUPS, diagnose_dump, entity_tokens, header_mask, token_groups
 
 
 def test_entity_tokens_are_capitalised_words_after_the_first():

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from ragdistill import distill
-from ragdistill.dumps import load_dump
-from ragdistill.settings import from_params
+from ragdistill.core.settings import from_params
+from ragdistill.data.dumps import load_dump
+from ragdistill.stages import distill
 from tests.conftest import distill_case
 
 
@@ -131,7 +131,7 @@ def test_both_mode_resumes_to_the_same_encoders_and_curve(
     """Killed after step 4 (its checkpoint holds the index refreshed at step 3, which the dev
     evaluation of step 5 searches), resumed: bitwise the same encoders, curve and searched passage
     vectors as an uninterrupted run."""
-    from ragdistill import resume
+    from ragdistill.models import resume
 
     real_hits = distill.pool_hits
 
@@ -198,7 +198,7 @@ def test_best_keeps_the_encoder_of_the_best_dev_step_across_a_resume(tiny_model_
     those a 2-step ``last`` run ends with, though the job is killed after step 4 and resumed."""
     import json
 
-    from ragdistill import resume
+    from ragdistill.models import resume
 
     model = tiny_model_dir("bert")
     inp, out, params = distill_case(tmp_path / "last2", model, steps=2)
@@ -245,7 +245,7 @@ def test_sgd_optimizer_trains_and_an_unknown_one_names_the_key(tiny_model_dir, t
 def _shards_of(tmp_path: Path, inp: dict, params: dict, retriever: str) -> list[str]:
     """Two shards holding the case's passages (float32, as encoded) in scrambled order, plus decoys."""
     from ragdistill import models
-    from ragdistill.files import read_jsonl
+    from ragdistill.core.files import read_jsonl
 
     passages = {}
     for name in ("train", "dev"):
@@ -268,7 +268,7 @@ def _shards_of(tmp_path: Path, inp: dict, params: dict, retriever: str) -> list[
 def test_stored_candidate_vectors_give_the_same_distillation_as_encoding(
     tiny_model_dir, tmp_path, monkeypatch
 ):
-    from ragdistill import encode
+    from ragdistill.stages import encode
 
     retriever = tiny_model_dir("bert")
     inp, out, params = distill_case(tmp_path / "enc", retriever)
@@ -293,7 +293,7 @@ def test_stored_candidate_vectors_give_the_same_distillation_as_encoding(
 
 
 def test_candidate_vectors_name_the_shards_when_a_passage_is_missing(tiny_model_dir, tmp_path):
-    from ragdistill import encode
+    from ragdistill.stages import encode
 
     retriever = tiny_model_dir("bert")
     inp, _, params = distill_case(tmp_path, retriever)

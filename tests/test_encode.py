@@ -71,7 +71,7 @@ def test_encode_corpus_stores_the_shards_passages_in_corpus_order(
 ):
     """Several chunks in flight (CHUNK 5), in a thread or in forked tokenising processes: the
     shard holds its passages in corpus order, each the float32 embedding rounded to float16."""
-    from ragdistill import encode
+    from ragdistill.stages import encode
 
     monkeypatch.setattr(encode, "CHUNK", 5)
     path = tiny_model_dir("bert")
@@ -91,7 +91,7 @@ def test_encode_corpus_stores_the_shards_passages_in_corpus_order(
 
 
 def test_tokenize_workers_default_to_none_on_a_cpu(tiny_model_dir):
-    from ragdistill import encode
+    from ragdistill.stages import encode
 
     tokenizer = models.BatchTokenizer(models.load_tokenizer(tiny_model_dir("bert")), 24)
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
@@ -112,7 +112,7 @@ def test_token_ids_stored_once_give_the_same_vectors_byte_for_byte(
     memory-mapped: the same float16 vectors, byte for byte, and the same ids in the same order as
     tokenising the TSV in the job (several chunks: CHUNK 5; both padding sides; one shard and a
     third of three)."""
-    from ragdistill import encode
+    from ragdistill.stages import encode
 
     monkeypatch.setattr(encode, "CHUNK", 5)
     monkeypatch.setattr(models, "load_tokenizer", _with_side(models.load_tokenizer, side))
@@ -140,7 +140,7 @@ def test_token_ids_stored_once_give_the_same_vectors_byte_for_byte(
 
 def _tokenized_corpus(tmp_path, model_dir: str):
     """(corpus.tsv, tokens folder): 23 passages, tokenised by ``tokenize_corpus`` at length 24."""
-    from ragdistill import encode
+    from ragdistill.stages import encode
 
     corpus, tokens = tmp_path / "corpus.tsv", tmp_path / "tokens"
     _corpus(corpus, 23)
@@ -173,7 +173,7 @@ def test_a_resaved_tokenizer_keeps_its_digest_and_another_vocabulary_does_not(ti
     import shutil
     from pathlib import Path
 
-    from ragdistill import encode
+    from ragdistill.stages import encode
 
     base = tiny_model_dir("bert")
     again = tmp_path / "again"
@@ -198,7 +198,7 @@ def test_a_retriever_distilled_back_to_step_0_reads_the_initial_index_and_retrie
     its vectors, are encoded and searched as usual."""
     import json
 
-    from ragdistill import encode, retrieve
+    from ragdistill.stages import encode, retrieve
 
     path = tiny_model_dir("bert")
     corpus, tokens = _tokenized_corpus(tmp_path, path)

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from ragdistill import evaluate, readers
-from ragdistill.files import InputError, write_jsonl
+from ragdistill import readers
+from ragdistill.core.files import InputError, write_jsonl
+from ragdistill.stages import evaluate
 from tests.conftest import PROMPT, example
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ragdistill import fetch, sources
-from ragdistill.files import InputError, read_jsonl
-from ragdistill.sources import Source, SourceError
+from ragdistill.core.files import InputError, read_jsonl
+from ragdistill.data import sources
+from ragdistill.data.sources import Source, SourceError
+from ragdistill.stages import fetch
 
 
 def test_parse_sources():
@@ -148,7 +149,7 @@ def test_url_source_checks_sha256(tiny_model_dir, tmp_path):
 def test_url_downloads_are_keyed_by_url_not_file_name(tmp_path, caplog):
     """Two URLs ending in the same file name are two downloads; without a sha256 each use warns
     with the hash that was read, and a pinned hash that the file does not have stops with both."""
-    from ragdistill.sources import download_url, sha256_of
+    from ragdistill.data.sources import download_url, sha256_of
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -236,14 +237,14 @@ def test_nq_open_triviaqa_and_dpr_corpus(tmp_path):
     rows = read_jsonl(tmp_path / "out" / "train.jsonl")
     assert rows[0]["answers"] == ["a0", "b0"] and len(rows) == 3
     assert (tmp_path / "out" / "corpus.tsv").read_text().splitlines()[1] == "1\tAnn was born in a0.\tAnn"
-    from ragdistill.datasets import read_questions
+    from ragdistill.data.datasets import read_questions
 
     t = read_questions([tqa], "triviaqa", "test", tmp_path)
     assert t == [{"id": "t1", "question": "who?", "answers": ["Ann", "Anne"], "gold_ids": []}]
 
 
 def test_dpr_question_tsv_and_hub_dataset(tmp_path, monkeypatch):
-    from ragdistill.datasets import read_questions
+    from ragdistill.data.datasets import read_questions
 
     qas = tmp_path / "nq-test.csv"
     qas.write_text("who wrote it?\t['Ann', \"O'Neil\"]\nwhere?\t['Paris']\n")
@@ -367,7 +368,7 @@ def test_sources_module_never_uses_a_shell():
 
 
 def test_an_alias_empty_once_normalised_is_dropped_beside_others(tmp_path):
-    from ragdistill.datasets import read_questions
+    from ragdistill.data.datasets import read_questions
 
     q = tmp_path / "q.jsonl"
     q.write_text('{"question": "q?", "answers": ["The", "Drossel"]}\n')
@@ -422,7 +423,7 @@ def test_questions_in_two_splits_stop_the_fetch_unless_allowed(tmp_path):
 def test_every_pair_of_splits_is_checked_and_named():
     """train/dev, train/test and dev/test: each pair that shares a question is named, with the
     later split's count and first ids, test's pairs first."""
-    from ragdistill.leakage import check_overlap, question_overlap
+    from ragdistill.data.leakage import check_overlap, question_overlap
 
     def q(qid: str, text: str) -> dict:
         return {"id": qid, "question": text}
@@ -487,7 +488,7 @@ def test_an_onnx_bert_graph_becomes_the_same_encoder(tiny_model_dir, tmp_path):
     import onnxruntime
     from transformers import AutoModel, AutoTokenizer
 
-    from ragdistill import onnx_bert
+    from ragdistill.models import onnx_bert
 
     tiny = tiny_model_dir("bert")
     graph = _onnx_export(tiny, tmp_path / "enc.onnx")

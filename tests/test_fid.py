@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from ragdistill import attention, models, readers
-from ragdistill.prompts import PromptSettings
+from ragdistill import models, readers
 from ragdistill.readers import fid
+from ragdistill.readers.prompts import PromptSettings
+from ragdistill.stages import attention
 from tests.conftest import example
 
 PROMPT = PromptSettings(seed=0, shuffle=True, max_doc_tokens=40, add_bos=False)
@@ -169,7 +170,7 @@ def test_train_layers_trains_the_top_decoder_blocks_only(t5):
 def test_a_fid_reader_refuses_a_chat_template_and_checks_each_passage(t5):
     import dataclasses
 
-    from ragdistill.files import InputError
+    from ragdistill.core.files import InputError
 
     path, tok = t5
     model = readers.load(path)

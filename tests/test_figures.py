@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragdistill.figures import curve_styles, example_tokens, pick_example
+from ragdistill.stages.figures import curve_styles, example_tokens, pick_example
 
 
 def _dump() -> dict:
@@ -45,7 +45,7 @@ def test_a_figure_saved_twice_gives_the_same_bytes(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ragdistill.plots import save_figure
+    from ragdistill.analysis.plots import save_figure
 
     files = []
     for i in range(2):
@@ -82,7 +82,7 @@ def test_the_curves_figure_draws_every_distillation_of_every_seed(tmp_path, monk
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ragdistill import figures
+    from ragdistill.stages import figures
 
     series = ["adist-finetuned", "adist-offtheshelf", "adist-random", "adist-uniform", "pdist-finetuned"]
     paths = []

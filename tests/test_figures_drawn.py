@@ -77,7 +77,7 @@ def test_the_sweep_figure_with_three_teachers_per_seed(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ragdistill import sweep
+    from ragdistill.stages import sweep
 
     monkeypatch.setattr(plt, "close", lambda fig=None: None)
     rows = [

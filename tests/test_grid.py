@@ -1,4 +1,4 @@
-"""The study's design as names (ragdistill/grid.py), on hand-written configs."""
+"""The study's design as names (ragdistill/core/grid.py), on hand-written configs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ragdistill import grid
+from ragdistill.core import grid
 
 BASE = {
     "seeds": [0, 1],

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ragdistill.indicators import example_indicators, max_cosine, unit
+from ragdistill.stages.indicators import example_indicators, max_cosine, unit
 
 
 def test_a_token_repeating_a_question_token_has_similarity_exactly_one():
@@ -34,7 +34,7 @@ def test_near_far_by_hand():
     """One document of 12 tokens, answer at position 5. Profile (sums to 20): 2 at distance 1 and
     2 (4 tokens: positions 3, 4, 6, 7), 1 everywhere else. Shares per token: near 2/20, far
     (distances 6-10: positions 11 only, distance 6; nothing at 7-10 on the left either) 1/20."""
-    from ragdistill.indicators import band_mean, distance_profile, near_far
+    from ragdistill.stages.indicators import band_mean, distance_profile, near_far
 
     prof = np.ones(12)
     prof[[3, 4, 6, 7]] = 2.0
@@ -54,8 +54,8 @@ def test_near_far_by_hand():
 
 
 def test_bands_are_checked_against_max_distance():
-    from ragdistill.indicators import IndicatorSettings
-    from ragdistill.settings import from_params
+    from ragdistill.core.settings import from_params
+    from ragdistill.stages.indicators import IndicatorSettings
 
     params = {"reader": "r", "top_n": [5], "sim_threshold": 0.5, "mq_threshold": 0.1, "max_distance": 10}
     with pytest.raises(ValueError, match=r"config indicators.far: \[6, 12\]"):

@@ -9,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from ragdistill.latex import claims_tex, escape, grid_tex
-from ragdistill.report import grid_summary
+from ragdistill.analysis.latex import claims_tex, escape, grid_tex
+from ragdistill.stages.report import grid_summary
 
 ROWS = [
     {"retriever_kind": "initial", "reader_kind": "finetuned", "hr@5": 0.5, "em": 0.1},
@@ -79,8 +79,8 @@ def test_both_tables_compile_with_pdflatex(tmp_path):
 def test_hr_curve_from_hand_made_retrievals(tmp_path):
     """HR@k against k from the definition: three questions whose first answer-bearing passage is
     at rank 1, rank 3 and nowhere among 4."""
-    from ragdistill.files import write_jsonl
-    from ragdistill.hr_at_k import hr_curve
+    from ragdistill.analysis.hr_at_k import hr_curve
+    from ragdistill.core.files import write_jsonl
 
     def ex(hits):
         return {"id": "q", "ctxs": [{"has_answer": h} for h in hits]}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ragdistill import layer_cache, models
+from ragdistill import models
+from ragdistill.models import layer_cache
 
 TEXTS = [
     "Ann Lee. Ann Lee was born in Paris and worked as a baker.",

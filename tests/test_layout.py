@@ -14,7 +14,7 @@ def test_the_package_docstring_names_every_stage():
     named = set(re.findall(r"``(\w+)``", ragdistill.__doc__))
     assert not set(stages) - named, f"stages missing from ragdistill/__init__.py: {set(stages) - named}"
     for stage in stages:  # a stage is one rule file plus one module of the same name
-        assert (REPO / "ragdistill" / f"{stage}.py").exists(), stage
+        assert (REPO / "ragdistill" / "stages" / f"{stage}.py").exists(), stage
 
 
 def test_the_schema_cites_files_that_exist():
@@ -38,7 +38,8 @@ def test_settings_defaults_agree_with_the_schema():
     source; a disagreeing default would silently differ when a rule omits the key)."""
     import dataclasses
 
-    from ragdistill import attention, distill, encode, indicators, learning_curve, prompts, reader
+    from ragdistill.readers import prompts
+    from ragdistill.stages import attention, distill, encode, indicators, learning_curve, reader
 
     pairs = [
         (prompts.PromptSettings, "prompt"),
@@ -59,67 +60,53 @@ def test_settings_defaults_agree_with_the_schema():
     assert not wrong, "\n".join(wrong)
 
 
-# The package's layers, bottom to top (docs/design.md "Module layers"): a module may import its
-# own layer's modules and those below, never above. The stages (one per rule file) sit above
-# them and import no stage; command-line analyses of finished outputs (TOOLS) sit on top.
-LAYERS = {
-    "base": {
-        "files",
-        "names",
-        "grid",
-        "settings",
-        "stats",
-        "metrics",
-        "sources",
-        "leakage",
-        "world",
-        "codedeps",
-        "memory",
-        "provenance",
-    },
-    "data": {
-        "hf_data",
-        "datasets",
-        "squad",
-        "onnx_bert",
-        "dumps",
-        "vectors",
-        "plots",
-        "claims",
-        "forest",
-        "hr_at_k",
-        "latex",
-        "resume",
-    },
-    "models": {"models", "layer_cache", "config_check", "runner"},
-    "reading": {"prompts", "capture", "readers", "readers.base", "readers.decoder", "readers.fid"},
-}
-TOOLS = {"diagnose_mq", "plan"}
+# The package's layers are its folders, bottom to top (docs/design.md "Layers"): a module may
+# import modules of its own folder and of folders below, never above; a stage (one per rule file)
+# imports no other stage; the tools sit on top; the two Snakemake entry points (``runner``, which
+# every rule's script calls, and ``config_check``, which the Snakefile calls while it plans) sit
+# at the package's top and import downwards only.
+FOLDERS = ["core", "analysis", "data", "models", "readers", "stages", "tools"]
+ENTRY_POINTS = {"runner": "data", "config_check": "data"}  # the highest folder each may import
 
 
 def _graph() -> dict[str, frozenset[str]]:
-    from ragdistill.codedeps import PACKAGE, direct_imports
+    from ragdistill.core.codedeps import PACKAGE, direct_imports
 
     mods = [".".join(p.relative_to(PACKAGE).with_suffix("").parts) for p in PACKAGE.rglob("*.py")]
     mods = [m.removesuffix(".__init__") for m in mods if m != "__init__"]
     return {m: direct_imports(m) for m in mods}
 
 
+def _rank(module: str) -> int:
+    folder = module.split(".")[0]
+    if folder in ENTRY_POINTS:
+        return FOLDERS.index(ENTRY_POINTS[folder])
+    assert folder in FOLDERS, f"ragdistill/{module}: a module outside the layer folders"
+    return FOLDERS.index(folder)
+
+
+def test_every_module_lies_in_a_layer_folder():
+    top = {p.stem for p in (REPO / "ragdistill").glob("*.py")} - {"__init__"}
+    assert top == set(ENTRY_POINTS), f"modules at the package's top besides the entry points: {top}"
+    folders = {p.name for p in (REPO / "ragdistill").iterdir() if (p / "__init__.py").exists()}
+    assert folders == set(FOLDERS), folders ^ set(FOLDERS)
+
+
 def test_stages_import_no_stage_and_layers_import_only_downwards():
-    stages = {p.stem for p in (REPO / "workflow" / "rules").glob("*.smk")} - {"common"}
     graph = _graph()
-    rank = {m: i for i, layer in enumerate(LAYERS.values()) for m in layer}
-    rank |= dict.fromkeys(stages, len(LAYERS)) | dict.fromkeys(TOOLS, len(LAYERS) + 1)
-    assert set(graph) == set(rank), (
-        f"modules without a layer: {set(graph) - set(rank)}; gone: {set(rank) - set(graph)}"
-    )
     wrong = [
         f"{m} -> {d}"
         for m, deps in graph.items()
         for d in deps
-        if rank[d] > rank[m] or (d in stages and m in stages)
+        if _rank(d) > _rank(m) or (m.startswith("stages.") and d.startswith("stages.") and d != "stages")
     ]
     assert not wrong, "imports against the layers:\n" + "\n".join(sorted(wrong))
+
+
+def test_a_stage_is_one_rule_file_plus_one_module_of_the_same_name():
+    rules = {p.stem for p in (REPO / "workflow" / "rules").glob("*.smk")} - {"common"}
+    modules = {p.stem for p in (REPO / "ragdistill" / "stages").glob("*.py")} - {"__init__"}
+    assert rules == modules, rules ^ modules
 
 
 def test_the_package_has_no_import_circle():
@@ -145,7 +132,7 @@ def test_only_the_readers_package_asks_which_kind_a_reader_is():
     found = [
         f"{p.relative_to(REPO)}:{i}"
         for p in (REPO / "ragdistill").rglob("*.py")
-        if "readers" not in p.parts and p.name != "models.py"  # models.init_model builds tiny T5s
+        if "readers" not in p.parts and p.name != "tiny.py"  # models.init_model builds tiny T5s
         for i, line in enumerate(p.read_text().splitlines(), 1)
         if asks.search(line)
     ]
@@ -156,16 +143,16 @@ def test_code_hashes_follow_the_readers_subpackage(tmp_path):
     """A rule whose stage reads through a reader kind reruns when that kind's module changes."""
     import shutil
 
-    from ragdistill.codedeps import PACKAGE, code_digest, code_modules
+    from ragdistill.core.codedeps import PACKAGE, code_digest, code_modules
 
-    mods = code_modules("attention")
-    assert {"readers", "readers.base", "readers.decoder", "readers.fid", "capture"} <= set(mods)
+    mods = code_modules("stages.attention")
+    assert {"readers", "readers.base", "readers.decoder", "readers.fid", "readers.capture"} <= set(mods)
     copy = tmp_path / "ragdistill"
     shutil.copytree(PACKAGE, copy)
     assert code_digest(copy, mods) == code_digest(PACKAGE, mods)
     (copy / "readers" / "fid.py").write_text((copy / "readers" / "fid.py").read_text() + "\n# edited\n")
     assert code_digest(copy, mods) != code_digest(PACKAGE, mods)
-    assert "readers.fid" not in code_modules("report")
+    assert "readers.fid" not in code_modules("stages.report")
 
 
 def _settings_classes() -> list[type]:
@@ -189,7 +176,7 @@ def _keys_read(cls: type, prefix: str | None = None) -> set[str]:
     import dataclasses
     import typing
 
-    from ragdistill.settings import WORKFLOW, field_key
+    from ragdistill.core.settings import WORKFLOW, field_key
 
     prefix = cls.SECTION if prefix is None else prefix
     hints = typing.get_type_hints(cls)
@@ -219,7 +206,7 @@ def _schema_has(schema: dict, key: str) -> bool:
 
 
 def test_every_settings_field_names_a_config_key_that_exists():
-    """Errors name a field's config key (ragdistill/settings.py); each must be a key a user can
+    """Errors name a field's config key (ragdistill/core/settings.py); each must be a key a user can
     set, not a section that does not exist (``arms.``) or another section's name for it."""
     import yaml
 
@@ -236,13 +223,13 @@ def test_every_schema_key_is_read_by_a_settings_class_or_the_workflow():
     """A key in the schema that nothing reads would be a setting that silently does nothing.
     Read means: the config key of a settings class's field (nested classes walked), or a key the
     workflow reads by name (``config["<section>"]["<key>"]`` in the rule files or
-    ragdistill/grid.py)."""
+    ragdistill/core/grid.py)."""
     import yaml
 
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     taken = set().union(*(_keys_read(c) for c in _settings_classes()))
     workflow = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
-    workflow += (REPO / "Snakefile").read_text() + (REPO / "ragdistill" / "grid.py").read_text()
+    workflow += (REPO / "Snakefile").read_text() + (REPO / "ragdistill" / "core" / "grid.py").read_text()
     unread = []
     for section, spec in schema["properties"].items():
         for key in spec.get("properties") or {}:

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from ragdistill import learning_curve
-from ragdistill.files import write_json, write_jsonl
+from ragdistill.core.files import write_json, write_jsonl
+from ragdistill.stages import learning_curve
 
 
 def _q(qid: str, hits: list[bool]) -> dict:
@@ -75,7 +75,7 @@ def test_the_stage_writes_gains_and_transfer_per_row(tmp_path):
 def test_the_curve_is_drawn_when_the_transfer_is_undefined(tmp_path, monkeypatch):
     """A teacher with no top-1 advantage (undefined transfer in every row) still gets its figure,
     on a linear count axis whose ticks are the sizes (a log axis stopped the run here)."""
-    from ragdistill.learning_curve import _plot
+    from ragdistill.stages.learning_curve import _plot
 
     undefined = {"diff": None, "lo": None, "hi": None, "n": 4}
     rows = [

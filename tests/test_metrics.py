@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ragdistill.metrics import answer_table, exact_match, f1_score, has_answer, mean_hits, normalize_answer
+from ragdistill.analysis.metrics import (
+    answer_table,
+    exact_match,
+    f1_score,
+    has_answer,
+    mean_hits,
+    normalize_answer,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +69,7 @@ def test_answer_table_is_has_answer_for_every_pair():
 
 def _token_scan(text: str, answers: list[str]) -> bool:
     """The slow reference: some normalised answer's tokens occur as a run in the text's tokens."""
-    from ragdistill.metrics import normalize_answer
+    from ragdistill.analysis.metrics import normalize_answer
 
     tokens = normalize_answer(text).split()
     for a in answers:
@@ -93,7 +100,7 @@ def test_answer_table_agrees_with_has_answer_on_random_texts():
 
 
 def test_reciprocal_rank_of_the_first_hit():
-    from ragdistill.metrics import reciprocal_rank
+    from ragdistill.analysis.metrics import reciprocal_rank
 
     assert reciprocal_rank([False, False, True, True]) == pytest.approx(1 / 3)
     assert reciprocal_rank([True]) == 1.0

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ragdistill import plan
+from ragdistill.tools import plan
 from tests.conftest import SMOKE
 
 

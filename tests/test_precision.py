@@ -8,9 +8,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ragdistill import attention, models, reader
-from ragdistill.dumps import load_dump
-from ragdistill.files import write_jsonl
+from ragdistill import models
+from ragdistill.core.files import write_jsonl
+from ragdistill.data.dumps import load_dump
+from ragdistill.models import device
+from ragdistill.stages import attention, reader
 from tests.conftest import example, finetune_case
 
 CPU = torch.device("cpu")
@@ -25,10 +27,10 @@ def test_the_setting_or_the_processor_decides(tmp_path, monkeypatch):
     without.write_text("processor : 0\nflags\t\t: fpu sse2 avx2\n")
     assert models.cpu_has_bf16(str(with_bf16)) and not models.cpu_has_bf16(str(without))
     assert not models.cpu_has_bf16(str(tmp_path / "nowhere"))
-    monkeypatch.setattr(models, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)  # where pick_precision looks it up
     dtype, why = models.pick_precision("auto", CPU)
     assert dtype == torch.bfloat16 and "avx512_bf16" in why
-    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
     assert models.pick_precision("auto", CPU)[0] == torch.float32
     with pytest.raises(ValueError, match="config key model_jobs.precision: 'half'"):
         models.pick_precision("half", CPU)

@@ -11,7 +11,7 @@ import re
 import pytest
 import yaml
 
-from ragdistill import memory
+from ragdistill.core import memory
 from tests.conftest import REPO, snakemake
 
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"

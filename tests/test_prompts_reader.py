@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from ragdistill import models, reader, readers, resume
-from ragdistill.attention import score_perplexity
-from ragdistill.files import write_jsonl
-from ragdistill.reader import with_answer_in_context
+from ragdistill import models, readers
+from ragdistill.core.files import write_jsonl
+from ragdistill.models import resume
 from ragdistill.readers.decoder import build_prompt
+from ragdistill.stages import reader
+from ragdistill.stages.attention import score_perplexity
+from ragdistill.stages.reader import with_answer_in_context
 from tests.conftest import LORA, PROMPT, example, finetune_case
 
 CHAT = (  # a template of the usual kind: turns between markers, a system turn first
@@ -223,7 +225,7 @@ def test_prompt_depends_on_the_set_of_documents_not_their_ranking(tiny_model_dir
 
 
 def test_a_prompt_past_the_readers_context_stops_naming_the_question(tiny_model_dir, caplog):
-    from ragdistill.files import InputError
+    from ragdistill.core.files import InputError
 
     path = tiny_model_dir("llama")
     tok = models.load_tokenizer(path)
@@ -262,7 +264,7 @@ def test_random_reader_has_the_architecture_and_fresh_weights(tiny_model_dir, tm
 
     from safetensors.torch import load_file
 
-    from ragdistill.reader import random_reader
+    from ragdistill.stages.reader import random_reader
 
     base = tiny_model_dir("llama")
     out = tmp_path / "random"
@@ -281,7 +283,7 @@ def test_a_noise_rung_is_reproducible_and_scaled_to_each_tensors_norm(tiny_model
     N(0, 1) * scale * ||W|| / sqrt(numel(W)))."""
     from safetensors.torch import load_file
 
-    from ragdistill.reader import noisy_reader
+    from ragdistill.stages.reader import noisy_reader
 
     base = tiny_model_dir("llama")
     made = {}
@@ -300,7 +302,7 @@ def test_a_noise_rung_is_reproducible_and_scaled_to_each_tensors_norm(tiny_model
 
 
 def test_the_blind_rung_trains_without_its_answer_bearing_passages():
-    from ragdistill.reader import without_answers
+    from ragdistill.stages.reader import without_answers
 
     ex = {"id": "q", "ctxs": [{"id": i, "has_answer": i in (0, 3)} for i in range(6)]}
     assert [c["id"] for c in without_answers(ex)["ctxs"]] == [1, 2, 4, 5]

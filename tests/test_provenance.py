@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from ragdistill import provenance
+from ragdistill.core import provenance
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

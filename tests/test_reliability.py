@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ragdistill import distill, reader, resume
+from ragdistill.models import resume
+from ragdistill.stages import distill, reader
 from tests.conftest import LORA, SMOKE, SNAKEMAKE, distill_case, finetune_case
 
 
@@ -539,7 +540,8 @@ def test_loading_is_safe_and_no_setting_reaches_a_shell():
 
 
 def test_trust_remote_code_follows_the_config(tiny_model_dir, tmp_path, monkeypatch):
-    from ragdistill import fetch, models
+    from ragdistill import models
+    from ragdistill.stages import fetch
 
     seen = []
     import transformers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import docutils.nodes
 from docutils.core import publish_doctree
 
-from ragdistill.report import front_page, rst_text
+from ragdistill.stages.report import front_page, rst_text
 
 ITEMS = [
     {
@@ -80,7 +80,7 @@ def test_front_page_tables_fit_the_landing_page_column():
 def test_the_data_line_ends_with_what_check_lengths_found():
     """Passages over each limit (counted in words: a lower bound) with the longest, and a
     question that may not fit the reader; nothing from a run fetched before the counts."""
-    from ragdistill.report import data_line
+    from ragdistill.stages.report import data_line
 
     checks = {
         "questions": {"train": 8, "dev": 4, "test": 5},

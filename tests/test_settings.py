@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from ragdistill.settings import from_params
-from ragdistill.stats import Bootstrap
+from ragdistill.analysis.stats import Bootstrap
+from ragdistill.core.settings import from_params
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def test_a_missing_required_key_is_named():
 def test_errors_name_the_key_a_user_sets_not_the_stage_section(tmp_path):
     """A distillation's retriever settings are ``retriever.*`` and its ``k`` the top-level ``k``;
     a wildcard the workflow fills names no config key."""
-    from ragdistill.distill import DistillSettings
+    from ragdistill.stages.distill import DistillSettings
     from tests.conftest import distill_case
 
     good = {n: v for n, v in distill_case(tmp_path, "r")[2].items() if n != "resume_dir"}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ragdistill.files import InputError
-from ragdistill.squad import SquadSplit, cut_paragraph, read_squad, sentence_cuts, split_by_article
+from ragdistill.core.files import InputError
+from ragdistill.data.squad import SquadSplit, cut_paragraph, read_squad, sentence_cuts, split_by_article
 
 LONG = (
     "Warsaw is the capital of Poland. It lies on the Vistula River. "
@@ -192,7 +192,7 @@ def test_train_takes_fewer_than_half_only_when_dev_and_test_need_it(caplog):
     """One large article and many small ones: dev and test ask for more questions than any half
     of the articles holds, so train's share is lowered (with a warning naming the keys)."""
     articles = _articles([40, 12, 12, 12, 4, 4, 4, 4, 4, 4])
-    with caplog.at_level(logging.WARNING, logger="ragdistill.squad"):
+    with caplog.at_level(logging.WARNING, logger="ragdistill.data.squad"):
         got = split_by_article(articles, SquadSplit(train=8, dev=30, test=50, seed=0), "f", "sq.squad")
     owner = _owners(got)
     assert _disjoint(owner) and {k: len(v) for k, v in got.items()} == {"train": 8, "dev": 30, "test": 50}
@@ -283,8 +283,8 @@ def test_empty_files_bad_bytes_and_bad_json_name_the_line(tmp_path):
 def test_fetch_data_builds_splits_and_corpus_from_one_squad_file(tmp_path):
     """question_format: squad through the fetch stage: three splits of whole articles, and a
     corpus holding every gold passage."""
-    from ragdistill import fetch
-    from ragdistill.files import iter_tsv, read_jsonl
+    from ragdistill.core.files import iter_tsv, read_jsonl
+    from ragdistill.stages import fetch
 
     path = fixture(tmp_path)
     out = {s: str(tmp_path / "out" / f"{s}.jsonl") for s in ("train", "dev", "test")}

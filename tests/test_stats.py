@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from ragdistill.files import write_json, write_jsonl
-from ragdistill.stats import Interval, bootstrap_mean, paired, spearman
+from ragdistill.analysis.stats import Interval, bootstrap_mean, paired, spearman
+from ragdistill.core.files import write_json, write_jsonl
 
 
 def slow_bootstrap(values: list[float], resamples: int, level: float, seed: int) -> tuple[float, float]:
@@ -101,7 +101,7 @@ def test_the_exact_test_keeps_its_false_positive_rate_under_the_null(n):
     """Under the null (each discordant question as likely won as lost), with 3 to 20 discordant
     questions of n, 2,000 simulated datasets each: the share with an interval that excludes 0 is
     at most 5% (plus two simulation standard errors). The percentile bootstrap exceeded it."""
-    from ragdistill.stats import exact_binary
+    from ragdistill.analysis.stats import exact_binary
 
     rng = np.random.default_rng(n)
     sims, bound = 2000, 0.05 + 2 * math.sqrt(0.05 * 0.95 / 2000)
@@ -224,7 +224,7 @@ def test_json_outputs_are_strict(tmp_path):
 
 
 def test_ratio_of_means_and_its_interval():
-    from ragdistill.stats import bootstrap_ratio
+    from ragdistill.analysis.stats import bootstrap_ratio
 
     got = bootstrap_ratio([1, 0, 1, 0], [1, 1, 1, 1], resamples=2000)
     assert got.diff == pytest.approx(0.5) and got.lo <= 0.5 <= got.hi and got.n == 4
@@ -260,7 +260,7 @@ def test_rank_correlation_interval_against_the_reference(method):
     """Five rungs on 40 shared questions and 12 shared examples (hand-made gains rising with the
     indicator, noise between): the point value is the rank correlation of the rungs' means, the
     interval equals the slow reference's (chunking does not change the draws)."""
-    from ragdistill.stats import rank_correlation
+    from ragdistill.analysis.stats import rank_correlation
 
     rng = np.random.default_rng(7)
     gains = np.array(
@@ -280,7 +280,7 @@ def test_rank_correlation_interval_against_the_reference(method):
 
 
 def test_rank_correlation_needs_three_rungs_and_variation():
-    from ragdistill.stats import rank_correlation
+    from ragdistill.analysis.stats import rank_correlation
 
     two = rank_correlation(np.ones((2, 5)), np.ones((2, 5)), resamples=10)
     assert (two.lo, two.hi, two.n) == (None, None, 2)

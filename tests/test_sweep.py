@@ -3,8 +3,8 @@ indicators; the rank correlations across teachers at the fixed step, with their 
 
 import json
 
-from ragdistill import sweep
-from ragdistill.files import write_jsonl
+from ragdistill.core.files import write_jsonl
+from ragdistill.stages import sweep
 
 
 def _retrieval(path, hits: list[bool]) -> str:

@@ -442,7 +442,7 @@ def test_code_hashes_are_the_entry_modules():
     content, not place: the same files elsewhere hash alike, an edit does not."""
     import pathlib
 
-    from ragdistill.codedeps import code_modules
+    from ragdistill.core.codedeps import code_modules
     from tests.conftest import REPO
 
     for smk in pathlib.Path(REPO / "workflow" / "rules").glob("*.smk"):
@@ -471,7 +471,7 @@ def test_code_hashes_are_the_entry_modules():
     import shutil
     import tempfile
 
-    from ragdistill.codedeps import PACKAGE, code_digest
+    from ragdistill.core.codedeps import PACKAGE, code_digest
 
     with tempfile.TemporaryDirectory() as tmp:
         copy = pathlib.Path(tmp) / "elsewhere"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ragdistill.metrics import has_answer
-from ragdistill.world import WorldConfig, generate
+from ragdistill.analysis.metrics import has_answer
+from ragdistill.data.world import WorldConfig, generate
 
 
 def test_same_seed_same_world_other_seed_other_world():

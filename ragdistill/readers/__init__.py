@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from .. import models
-from ..files import read_json
-from .base import Reader, pad, to_device
-from .decoder import DecoderOnly
-from .fid import FusionInDecoder
+from ragdistill import models
+from ragdistill.core.files import read_json
+from ragdistill.readers.base import Reader, pad, to_device
+from ragdistill.readers.decoder import DecoderOnly
+from ragdistill.readers.fid import FusionInDecoder
 
 # Checked in order; the first kind whose ``matches`` accepts the config is the reader's.
 KINDS: tuple[type[Reader], ...] = (FusionInDecoder, DecoderOnly)

@@ -26,9 +26,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .. import models
-from ..files import InputError
-from ..prompts import Prompt, PromptSettings
+from ragdistill import models
+from ragdistill.core.files import InputError
+from ragdistill.readers.prompts import Prompt, PromptSettings
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class Reader(ABC):
 
     @abstractmethod
     def prepare_capture(self) -> None:
-        """Switch the loaded model to capture (``ragdistill/capture.py``), or fail early where
+        """Switch the loaded model to capture (``ragdistill/readers/capture.py``), or fail early where
         its attention cannot be captured."""
 
     @abstractmethod

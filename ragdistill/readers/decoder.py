@@ -12,10 +12,10 @@ tokenizer's chat template, and the answer is the assistant's reply (no "Answer:"
     [bos] <template before the user message> [<header>\n] Document [1] ... Question: <question>
     <template after it, opening the assistant's turn><answer>\n
 
-Documents appear in a shuffled order (``ragdistill.prompts.shuffle_order``), because decoder-only
+Documents appear in a shuffled order (``ragdistill.readers.prompts.shuffle_order``), because decoder-only
 readers favour recent positions. Training covers the answer and the newline that ends it;
 answers are greedy and stop at the newline or EOS. Attention is captured inside the layers'
-own attention call (``ragdistill/capture.py``): through transformers' attention interface where
+own attention call (``ragdistill/readers/capture.py``): through transformers' attention interface where
 the architecture routes attention through it (Llama, GPT-2), else from torch's SDPA (Falcon).
 """
 
@@ -26,9 +26,9 @@ import contextlib
 import numpy as np
 import torch
 
-from .. import capture
-from ..prompts import Prompt, PromptSettings, answer_mask, encode, shuffle_order
-from .base import Reader, config_flag, pad
+from ragdistill.readers import capture
+from ragdistill.readers.base import Reader, config_flag, pad
+from ragdistill.readers.prompts import Prompt, PromptSettings, answer_mask, encode, shuffle_order
 
 _SENTINEL = "\x00RAGDISTILL_USER_CONTENT\x00"
 

@@ -8,7 +8,7 @@ The k encoder outputs are concatenated, padding masked out, and the decoder read
 through cross-attention while it writes ``<answer></s>`` (decoder input shifted right from the
 start token, as T5 trains). Cost grows linearly in k, not quadratically as one long prompt would.
 
-A FiD :class:`~ragdistill.prompts.Prompt` keeps the decoder-only prompt's contract, so the dump,
+A FiD :class:`~ragdistill.readers.prompts.Prompt` keeps the decoder-only prompt's contract, so the dump,
 the indicators and the figures read it unchanged:
 
 - ``input_ids`` are the k passages' encoder ids one after another, unpadded; ``passages`` gives
@@ -30,9 +30,9 @@ import contextlib
 import numpy as np
 import torch
 
-from .. import capture
-from ..prompts import Prompt, PromptSettings, answer_mask, encode, shuffle_order
-from .base import Reader, config_flag, pad, to_device
+from ragdistill.readers import capture
+from ragdistill.readers.base import Reader, config_flag, pad, to_device
+from ragdistill.readers.prompts import Prompt, PromptSettings, answer_mask, encode, shuffle_order
 
 
 def build_fid_prompt(

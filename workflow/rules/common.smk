@@ -15,8 +15,8 @@ sys.path.insert(0, workflow.basedir)
 _paths = [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
-from ragdistill import grid, memory, names
-from ragdistill.codedeps import code_digest, code_modules
+from ragdistill.core import grid, memory, names
+from ragdistill.core.codedeps import code_digest, code_modules
 from ragdistill.config_check import cap_warnings, check_config
 
 # our check first, for messages with dotted key paths; then Snakemake's, which fills in defaults
@@ -41,7 +41,7 @@ for _key in ("retriever", "reader"):
         )
 SEEDS = [int(s) for s in config["seeds"]]
 # Each seed replicates the whole study (its own data, index, readers' dumps, distillations):
-# results/<run>/s<seed>/ and resources/data/<run>/s<seed>/ (ragdistill/grid.py, "replicate").
+# results/<run>/s<seed>/ and resources/data/<run>/s<seed>/ (ragdistill/core/grid.py, "replicate").
 # Rules that make one replicate's files match {run} = <run>/s<seed>; the rules that bring the
 # seeds together (report, figures, sweep, learning curve) match {run} = <run>.
 replicate = grid.replicate
@@ -89,7 +89,7 @@ PRECISION = config["model_jobs"]["precision"]
 # distill.mode both: distilled retrievers bring their own passage encoder, hence their own index
 BOTH_ENCODERS = config["distill"]["mode"] == "both"
 # The study's design: its teachers, readers, retrievers and grid cells, and their names'
-# grammar (ragdistill/grid.py, unit-tested in tests/test_grid.py).
+# grammar (ragdistill/core/grid.py, unit-tested in tests/test_grid.py).
 GRID = grid.Grid.of(config)
 SWEEP = GRID.sweep
 CONTROLS = GRID.control_teachers
@@ -113,11 +113,11 @@ wildcard_constraints:
 
 def code_hash(entry):
     """The library code a job's entry module imports (transitively, read from the source;
-    ragdistill/codedeps.py says what is left out and why), as a hash of its content. Given as a
+    ragdistill/core/codedeps.py says what is left out and why), as a hash of its content. Given as a
     param, it reruns the job when that code changes (Snakemake does not follow imports), and
     only then: a moved or copied project, or a clone elsewhere, changes no content, while file
     inputs would be absolute paths that change with the folder."""
-    return code_digest(LIB, code_modules(entry))
+    return code_digest(LIB, code_modules(f"stages.{entry}"))
 
 
 def get_model_tokenizer(wildcards):

@@ -78,7 +78,7 @@ rule build_index:
     threads: 1
     resources:
         # the shards' float16 vectors as float32 three times at the peak (the shards read, the
-        # stacked array, the index's own copy; ragdistill/encode.py, build_index): six times the
+        # stacked array, the index's own copy; ragdistill/stages/encode.py, build_index): six times the
         # shard files (21M x 768: about 200 GB)
         mem_mb=lambda w, input: memory.held_mb(input.shards, times=6, base_mb=4000),
         runtime=120,

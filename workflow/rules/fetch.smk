@@ -48,7 +48,7 @@ rule fetch_data:
         code=code_hash("fetch"),
         entry="fetch:fetch_data",
         name=lambda w: run_of(w.run),
-        # the seed this replicate's data is drawn with (ragdistill/fetch.py, "replicate")
+        # the seed this replicate's data is drawn with (ragdistill/stages/fetch.py, "replicate")
         replicate=lambda w: seed_of(w.run),
         # the data alone: a run's reader choice does not change its data
         dataset=lambda w: {

@@ -14,9 +14,10 @@ READER = sys.argv[3] if len(sys.argv) > 3 else "finetuned-s0"
 ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 sys.path.insert(0, ROOT)
 torch.set_num_threads(2)
-from ragdistill import attention, models
-from ragdistill.files import read_jsonl
-from ragdistill.prompts import build_prompts, ReaderShape
+from ragdistill.stages import attention
+from ragdistill import models
+from ragdistill.core.files import read_jsonl
+from ragdistill.readers.prompts import build_prompts, ReaderShape
 from scipy.stats import spearmanr
 R = f"{ROOT}/results/world"
 cfg = yaml.safe_load(open(f"{ROOT}/config.yaml"))

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from ragdistill import attention
-from ragdistill.dumps import load_dump
+from ragdistill.stages import attention
+from ragdistill.data.dumps import load_dump
 
 PROMPT = {
     "seed": 0,

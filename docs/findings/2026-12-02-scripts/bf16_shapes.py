@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # this repository's ragdistill
 torch.set_num_threads(2)
 from transformers import LlamaConfig, LlamaForCausalLM
-from ragdistill import attention
+from ragdistill.stages import attention
 
 cfg = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                   num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=2048,

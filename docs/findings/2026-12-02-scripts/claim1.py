@@ -8,8 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from ragdistill.learning_curve import per_question
-from ragdistill.stats import paired
+from ragdistill.stages.learning_curve import per_question
+from ragdistill.analysis.stats import paired
 
 run = Path(sys.argv[1])
 initial = per_question(str(run / "retrieve" / "initial" / "test.jsonl"))

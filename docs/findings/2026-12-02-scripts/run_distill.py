@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np, torch
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
-from ragdistill import distill
-from ragdistill.files import read_jsonl
+from ragdistill.stages import distill
+from ragdistill.core.files import read_jsonl
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 torch.set_num_threads(2)
 root, name, dump, *kv = sys.argv[1:]
@@ -37,7 +37,7 @@ inp = {"retriever": str(Path(root) / "resources/models/minilm"), "train": str(R 
        "dev": str(R / "retrieve/initial/dev.jsonl"), "targets": str(out_dir / "targets.npz"),
        "vectors": str(R / "encode/initial/candidates.npz")}
 if filt:
-    from ragdistill.files import write_jsonl
+    from ragdistill.core.files import write_jsonl
     rows = [ex for ex in read_jsonl(inp["train"]) if any(c["has_answer"] for c in ex["ctxs"][:n])]
     write_jsonl(out_dir / "train.jsonl", rows); inp["train"] = str(out_dir / "train.jsonl")
 out = {"query_encoder": str(out_dir / "query_encoder"), "curve": str(out_dir / "curve.tsv"), "passage_encoder": str(out_dir / "penc")}

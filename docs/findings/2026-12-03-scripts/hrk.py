@@ -8,8 +8,8 @@ Reads the ``has_answer`` flag the retrieval stored for each passage (``metrics.h
 import sys
 from collections import Counter
 
-from ragdistill.files import read_jsonl
-from ragdistill.metrics import mean_hits
+from ragdistill.core.files import read_jsonl
+from ragdistill.analysis.metrics import mean_hits
 
 for path in sys.argv[1:]:
     flags = [[bool(c["has_answer"]) for c in row["ctxs"]] for row in read_jsonl(path)]

@@ -12,9 +12,10 @@ import torch
 torch.set_num_threads(2)
 import yaml
 
-from ragdistill import attention, models, readers
-from ragdistill.files import read_jsonl
-from ragdistill.prompts import PromptSettings
+from ragdistill.stages import attention
+from ragdistill import models, readers
+from ragdistill.core.files import read_jsonl
+from ragdistill.readers.prompts import PromptSettings
 
 ROOT = sys.argv[1] if len(sys.argv) > 1 else "."
 cfg = yaml.safe_load(open(f"{ROOT}/config.yaml"))

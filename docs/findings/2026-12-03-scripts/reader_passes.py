@@ -13,8 +13,8 @@ torch.set_num_threads(2)
 import sys
 
 from ragdistill import models, readers
-from ragdistill.files import read_jsonl
-from ragdistill.prompts import PromptSettings
+from ragdistill.core.files import read_jsonl
+from ragdistill.readers.prompts import PromptSettings
 
 ROOT = sys.argv[1] if len(sys.argv) > 1 else "."
 cfg = yaml.safe_load(open(f"{ROOT}/config.yaml"))

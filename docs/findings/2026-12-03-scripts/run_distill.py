@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import yaml
 
-from ragdistill import distill
-from ragdistill.files import read_jsonl, write_jsonl
+from ragdistill.stages import distill
+from ragdistill.core.files import read_jsonl, write_jsonl
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 torch.set_num_threads(2)

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 torch.set_num_threads(2)
-from ragdistill import attention  # noqa: E402 (after the thread count)
+from ragdistill.stages import attention
 
 root = Path(sys.argv[1])
 R = root / "results/world"

@@ -8,9 +8,9 @@ import sys
 
 import torch
 
-from ragdistill.distill import teacher_summary
-from ragdistill.dumps import load_dump
-from ragdistill.files import read_jsonl
+from ragdistill.stages.distill import teacher_summary
+from ragdistill.data.dumps import load_dump
+from ragdistill.core.files import read_jsonl
 
 root, path = sys.argv[1], sys.argv[2]
 dump = load_dump(path)

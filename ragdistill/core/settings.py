@@ -1,0 +1,124 @@
+"""Typed settings: each stage turns its rule's ``params`` into a frozen dataclass once, at entry.
+
+A stage used to read ``params["..."]`` wherever it needed a value, converting it there; a typo
+then failed deep inside, late, and the same conversion was repeated. Now each stage declares a
+dataclass of what it reads (the field names are the params keys), and :func:`from_params` builds
+it: every field present, each value converted to the field's type (``int``, ``float``, ``bool``,
+``str``, ``dict``, ``list``, ``X | None``, or another such dataclass for a nested section), or a
+``ValueError`` naming the config key. A key the dataclass does not name is an error too (a
+setting added to the schema and the rule but forgotten in the dataclass would otherwise be
+silently unused while still rerunning jobs); only :data:`JOB_PARAMS`, paths the workflow gives a
+job rather than settings, are let through.
+
+Every error names the config key a user would change. A field's key is the section's prefix
+plus its name unless the field says otherwise with :func:`config_key` (``k`` is the top-level ``k``,
+``mq_threshold`` in the figures' settings is ``indicators.mq_threshold``), or says that the
+workflow, not the config, gives it (``config_key(None)``: a wildcard such as a seed, the grid's cells).
+A test walks every settings class and checks each key against the schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
+# params that are not settings: where a job keeps its checkpoints (ragdistill/models/resume.py)
+JOB_PARAMS = frozenset({"resume_dir"})
+
+
+WORKFLOW = "(set by the workflow)"
+
+
+def config_key(name: str | None, **kwargs: Any) -> Any:
+    """A dataclass field whose config key is ``name`` (a dotted path from the config's top) instead
+    of the section's prefix plus the field's name; ``None``: a value the workflow gives the job
+    (a wildcard, the grid's cells), which no config key sets. ``kwargs`` go to ``dataclasses.field``."""
+    return dataclasses.field(metadata={"key": WORKFLOW if name is None else name}, **kwargs)
+
+
+def field_key(f: dataclasses.Field, prefix: str) -> str:
+    """The config key of a settings field, as errors name it (:func:`config_key`)."""
+    return f.metadata.get("key", f"{prefix}{f.name}")
+
+
+def _where(key_: str, name: str) -> str:
+    return f"config key {key_}" if key_ != WORKFLOW else f"the rule's param {name!r} {WORKFLOW}"
+
+
+def _convert(value: Any, kind: Any, key_: str, name: str) -> Any:
+    where = _where(key_, name)
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, options[0], key_, name)
+    if value is None:
+        raise ValueError(f"{where}: null is not allowed here")
+    base = origin or kind
+    if dataclasses.is_dataclass(base):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: {value!r} is not a mapping")
+        return from_params(base, value, f"{key_}.")
+    if base is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: {value!r} is not true or false")
+        return value
+    if base in (int, float, str):
+        try:
+            out = base(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {value!r} is not of type {base.__name__}") from None
+        if base is int and isinstance(value, float) and value != out:
+            raise ValueError(f"{where}: {value!r} is not a whole number")
+        return out
+    if base in (dict, list, tuple):
+        if not isinstance(value, dict if base is dict else (list, tuple)):
+            raise ValueError(f"{where}: {value!r} is not a {base.__name__}")
+        return base(value)
+    return value
+
+
+def from_params(cls: type[T], params: dict, prefix: str | None = None) -> T:
+    """``cls`` (a dataclass) from a rule's params. Errors name each field's config key: its own
+    (:func:`config_key`), else ``prefix`` plus its name, where ``prefix`` defaults to the class's
+    ``SECTION`` (``"distill."``)."""
+    prefix = getattr(cls, "SECTION", "") if prefix is None else prefix
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(params) - {f.name for f in dataclasses.fields(cls)} - JOB_PARAMS)
+    if unknown:
+        raise ValueError(
+            f"config key {prefix}{unknown[0]}: not a setting of {cls.__name__} (it takes "
+            f"{', '.join(f.name for f in dataclasses.fields(cls))}); a key given to the rule but read "
+            "by nothing would be silently unused"
+        )
+    values = {}
+    for f in dataclasses.fields(cls):
+        key_ = field_key(f, prefix)
+        where = _where(key_, f.name)
+        if f.name in params:
+            values[f.name] = _convert(params[f.name], hints[f.name], key_, f.name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ValueError(f"{where}: missing (the rule's params lack it)")
+    return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrieverSettings:
+    """``retriever``: the bi-encoder and how it encodes. One class for every stage that encodes
+    (tokenising the corpus, encoding it, retrieving, distilling), which the rules pass the whole
+    ``retriever`` section to, so that its settings are named and converted in one place."""
+
+    SECTION: ClassVar[str] = "retriever."
+
+    model: str
+    pooling: str
+    normalize: bool
+    batch_size: int
+    # None where the rule leaves a length out: a stage that reads only one side gets only that
+    # one, so that the other reruns nothing of it
+    query_max_length: int | None = None
+    passage_max_length: int | None = None

@@ -1,0 +1,288 @@
+"""Stage ``sweep``: does each indicator rank teachers of varying quality as their gains do?
+
+``grid.teachers`` lists readers by fine-tuning steps (0: off the shelf). Each is dumped, its
+indicators computed and an ADist retriever distilled from it (the usual rules). This stage
+compares, per seed, each teacher's indicators (PAT_TN at the middle N, mean MQ, mean near-far
+distance measure) with the test HR@5 gain of its retriever over the initial one (paired per
+question, exact interval), at the step selection kept and at the fixed (last) step. Across
+teachers, per seed: Spearman's rho and Kendall's tau between each indicator (PAT_TN for every N,
+MQ, near-far) and the fixed-step gain, with a bootstrap interval that resamples the test
+questions and the dumped examples together (``stats.rank_correlation``; ``docs/method.md``,
+"Do the indicators rank teachers"). An indicator ranks the teachers when its rho's interval lies
+above 0 in every seed.
+
+The control teachers (``grid.controls``) stand beside the sweep, outside its correlations: the
+``uniform`` one (equal targets; no indicators) and the ``random`` one (a randomly initialised
+reader, with its indicators), each with its retriever's HR@5 gain. It writes ``sweep.json``
+(``{"rows": [...], "controls": [...], "indicators": [...], "spearman": {indicator: {seed:
+rho}}, "ranks_agree": {indicator: sentence}, "correlations": {indicator: {seed: {"spearman":
+interval, "kendall": interval}}}, "ranks_teachers": {indicator: bool}}``) and the figure
+``sweep.png``/``.pdf``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ragdistill.analysis.claims import reader_measures
+from ragdistill.analysis.metrics import hits_by_question
+from ragdistill.analysis.plots import save_figure
+from ragdistill.analysis.stats import Bootstrap, bootstrap_mean, paired, rank_correlation, spearman
+from ragdistill.core.files import read_json, read_jsonl, write_json
+from ragdistill.core.settings import config_key, from_params
+from ragdistill.data.dumps import kept_step
+
+log = logging.getLogger(__name__)
+
+
+def hr5(path: str) -> dict[str, int]:
+    return hits_by_question(read_jsonl(path), [5])["hr@5"]
+
+
+def indicator_names(top_n: list[str]) -> list[str]:
+    return [f"PAT_T{top_n[len(top_n) // 2]}", "MQ", "near-far"]
+
+
+def indicator_values(ind: dict | None, top_n: list[str]) -> dict[str, float | None]:
+    """The indicators the sweep ranks teachers by, from a reader's indicators.json (none: all None)."""
+    if ind is None:
+        return dict.fromkeys(indicator_names(top_n))
+    n_mid = top_n[len(top_n) // 2]
+    nf = [v for v in ind["per_example"]["near_far"] if v is not None]
+    return {
+        f"PAT_T{n_mid}": ind["pat"][n_mid],
+        "MQ": ind["mq_mean"],
+        "near-far": float(np.mean(nf)) if nf else None,
+    }
+
+
+def example_values(ind: dict, measure: str) -> dict[str, float | None]:
+    """One indicator per dumped example (id -> value; None where undefined): ``PAT_T<N>``, ``MQ``
+    or ``near-far``."""
+    key = {"MQ": "mq", "near-far": "near_far"}.get(measure) or f"pat@{measure.removeprefix('PAT_T')}"
+    return reader_measures(ind)[key]
+
+
+def rank_correlations(
+    rows: list[dict], fixed: list[dict], initial: dict, inds: list[dict], names: list[str], opts: dict
+) -> dict[str, dict[str, dict]]:
+    """indicator -> seed -> {"spearman", "kendall"}: each a correlation across the seed's teachers
+    between the indicator and the fixed-step HR@5 gain, with its joint bootstrap interval."""
+    out: dict[str, dict[str, dict]] = {name: {} for name in names}
+    for sd in sorted({int(r["seed"]) for r in rows}):
+        pick = [i for i, r in enumerate(rows) if int(r["seed"]) == sd]
+        base = initial[sd]
+        questions = list(base)
+        gains = np.array([[fixed[i][q] - base[q] for q in questions] for i in pick], dtype=np.float64)
+        for name in names:
+            per = [example_values(inds[i], name) for i in pick]
+            ids = list(per[0])
+            x = np.array([[np.nan if p.get(e) is None else p[e] for e in ids] for p in per], dtype=np.float64)
+            out[name][str(sd)] = {
+                m: rank_correlation(gains, x, m, **opts).as_dict() for m in ("spearman", "kendall")
+            }
+    return out
+
+
+def ranks_teachers(per_seed: dict[str, dict]) -> bool:
+    """An indicator ranks the teachers when its Spearman interval lies above 0 in every seed."""
+    return bool(per_seed) and all(
+        v["spearman"]["lo"] is not None and v["spearman"]["lo"] > 0 for v in per_seed.values()
+    )
+
+
+def agreement(rhos: dict[int, float | None]) -> str:
+    """In words: in how many seeds the indicator orders the teachers exactly as the gains do."""
+    vals = [v for v in rhos.values() if v is not None]
+    same = sum(v >= 1 - 1e-9 for v in vals)
+    pos = sum(v > 0 for v in vals)
+    return (
+        f"Same order as the gains in {same} of {len(rhos)} seeds; positive correlation in {pos} of "
+        f"{len(rhos)}."
+    )
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """The sweep's teachers (``rows``: seed, teacher, steps), ``indicators.top_n``, ``report``."""
+
+    SECTION: ClassVar[str] = "grid."
+
+    rows: list = config_key(None)
+    controls: list = config_key(None)
+    seeds: list = config_key("seeds")  # the order of the ``initial`` and ``control_indicators`` inputs
+    top_n: list = config_key("indicators.top_n")
+    bootstrap: Bootstrap = config_key("report")
+    dpi: int = config_key("figures.dpi")
+
+
+def _gain(retrieved: dict, initial: dict, opts: dict, prefix: str = "") -> dict:
+    g = paired(retrieved, initial, **opts)
+    return {f"{prefix}gain": g.diff, f"{prefix}lo": g.lo, f"{prefix}hi": g.hi, f"{prefix}n": g.n}
+
+
+def _row(spec: dict, retrieved: str, base: dict, ind: dict | None, top_n: list[str], opts: dict) -> dict:
+    """One teacher's or control's row: its HR@5 gain at the kept step over its seed's initial
+    retrieval (``base``), and its indicators (None without a reader)."""
+    return {**spec, **_gain(hr5(retrieved), base, opts), **indicator_values(ind, top_n)}
+
+
+def _beside(row: dict, i: int, kept: list[int], fixed: list[dict], base: dict, opts: dict) -> None:
+    """Add the row's kept step and its gain at the fixed (last) step, where the workflow gave them."""
+    if kept:
+        row["kept_step"] = kept[i]
+    if fixed:
+        row |= _gain(fixed[i], base, opts, "last_")
+
+
+def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
+    """Each teacher's indicators against its ADist retriever's HR@5 gain (kept and fixed step);
+    Spearman and Kendall across teachers per seed, with joint bootstrap intervals."""
+    s = from_params(SweepSettings, params)
+    opts = s.bootstrap.options()
+    top_n = [str(n) for n in s.top_n]
+    # each seed's replicate has its own test questions and initial retriever
+    initial = {int(sd): hr5(path) for sd, path in zip(s.seeds, inp["initial"], strict=True)}
+    fixed_hits = [hr5(p) for p in inp.get("fixed", [])]
+    inds = [read_json(p) for p in inp["indicators"]]
+    rows = []
+    kept = [kept_step(d) for d in inp.get("encoders", [])]
+    for i, (spec, retrieved) in enumerate(zip(s.rows, inp["retrieved"], strict=True)):
+        base = initial[int(spec["seed"])]
+        row = _row(spec, retrieved, base, inds[i], top_n, opts)
+        _beside(row, i, kept, fixed_hits, base, opts)
+        if fixed_hits:  # the indicators' own intervals, for the figure's x error bars
+            for name in indicator_names(top_n):
+                iv = bootstrap_mean(list(example_values(inds[i], name).values()), **opts)
+                row[f"{name}_lo"], row[f"{name}_hi"] = iv.lo, iv.hi
+        rows.append(row)
+    names = indicator_names(top_n)
+    # the random reader dumped on each seed's own questions: one indicators file per seed
+    random_ind = {
+        int(sd): read_json(path) for sd, path in zip(s.seeds, inp.get("control_indicators", []), strict=False)
+    }
+    controls = []
+    fixed_controls = [hr5(p) for p in inp.get("controls_fixed", [])]
+    kept_controls = [kept_step(d) for d in inp.get("controls_encoders", [])]
+    for i, (spec, retrieved) in enumerate(zip(s.controls, inp.get("controls", []), strict=True)):
+        base = initial[int(spec["seed"])]
+        ind = random_ind.get(int(spec["seed"])) if spec["teacher"] == "random" else None
+        controls.append(_row(spec, retrieved, base, ind, top_n, opts))
+        _beside(controls[-1], i, kept_controls, fixed_controls, base, opts)
+    seeds = sorted({r["seed"] for r in rows})
+    # the kept step's description: a teacher whose distillation kept step 0 has no measured gain
+    measured = [r for r in rows if r.get("kept_step") != 0]
+    rho = {
+        name: {
+            s: spearman(
+                [r["gain"] for r in measured if r["seed"] == s and r[name] is not None],
+                [r[name] for r in measured if r["seed"] == s and r[name] is not None],
+            )
+            for s in seeds
+        }
+        for name in names
+    }
+    every = [f"PAT_T{n}" for n in top_n] + ["MQ", "near-far"]
+    corr = rank_correlations(rows, fixed_hits, initial, inds, every, opts) if rows and fixed_hits else {}
+    write_json(
+        out["sweep"],
+        {
+            "rows": rows,
+            "controls": controls,
+            "indicators": names,
+            "spearman": {k: {str(s): v for s, v in d.items()} for k, d in rho.items()},
+            "ranks_agree": {k: agreement(d) for k, d in rho.items()},
+            "correlations": corr,
+            "ranks_teachers": {k: ranks_teachers(v) for k, v in corr.items()},
+        },
+    )
+    if "png" in out:  # drawn only with two teachers per seed or more (grid.Grid.sweep_figure)
+        _plot(rows, controls, names, corr, out, s.dpi)
+    log.info("sweep: %d rows, %d controls; Spearman %s", len(rows), len(controls), rho)
+
+
+def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, out: dict, dpi: int) -> None:
+    """One panel per indicator: each teacher's indicator (x, with its interval where known)
+    against its retriever's HR@5 gain at the fixed step (y; the kept step's when no fixed step
+    was evaluated), the controls beside; rho per seed with its interval in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for s in sorted({r["seed"] for r in rows}):
+            pts = [r for r in rows if r["seed"] == s and r[name] is not None]
+            key = "last_" if pts and "last_gain" in pts[0] else ""
+            x = [r[name] for r in pts]
+            y = [r[f"{key}gain"] for r in pts]
+            err = [
+                [r[f"{key}gain"] - r[f"{key}lo"] for r in pts],
+                [r[f"{key}hi"] - r[f"{key}gain"] for r in pts],
+            ]
+            xerr = None
+            if pts and f"{name}_lo" in pts[0] and all(r[f"{name}_lo"] is not None for r in pts):
+                # clipped at 0: a constant indicator's interval differs from its mean in the last bit
+                xerr = [
+                    [max(0.0, r[name] - r[f"{name}_lo"]) for r in pts],
+                    [max(0.0, r[f"{name}_hi"] - r[name]) for r in pts],
+                ]
+            ax.errorbar(x, y, yerr=err, xerr=xerr, fmt="o", capsize=3, label=f"seed {s}")
+            for r, yy in zip(pts, y, strict=True):
+                ax.annotate(
+                    str(r.get("label", r.get("steps"))),
+                    (r[name], yy),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+        for c in controls:
+            if c[name] is not None:
+                ax.errorbar(
+                    [c[name]],
+                    [c["gain"]],
+                    yerr=[[c["gain"] - c["lo"]], [c["hi"] - c["gain"]]],
+                    fmt="x",
+                    color="black",
+                    capsize=3,
+                )
+                ax.annotate(
+                    c["teacher"], (c[name], c["gain"]), fontsize=7, xytext=(3, -8), textcoords="offset points"
+                )
+            else:
+                ax.axhline(c["gain"], color="black", lw=0.6, ls=":")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_title(f"{name}: {_rho_text(corr.get(name, {}))}", fontsize=8)
+        ax.set_xlabel(name)
+        ax.set_ylabel("test HR@5 gain over the initial retriever (last step)")
+    if rows:
+        axes[0][0].legend(fontsize=7)
+    fig.suptitle(
+        "Teacher-quality sweep (labels: fine-tuning steps; x: the random control; dotted: the uniform one)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    save_figure(fig, {"sweep": out["png"], "sweep_pdf": out["sweep_pdf"]}, "sweep", dpi)
+    plt.close(fig)
+
+
+def _rho_text(per_seed: dict) -> str:
+    """Spearman per seed with its interval, for a panel title; says so when there is none (fewer
+    than three teachers in a seed), so that a title never ends empty."""
+    if not per_seed:
+        return "no rank correlation (fewer than three teachers)"
+    parts = []
+    for sd, v in per_seed.items():
+        sp = v["spearman"]
+        if sp["diff"] is None:
+            parts.append(f"seed {sd}: undefined")
+        elif sp["lo"] is None:
+            parts.append(f"seed {sd}: {sp['diff']:+.2f}")
+        else:
+            parts.append(f"seed {sd}: {sp['diff']:+.2f} [{sp['lo']:+.2f}, {sp['hi']:+.2f}]")
+    return "rho " + "; ".join(parts)
