@@ -21,9 +21,7 @@ import hashlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent  # ragdistill/
-NOT_TRACKED = frozenset(
-    {"core.files", "runner", "__init__", "core", "analysis", "data", "stages", "tools"}
-)
+NOT_TRACKED = frozenset({"core.files", "runner", "__init__", "core", "analysis", "data", "stages", "tools"})
 
 
 def module_file(module: str, package: Path = PACKAGE) -> Path | None:
