@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ragdistill.analysis import claims as cc
-from ragdistill.analysis.stats import Bootstrap
+from ragdistill.core.stage_settings import Bootstrap
 from ragdistill.stages.report import kept_step0, make_lookup
 
 BOOT = Bootstrap(resamples=2000, level=0.95, seed=0)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from ragdistill.core import stage_settings
 from ragdistill.core.settings import from_params
 from ragdistill.data.dumps import load_dump
 from ragdistill.stages import distill
@@ -276,7 +277,9 @@ def test_stored_candidate_vectors_give_the_same_distillation_as_encoding(
     shards = _shards_of(tmp_path, inp, params, retriever)
     vectors = tmp_path / "candidates.npz"
     encode.candidate_vectors(
-        {"shards": shards, "train": inp["train"], "dev": inp["dev"]}, {"vectors": str(vectors)}, {"k": 3}
+        {"shards": shards, "train": inp["train"], "dev": inp["dev"]},
+        {"vectors": str(vectors)},
+        {"candidates": 3},
     )
     assert len(np.load(vectors)["ids"]) == 8 * 3  # the candidates, not the decoys
     inp2, out2, params2 = distill_case(tmp_path / "stored", retriever)
@@ -303,7 +306,9 @@ def test_candidate_vectors_name_the_shards_when_a_passage_is_missing(tiny_model_
     out = tmp_path / "candidates.npz"
     with pytest.raises(KeyError, match="shard0.npz.*1 retrieved passages have no stored vector"):
         encode.candidate_vectors(
-            {"shards": shards, "train": inp["train"], "dev": inp["dev"]}, {"vectors": str(out)}, {"k": 3}
+            {"shards": shards, "train": inp["train"], "dev": inp["dev"]},
+            {"vectors": str(out)},
+            {"candidates": 3},
         )
     assert not out.exists()
 
@@ -321,10 +326,10 @@ def test_more_looks_at_dev_need_a_larger_margin():
     # Bonferroni over the steps compared with step 0: z for 0.05 / looks, one-sided
     assert [round(distill.z_needed(m), 3) for m in (1, 2, 3)] == [1.645, 1.96, 2.128]
     # evaluated steps: every eval_every-th and the last one
-    assert distill.dev_looks(20, 10) == 2
-    assert distill.dev_looks(30, 10) == 3
-    assert distill.dev_looks(25, 10) == 3
-    assert distill.dev_looks(5, 10) == 1
+    assert stage_settings.dev_looks(20, 10) == 2
+    assert stage_settings.dev_looks(30, 10) == 3
+    assert stage_settings.dev_looks(25, 10) == 3
+    assert stage_settings.dev_looks(5, 10) == 1
     h0 = np.zeros(20, bool)
     # 4 wins, 0 losses: z = 2.0, enough for one or two looks, not for three
     step = np.array([1] * 4 + [0] * 16, bool)

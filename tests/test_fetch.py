@@ -90,7 +90,8 @@ def test_hf_source_goes_through_snapshot_download(tiny_model_dir, tmp_path, monk
 
 HUB_CACHE_FETCH = """
 import json, sys
-from ragdistill import fetch, hf_data
+from ragdistill.data import hf_data
+from ragdistill.stages import fetch
 out, params = sys.argv[1], json.loads(sys.argv[2])
 fetch.fetch_model({}, {"model": out}, params)
 print(json.dumps({"card": hf_data.hub_revision("org/qa", None), "local": hf_data.hub_revision(out, None)}))
@@ -535,7 +536,7 @@ A folder in the hub's layout (the one nq_open has), for loading by path offline.
 
 FETCH_IN_A_FRESH_PROCESS = """
 import json, sys
-from ragdistill import fetch
+from ragdistill.stages import fetch
 out, params = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 fetch.fetch_data({}, out, params)
 """

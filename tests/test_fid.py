@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from ragdistill import models, readers
+from ragdistill.core.stage_settings import PromptSettings
 from ragdistill.readers import fid
-from ragdistill.readers.prompts import PromptSettings
 from ragdistill.stages import attention
 from tests.conftest import example
 

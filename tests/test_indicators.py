@@ -55,7 +55,7 @@ def test_near_far_by_hand():
 
 def test_bands_are_checked_against_max_distance():
     from ragdistill.core.settings import from_params
-    from ragdistill.stages.indicators import IndicatorSettings
+    from ragdistill.core.stage_settings import IndicatorSettings
 
     params = {"reader": "r", "top_n": [5], "sim_threshold": 0.5, "mq_threshold": 0.1, "max_distance": 10}
     with pytest.raises(ValueError, match=r"config indicators.far: \[6, 12\]"):

@@ -33,30 +33,60 @@ def _schema_defaults(section: str) -> dict:
     return {k: v["default"] for k, v in props.items() if "default" in v}
 
 
-def test_settings_defaults_agree_with_the_schema():
-    """Where a settings class gives a field a default, it is the schema's (the schema is the one
-    source; a disagreeing default would silently differ when a rule omits the key)."""
+# Defaults that are deliberately not the schema's: the retriever's lengths are None where a rule
+# leaves them out (a stage that reads only one side gets only that one; core/settings.py)
+NOT_SCHEMA_DEFAULTS = {"RetrieverSettings.query_max_length", "RetrieverSettings.passage_max_length"}
+
+
+def test_no_schema_default_is_written_twice():
+    """A settings field whose key is a config key takes its default, where it has one, from the
+    schema (``config_default`` or ``config_key(..., from_schema=True)``), never as a literal: a
+    restated default drifts (``evaluate.max_questions`` read 100 in code and 200 in the schema)."""
+    import ast
+
+    written = []
+    for path in (REPO / "ragdistill" / "core").glob("*settings.py"):
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for item in node.body:
+                if not isinstance(item, ast.AnnAssign) or item.value is None:
+                    continue
+                name, value = f"{node.name}.{item.target.id}", item.value
+                if item.target.id == "SECTION" or name in NOT_SCHEMA_DEFAULTS:
+                    continue
+                call = (
+                    value.func.id if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) else ""
+                )
+                if call == "config_default":
+                    continue
+                if call == "config_key":
+                    kw = {k.arg for k in value.keywords}
+                    workflow = isinstance(value.args[0], ast.Constant) and value.args[0].value is None
+                    if "from_schema" in kw or workflow or "<" in str(getattr(value.args[0], "value", "")):
+                        continue
+                    if not kw & {"default", "default_factory"}:
+                        continue  # a required field
+                written.append(f"{path.name}: {name} = {ast.unparse(value)}")
+    assert not written, "defaults written beside the schema's:\n" + "\n".join(written)
+
+
+def test_settings_defaults_are_the_schemas():
+    """Every default a settings field takes from the schema is the schema's value at its key."""
     import dataclasses
 
-    from ragdistill.readers import prompts
-    from ragdistill.stages import attention, distill, encode, indicators, learning_curve, reader
+    from ragdistill.core.settings import WORKFLOW, field_key, schema_default
 
-    pairs = [
-        (prompts.PromptSettings, "prompt"),
-        (attention.DumpSettings, "attention"),
-        (reader.FinetuneSettings, "reader_finetune"),
-        (distill.DistillSettings, "distill"),
-        (indicators.IndicatorSettings, "indicators"),
-        (learning_curve.CurveSettings, "curve"),
-        (encode.IndexSettings, "index"),
-    ]
     wrong = []
-    for cls, section in pairs:
-        defaults = _schema_defaults(section)
+    for cls in _settings_classes():
         for f in dataclasses.fields(cls):
-            if f.name in defaults and f.default is not dataclasses.MISSING and f.default != defaults[f.name]:
-                schema = f"schema {section}.{f.name}: {defaults[f.name]!r}"
-                wrong.append(f"{cls.__name__}.{f.name} = {f.default!r}, {schema}")
+            key = field_key(f, cls.SECTION)
+            if f.default is dataclasses.MISSING or key == WORKFLOW or "<" in key:
+                continue
+            if f"{cls.__name__}.{f.name}" not in NOT_SCHEMA_DEFAULTS and f.default != schema_default(key):
+                wrong.append(
+                    f"{cls.__name__}.{f.name} = {f.default!r}, schema {key}: {schema_default(key)!r}"
+                )
     assert not wrong, "\n".join(wrong)
 
 

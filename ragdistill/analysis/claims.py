@@ -37,8 +37,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ragdistill.analysis.stats import Bootstrap, Interval, bootstrap_mean, paired
+from ragdistill.analysis.stats import Interval, bootstrap_mean, paired
 from ragdistill.core.names import ADIST_FT, ADIST_OFF, INITIAL
+from ragdistill.core.stage_settings import Bootstrap
 
 Source = tuple[str, ...]
 Items = dict[str, float | None]

@@ -28,23 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import ClassVar
 
 import numpy as np
-
-
-@dataclass(frozen=True)
-class Bootstrap:
-    """``report``: resamples per comparison, the interval's coverage, the generator's seed."""
-
-    SECTION: ClassVar[str] = "report."
-
-    resamples: int = 10_000
-    level: float = 0.95
-    seed: int = 0
-
-    def options(self) -> dict:
-        return {"resamples": self.resamples, "level": self.level, "seed": self.seed}
 
 
 @dataclass(frozen=True)

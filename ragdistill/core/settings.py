@@ -20,8 +20,10 @@ A test walks every settings class and checks each key against the schema.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
@@ -32,10 +34,13 @@ JOB_PARAMS = frozenset({"resume_dir"})
 WORKFLOW = "(set by the workflow)"
 
 
-def config_key(name: str | None, **kwargs: Any) -> Any:
+def config_key(name: str | None, *, from_schema: bool = False, **kwargs: Any) -> Any:
     """A dataclass field whose config key is ``name`` (a dotted path from the config's top) instead
     of the section's prefix plus the field's name; ``None``: a value the workflow gives the job
-    (a wildcard, the grid's cells), which no config key sets. ``kwargs`` go to ``dataclasses.field``."""
+    (a wildcard, the grid's cells), which no config key sets. ``from_schema``: its default is the
+    schema's for ``name`` (:func:`schema_default`). ``kwargs`` go to ``dataclasses.field``."""
+    if from_schema:
+        kwargs["default"] = schema_default(name)
     return dataclasses.field(metadata={"key": WORKFLOW if name is None else name}, **kwargs)
 
 
@@ -122,3 +127,70 @@ class RetrieverSettings:
     # one, so that the other reruns nothing of it
     query_max_length: int | None = None
     passage_max_length: int | None = None
+
+
+# The config schema: the one place a setting's default is written (its ``default``); a settings
+# field that needs a default takes it from here (schema_default) instead of restating it.
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@functools.cache
+def _schema() -> dict:
+    import yaml
+
+    return yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+
+
+def schema_default(key: str) -> Any:
+    """The schema's default for the dotted config key ``key`` (``"prompt.max_doc_tokens"``), for a
+    settings field's default: a KeyError names a key the schema lacks or gives no default."""
+    node: dict = _schema()
+    for part in key.split("."):
+        node = node.get("properties", {}).get(part)
+        if node is None:
+            raise KeyError(f"config key {key}: not in the schema ({SCHEMA.name})")
+    if "default" not in node:
+        raise KeyError(f"config key {key}: the schema gives it no default")
+    return node["default"]
+
+
+def config_default(key: str) -> Any:
+    """A dataclass field whose default is the schema's for ``key`` (its config key)."""
+    return dataclasses.field(default=schema_default(key))
+
+
+def _lookup(config: dict, key: str, cls_name: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ValueError(f"config key {key}: missing (read by {cls_name})")
+        node = node[part]
+    return node
+
+
+def params_of(cls: type, config: dict, unread: tuple[str, ...] = (), **given: Any) -> dict:
+    """A rule's params for the stage that reads ``cls``, built from the class's fields: each field
+    from the config at its key (the whole section for a nested settings class), a value the
+    workflow gives (``config_key(None)``, or a field the rule sets otherwise: a wildcard, a
+    resolved count, a section with keys left out) from ``given``. So a setting is named in the
+    schema and its class only; the rule lists just what the workflow decides. A workflow field
+    with a default may be left out (the job then uses the default); one without is an error, as
+    is a name in ``given`` that the class lacks. ``unread``: fields with a default that this
+    rule's function does not read, left out so that changing them reruns nothing of it."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    extra = sorted(set(given) - names)
+    if extra:
+        raise ValueError(f"params_of({cls.__name__}): {extra[0]!r} is not one of its fields")
+    out: dict = {}
+    for f in dataclasses.fields(cls):
+        key = field_key(f, getattr(cls, "SECTION", ""))
+        if f.name in unread:
+            continue
+        if f.name in given:
+            out[f.name] = given[f.name]
+        elif key == WORKFLOW or "<" in key:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"params_of({cls.__name__}): the workflow must give {f.name!r}")
+        else:
+            out[f.name] = _lookup(config, key, cls.__name__)
+    return out

@@ -28,7 +28,8 @@ import torch
 
 from ragdistill import models
 from ragdistill.core.files import InputError
-from ragdistill.readers.prompts import Prompt, PromptSettings
+from ragdistill.core.stage_settings import PromptSettings
+from ragdistill.readers.prompts import Prompt
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,10 @@ import contextlib
 import numpy as np
 import torch
 
+from ragdistill.core.stage_settings import PromptSettings
 from ragdistill.readers import capture
 from ragdistill.readers.base import Reader, config_flag, pad
-from ragdistill.readers.prompts import Prompt, PromptSettings, answer_mask, encode, shuffle_order
+from ragdistill.readers.prompts import Prompt, answer_mask, encode, shuffle_order
 
 _SENTINEL = "\x00RAGDISTILL_USER_CONTENT\x00"
 

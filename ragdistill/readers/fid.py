@@ -30,9 +30,10 @@ import contextlib
 import numpy as np
 import torch
 
+from ragdistill.core.stage_settings import PromptSettings
 from ragdistill.readers import capture
 from ragdistill.readers.base import Reader, config_flag, pad, to_device
-from ragdistill.readers.prompts import Prompt, PromptSettings, answer_mask, encode, shuffle_order
+from ragdistill.readers.prompts import Prompt, answer_mask, encode, shuffle_order
 
 
 def build_fid_prompt(

@@ -20,9 +20,6 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from typing import ClassVar
-
-from ragdistill.core.settings import from_params
 
 
 @dataclass
@@ -75,23 +72,3 @@ def answer_mask(text: str, offsets: list[tuple[int, int]], answers: list[str]) -
 def encode(tokenizer, text: str, offsets: bool = False):
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)
     return enc
-
-
-@dataclass(frozen=True)
-class PromptSettings:
-    """``prompt`` (the config schema describes each key)."""
-
-    SECTION: ClassVar[str] = "prompt."
-
-    seed: int = 0
-    shuffle: bool = True
-    max_doc_tokens: int = 96
-    add_bos: bool = False
-    header: str | None = "Answer the question using the documents below."
-    chat_template: bool = False
-    max_question_tokens: int | None = None
-
-    @classmethod
-    def of(cls, params: dict | PromptSettings) -> PromptSettings:
-        """Settings from the ``prompt`` section (a dict), or as given."""
-        return params if isinstance(params, PromptSettings) else from_params(cls, params)

@@ -20,37 +20,21 @@ kind from its model's config.json and the per-example MQ of its readers, and wri
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
 from ragdistill import readers
 from ragdistill.analysis import claims as claims_check
 from ragdistill.analysis.plots import save_figure
-from ragdistill.analysis.stats import Bootstrap
 from ragdistill.core.files import read_json, write_json, write_text
 from ragdistill.core.grid import reader_label
 from ragdistill.core.names import FINE_TUNED
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import ArmSettings, Bootstrap
 
 log = logging.getLogger(__name__)
 
 DECODER_ONLY, ENCODER_DECODER = readers.DecoderOnly.kind, readers.FusionInDecoder.kind
-
-
-@dataclass(frozen=True)
-class ArmSettings:
-    """The runs with their readers (the order of the ``indicators`` input), the cut, the bootstrap."""
-
-    SECTION: ClassVar[str] = ""
-
-    runs: list = config_key("runs")
-    readers: list = config_key(None)  # per run: [seed, reader] pairs whose indicators follow, in order
-    seeds: list = config_key("seeds")
-    polar_cut: float = config_key("indicators.polar_cut")
-    bootstrap: dict = config_key("report")
-    dpi: int = config_key("figures.dpi")
 
 
 def polar_items(indicators: dict, cut: float) -> dict[str, float | None]:

@@ -31,8 +31,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -40,9 +38,10 @@ import torch
 from ragdistill import models, readers
 from ragdistill.core.files import atomic_path, read_jsonl
 from ragdistill.core.names import ATTENTION_OBJECTIVES
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import DumpSettings
 from ragdistill.readers import to_device
-from ragdistill.readers.prompts import Prompt, PromptSettings
+from ragdistill.readers.prompts import Prompt
 
 log = logging.getLogger(__name__)
 NORM = 256.0  # ATLAS's constant
@@ -69,25 +68,6 @@ def load_reader_for_capture(path: str):
     model = readers.load(path, attn_implementation="sdpa")
     readers.of(model).prepare_capture()
     return model
-
-
-@dataclass(frozen=True)
-class DumpSettings:
-    """A teacher's signal: its prompts (``k``, ``prompt``), the ``candidates`` it scores, which
-    questions, the batch size, which attention rows are the answer's."""
-
-    SECTION: ClassVar[str] = "attention."
-
-    k: int = config_key("k")
-    candidates: int = config_key("distill.candidates")
-    prompt: PromptSettings = config_key("prompt")
-    max_questions: int | None  # attention.max_questions; the test split's: curve.transfer_questions
-    batch_size: int
-    precision: str = config_key("model_jobs.precision", default="float32")
-    # which rows of a decoder-only teacher are the answer's (capture.ANSWER_ROWS). Read by
-    # dump_attention only: score_perplexity's answer NLL already comes from the logits of the rows
-    # that predict the answer tokens (labels shifted by one), whatever this says
-    answer_rows: str = "own"
 
 
 def candidate_windows(examples: list[dict], k: int, n: int) -> list[dict]:

@@ -24,10 +24,8 @@ import copy
 import logging
 import math
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -35,8 +33,8 @@ import torch
 from ragdistill import models
 from ragdistill.analysis.metrics import answer_table
 from ragdistill.core.files import read_jsonl, write_json, write_tsv
-from ragdistill.core.names import PERPLEXITY_OBJECTIVE
-from ragdistill.core.settings import RetrieverSettings, config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import DistillSettings
 from ragdistill.data.dumps import RETRIEVER_META, load_dump
 from ragdistill.data.vectors import StoredVectors
 from ragdistill.models import layer_cache, resume
@@ -159,89 +157,7 @@ def teacher_summary(p_teacher: torch.Tensor, train: list[dict], k: int) -> dict[
     }
 
 
-@dataclass(frozen=True)
-class DistillSettings:
-    """``distill`` and the retriever's encoding settings, as the rule passes them."""
-
-    SECTION: ClassVar[str] = "distill."
-
-    mode: str
-    refresh_every: int
-    passage_layers: int | None
-    candidates: int
-    # each objective gets only its own teacher temperature (the rule passes None for the other,
-    # and for the uniform control both), so that changing one reruns only what reads it
-    tau_gold: float | None
-    tau_pdist: float | None
-    tau_score: float
-    optimizer: str
-    momentum: float
-    lr: float
-    weight_decay: float
-    steps: int
-    batch_size: int
-    eval_every: int
-    select: str
-    checkpoint_every: int
-    seed: int = config_key(None)
-    k: int = config_key("k")
-    objective: str = config_key(None)
-    uniform: bool = config_key(None)
-    max_questions: int | None = config_key(None)  # the learning curve's subset size
-    retriever: RetrieverSettings = config_key("retriever")
-
-    def __post_init__(self) -> None:
-        if self.select not in SELECT:
-            raise ValueError(f"distill.select: {self.select!r}; use one of {', '.join(SELECT)}")
-        if self.mode not in ("query", "both"):
-            raise ValueError(f"distill.mode: {self.mode!r}; use 'query' or 'both'")
-        if self.optimizer not in ("adamw", "sgd"):
-            raise ValueError(f"distill.optimizer: {self.optimizer!r}; use 'adamw' or 'sgd'")
-
-    @property
-    def both(self) -> bool:
-        return self.mode == "both"
-
-    @property
-    def tau(self) -> float | None:
-        """The teacher's temperature: PDist's own, or the attention objectives' (None for the
-        uniform control, whose equal targets have none)."""
-        if self.uniform:
-            return None
-        tau = self.tau_pdist if self.objective == PERPLEXITY_OBJECTIVE else self.tau_gold
-        if tau is None:
-            key = "tau_pdist" if self.objective == PERPLEXITY_OBJECTIVE else "tau_gold"
-            raise ValueError(
-                f"distill.{key}: missing for objective {self.objective!r} (the rule's params lack it)"
-            )
-        return tau
-
-    @property
-    def score_key(self) -> str:
-        return f"scores_{self.objective}"
-
-    def evaluates(self, step: int) -> bool:
-        """Whether dev HR@5 is measured after ``step``."""
-        return is_dev_step(step, self.steps, self.eval_every)
-
-    @property
-    def looks(self) -> int:
-        """How many later steps this run compares with step 0 on dev."""
-        return dev_looks(self.steps, self.eval_every)
-
-
-SELECT = ("significant", "best", "last")
 FAMILY_ALPHA = 0.05
-
-
-def is_dev_step(step: int, steps: int, eval_every: int) -> bool:
-    """Whether dev HR@5 is measured after ``step``: every ``eval_every``-th and the last."""
-    return step % eval_every == 0 or step == steps
-
-
-def dev_looks(steps: int, eval_every: int) -> int:
-    """How many later steps are compared with step 0 on dev."""
-    return sum(is_dev_step(step, steps, eval_every) for step in range(1, steps + 1))
 
 
 def z_needed(looks: int) -> float:

@@ -15,12 +15,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ragdistill.core.files import atomic_path, read_json, read_jsonl, reading, write_json
-from ragdistill.core.settings import RetrieverSettings, config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import CandidateSettings, IndexSettings, ShardSettings, TokenSettings
 from ragdistill.data import hf_data
 from ragdistill.data.datasets import iter_corpus
 from ragdistill.data.dumps import read_array, read_arrays
@@ -155,16 +156,6 @@ def shard_chunks(corpus: Path, shard: int, n_shards: int) -> Iterator[tuple[list
             ids, texts = [], []
     if texts:
         yield ids, texts
-
-
-@dataclass(frozen=True)
-class TokenSettings:
-    """``tokenize_corpus``: the passage length the retriever reads, and the tokenising processes."""
-
-    SECTION: ClassVar[str] = "encode."
-
-    max_length: int = config_key("retriever.passage_max_length")
-    workers: int = config_key("encode.tokenize_workers", default=1)
 
 
 TOKENS_META = "ragdistill_tokens.json"
@@ -357,33 +348,6 @@ def padded_batches(
     return order.tolist(), batches
 
 
-@dataclass(frozen=True)
-class ShardSettings:
-    """One encoding shard job: which shard, and how passages are encoded (``retriever``, ``encode``)."""
-
-    SECTION: ClassVar[str] = "encode."
-
-    shard: int = config_key(None)
-    n_shards: int = config_key("encode.shards")
-    retriever: RetrieverSettings = config_key("retriever")
-    tokenize_workers: int | None = None
-    # bfloat16 casts the encoder's weights
-    precision: str = config_key("model_jobs.precision", default="float32")
-
-
-@dataclass(frozen=True)
-class IndexSettings:
-    """``index``: the FAISS index type and its sizes."""
-
-    SECTION: ClassVar[str] = "index."
-
-    type: str
-    nlist: int = 1024
-    hnsw_m: int = 32
-    pq_m: int = 16
-    protect: bool = False  # the rule write-protects the index file (Snakemake's protected())
-
-
 def encode_corpus(inp: dict, out: dict, params: dict) -> None:
     """Embed every ``n_shards``-th passage of the corpus (this job's shard), float16 with ids."""
     import torch
@@ -549,29 +513,19 @@ def build_index(inp: dict, out: dict, params: dict) -> None:
     log.info("index %s over %d passages", factory, len(all_ids))
 
 
-@dataclass(frozen=True)
-class CandidateSettings:
-    """``candidate_vectors``: how many candidates of each training question query mode reads."""
-
-    SECTION: ClassVar[str] = ""
-
-    k: int = config_key("distill.candidates")
-
-
 def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
     """The stored vectors of the passages query-mode distillation scores, in one small file.
 
-    Its training candidates (each training question's top ``k``: the rule passes
-    ``distill.candidates``) and its dev pool (every dev
+    Its training candidates (each training question's top ``distill.candidates``) and its dev pool (every dev
     question's candidates) are passages the initial index already holds, encoded by the same
     frozen passage encoder; each distillation job would otherwise encode them again. Reading them
     here once also makes distillation score exactly the vectors retrieval searches (float16 as
     stored, as ATLAS scores against its index).
     """
-    k = from_params(CandidateSettings, params).k
+    candidates = from_params(CandidateSettings, params).candidates
     need: set[str] = set()
     for ex in read_jsonl(inp["train"]):
-        need.update(str(c["id"]) for c in ex["ctxs"][:k])
+        need.update(str(c["id"]) for c in ex["ctxs"][:candidates])
     for ex in read_jsonl(inp["dev"]):
         need.update(str(c["id"]) for c in ex["ctxs"])
     wanted = np.array(sorted(need))

@@ -20,13 +20,11 @@ Two steps, so that answering (the expensive part on a CPU) runs once per reader:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import ClassVar
 
 from ragdistill.analysis.metrics import exact_match, f1_score, question_hits
 from ragdistill.core.files import InputError, read_jsonl, write_json, write_jsonl
-from ragdistill.core.settings import config_key, from_params
-from ragdistill.readers.prompts import PromptSettings
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import AnswerSettings, CellSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,34 +47,6 @@ def cell_metrics(rows: list[dict], ks: list[int]) -> dict[str, float]:
 def answered(examples: list[dict], max_questions: int | None) -> list[dict]:
     """The questions answered for EM/F1: the first ``max_questions`` (null: all)."""
     return examples[: max_questions or None]
-
-
-@dataclass(frozen=True)
-class AnswerSettings:
-    """One reader's answering job: its grid cells' retrievers, the prompt, ``evaluate``'s caps."""
-
-    SECTION: ClassVar[str] = "evaluate."
-
-    reader: str = config_key(None)
-    retrievers: list = config_key(None)
-    k: int = config_key("k")
-    prompt: PromptSettings = config_key("prompt")
-    max_new_tokens: int
-    batch_size: int
-    max_questions: int | None = 100
-    precision: str = config_key("model_jobs.precision", default="float32")
-
-
-@dataclass(frozen=True)
-class CellSettings:
-    """One grid cell: its retriever and reader, HR@k's k values, the answered questions' cap."""
-
-    SECTION: ClassVar[str] = "evaluate."
-
-    retriever: str = config_key(None)
-    reader: str = config_key(None)
-    hr_k: list
-    max_questions: int | None = 100
 
 
 def answer_questions(inp: dict, out: dict, params: dict) -> None:

@@ -25,12 +25,11 @@ import zipfile
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from ragdistill.core.files import InputError, write_json, write_jsonl, write_tsv
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import FetchSettings
 from ragdistill.data import hf_data, leakage
 from ragdistill.data.datasets import check_questions, iter_corpus_lines, read_questions
 from ragdistill.data.sources import (
@@ -190,20 +189,6 @@ def _longest_question(rows: list[dict]) -> dict:
     if best is None:
         return {"longest": None, "words": 0}
     return {"longest": best["id"], "words": count_words(best["question"])}
-
-
-@dataclass(frozen=True)
-class FetchSettings:
-    """One model (``models.<name>``) or dataset (``datasets.<name>``) and where downloads go."""
-
-    SECTION: ClassVar[str] = ""
-
-    name: str = config_key(None)
-    download_dir: str = config_key(None)
-    model: dict | None = config_key("models.<name>", default=None)
-    dataset: dict | None = config_key("datasets.<name>", default=None)
-    # the replicate's seed (a training seed): each seed draws its own data (module docstring)
-    replicate: int = config_key(None, default=0)
 
 
 Passages = Callable[[], Iterator[tuple[str, dict]]]

@@ -7,16 +7,15 @@ and a PDF (vector, for papers). Output keys are the figure names and ``<name>_pd
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
 from ragdistill.analysis.plots import save_figure
 from ragdistill.core.files import read_json
 from ragdistill.core.grid import reader_label, split_seed
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import FigureSettings
 from ragdistill.data.dumps import example
 
 log = logging.getLogger(__name__)
@@ -94,18 +93,6 @@ def _plot_example(plt, out: dict, inp: dict, index: int | None, dpi: int) -> Non
     fig.tight_layout()
     save_figure(fig, out, "example", dpi)
     plt.close(fig)
-
-
-@dataclass(frozen=True)
-class FigureSettings:
-    """``figures`` and what the figures need from the rest of the config."""
-
-    SECTION: ClassVar[str] = "figures."
-
-    dpi: int
-    example: int | None
-    cells: list = config_key(None)
-    mq_threshold: float = config_key("indicators.mq_threshold")
 
 
 def labelled(inds: list[dict]) -> list[dict]:

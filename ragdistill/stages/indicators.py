@@ -17,14 +17,13 @@ question ids; MQ in ``mq_values``) so that the claims check can pair two readers
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
 from ragdistill.analysis import stats
 from ragdistill.core.files import reading, safetensors_error, write_json
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import IndicatorSettings
 from ragdistill.data.dumps import example, load_dump
 
 log = logging.getLogger(__name__)
@@ -116,31 +115,6 @@ def near_far(profile, doc, answer_mask, near: tuple[int, int], far: tuple[int, i
     s, c = distance_profile(profile / total, doc, answer_mask, max_distance)
     a, b = band_mean(s, c, near, max_distance), band_mean(s, c, far, max_distance)
     return None if a is None or b is None else a - b
-
-
-@dataclass(frozen=True)
-class IndicatorSettings:
-    """``indicators``, and which reader this job measures."""
-
-    SECTION: ClassVar[str] = "indicators."
-
-    reader: str = config_key(None)
-    top_n: list = config_key("indicators.top_n")
-    sim_threshold: float
-    mq_threshold: float
-    max_distance: int
-    near: list
-    far: list
-    seed: int = config_key(None, default=0)  # the replicate's seed, for labels (offtheshelf per seed)
-
-    def __post_init__(self) -> None:
-        for key in ("near", "far"):
-            lo, hi = (int(x) for x in getattr(self, key))
-            if not 1 <= lo <= hi <= self.max_distance:
-                raise ValueError(
-                    f"config indicators.{key}: [{lo}, {hi}] must be 1 <= first <= second "
-                    f"<= max_distance ({self.max_distance})"
-                )
 
 
 def _finite(v: float | None) -> float | None:

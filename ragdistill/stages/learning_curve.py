@@ -20,16 +20,15 @@ Writes ``curve.json`` (``{"rows": [...]}``, one row per teacher, size and seed) 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
 from ragdistill.analysis.metrics import hits_at_k, reciprocal_rank
 from ragdistill.analysis.plots import save_figure
-from ragdistill.analysis.stats import Bootstrap, bootstrap_ratio, paired
+from ragdistill.analysis.stats import bootstrap_ratio, paired
 from ragdistill.core.files import read_jsonl, write_json
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import CurveSettings
 from ragdistill.data.dumps import load_dump, retriever_record
 
 log = logging.getLogger(__name__)
@@ -71,17 +70,6 @@ def transfer(
         "initial_top1": float(r.mean()) if ids else None,
         "distilled_top1": float(d.mean()) if ids else None,
     }
-
-
-@dataclass(frozen=True)
-class CurveSettings:
-    """The curve's rows (seed, teacher, size; ``size`` null for the full set), ``report``, ``dpi``."""
-
-    SECTION: ClassVar[str] = "curve."
-
-    rows: list = config_key(None)
-    bootstrap: Bootstrap = config_key("report")
-    dpi: int = config_key("figures.dpi")
 
 
 def learning_curve(inp: dict, out: dict, params: dict) -> None:

@@ -9,27 +9,14 @@ before any model job. It is a stage of its own, not part of the fetch, so that c
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from ragdistill import models, readers
 from ragdistill.core.files import read_json, write_json
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import LengthSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LengthSettings:
-    """``check_lengths``: the limits the fetched data is compared with."""
-
-    SECTION: ClassVar[str] = ""
-
-    k: int = config_key("k")
-    passage_max_length: int = config_key("retriever.passage_max_length")
-    max_doc_tokens: int = config_key("prompt.max_doc_tokens")
-    max_question_tokens: int | None = config_key("prompt.max_question_tokens", default=None)
 
 
 def _over(histogram: dict, limit: int) -> int:

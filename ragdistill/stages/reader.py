@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 
 from ragdistill import models, readers
 from ragdistill.analysis.metrics import exact_match
 from ragdistill.core.files import read_jsonl, write_json
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import FinetuneJob, FinetuneSettings, NoiseSettings, RandomReaderSettings
 from ragdistill.models import resume
 from ragdistill.readers import Reader, to_device
-from ragdistill.readers.prompts import Prompt, PromptSettings
+from ragdistill.readers.prompts import Prompt
 
 log = logging.getLogger(__name__)
 
@@ -66,58 +65,6 @@ def exact_match_rate(
 
 
 LAST_WEIGHTS = "last_step_trainable.safetensors"
-
-
-@dataclass(frozen=True)
-class FinetuneSettings:
-    """``reader_finetune`` (docs/method.md and the config schema say what each does)."""
-
-    SECTION: ClassVar[str] = "reader_finetune."
-
-    steps: int
-    batch_size: int
-    grad_accum: int
-    lr: float
-    weight_decay: float
-    warmup_steps: int
-    max_grad_norm: float
-    train_layers: int | None
-    answer_in_context: bool
-    dev_questions: int
-    eval_batch_size: int
-    eval_every: int
-    select: str
-    gradient_checkpointing: bool
-    lora: dict | None
-    checkpoint_every: int
-
-    def __post_init__(self) -> None:
-        if self.select not in ("best", "last"):
-            raise ValueError(f"reader_finetune.select: {self.select!r}; use 'best' or 'last'")
-        if self.select == "best" and not self.dev_questions:
-            raise ValueError(
-                "reader_finetune.select: 'best' needs dev questions (reader_finetune.dev_questions > 0)"
-            )
-
-
-@dataclass(frozen=True)
-class FinetuneJob:
-    """What ``finetune_reader`` reads from its rule: the training settings and the prompt."""
-
-    SECTION: ClassVar[str] = ""
-
-    train: FinetuneSettings = config_key("reader_finetune")
-    seed: int = config_key(None)
-    k: int = config_key("k")
-    prompt: PromptSettings = config_key("prompt")
-    max_new_tokens: int = config_key("evaluate.max_new_tokens")
-    precision: str = config_key("model_jobs.precision", default="float32")
-    # the ladder's blind rung (ladder.blind): trained without its answer-bearing passages
-    blind: bool = config_key(None, default=False)
-
-    @classmethod
-    def from_params(cls, params: dict) -> FinetuneJob:
-        return from_params(cls, params)
 
 
 def add_lora(reader: Reader, lora: dict, train_layers: int | None):
@@ -297,14 +244,16 @@ def _save_reader(
 
 def random_reader(inp: dict, out: dict, params: dict) -> None:
     """The ``random`` control teacher: the reader's architecture (its config) with freshly
-    initialised weights (``params["seed"]``), saved as safetensors with the reader's tokenizer.
+    initialised weights (its seed: :class:`RandomReaderSettings`), saved as safetensors with the
+    reader's tokenizer.
 
     Dumped and distilled like any teacher, it separates what a teacher knows from what the
     distillation procedure does by itself: its attention carries no reading of the documents.
     """
     from transformers import AutoConfig
 
-    models.set_seed(int(params["seed"]))
+    seed = from_params(RandomReaderSettings, params).seed
+    models.set_seed(seed)
     trust = models.trusts_remote_code(inp["model"])
     cfg = AutoConfig.from_pretrained(inp["model"], trust_remote_code=trust)
     model = readers.kind_for(cfg).auto_class().from_config(cfg, trust_remote_code=trust)
@@ -313,7 +262,7 @@ def random_reader(inp: dict, out: dict, params: dict) -> None:
         "random reader: %s, %d parameters, seed %s",
         type(model).__name__,
         model.num_parameters(),
-        params["seed"],
+        seed,
     )
 
 
@@ -323,7 +272,8 @@ def noisy_reader(inp: dict, out: dict, params: dict) -> None:
     that the noise's norm is about ``scale`` times the tensor's. Tensors in name order, one seeded
     generator: the same seed and scale give the same weights, byte for byte. Tied weights (the
     input embedding and the output head) are one tensor and get one noise draw."""
-    scale, seed = float(params["scale"]), int(params["seed"])
+    s = from_params(NoiseSettings, params)
+    scale, seed = s.scale, s.seed
     model = readers.load(inp["model"])
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():

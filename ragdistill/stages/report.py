@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
@@ -24,11 +22,12 @@ from ragdistill.analysis.forest import draw_forest, runs_rows
 from ragdistill.analysis.hr_at_k import draw_hr_at_k, hr_at_k_curves
 from ragdistill.analysis.latex import claims_tex, grid_tex
 from ragdistill.analysis.metrics import hits_by_question
-from ragdistill.analysis.stats import Bootstrap, mean_sd, paired
+from ragdistill.analysis.stats import mean_sd, paired
 from ragdistill.core import provenance
 from ragdistill.core.files import read_json, read_jsonl, write_json, write_text
 from ragdistill.core.grid import reader_label, split_seed
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import AcrossRunsSettings, ReportSettings
 from ragdistill.data.dumps import kept_step
 
 log = logging.getLogger(__name__)
@@ -378,29 +377,6 @@ def curve_section(curve: dict) -> list[str]:
     return lines + [""]
 
 
-@dataclass(frozen=True)
-class ReportSettings:
-    """The run, its grid cells and seeds, ``k``, ``indicators.top_n``, ``report``, the captions."""
-
-    SECTION: ClassVar[str] = "report."
-
-    run: str = config_key(None)
-    cells: list = config_key(None)
-    seeds: list = config_key("seeds")
-    k: int = config_key("k")
-    top_n: list = config_key("indicators.top_n")
-    bootstrap: Bootstrap = config_key("report")
-    captions: dict = config_key(None, default_factory=dict)
-    # every teacher's distilled retriever (grid, controls, sweep), in the order of the inputs
-    teachers: list = config_key(None, default_factory=list)
-    # (seed, reader) of every indicators input, in order (each seed dumps its own readers)
-    readers: list = config_key(None, default_factory=list)
-    distill_steps: int = config_key("distill.steps", default=0)
-    dpi: int = config_key("figures.dpi", default=120)
-    # figure name -> why this run does not draw it (a figure of fewer than two points says nothing)
-    not_drawn: dict = config_key(None, default_factory=dict)
-
-
 def make_report(inp: dict, out: dict, params: dict) -> None:
     """``report.md`` (claims check, grid, indicators, sweep, figures), ``claims.json``, the grid,
     and the HTML report's first page (``front_page``)."""
@@ -599,16 +575,6 @@ def length_sentence(lengths: dict) -> str:
 
 def _num(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
-
-
-@dataclass(frozen=True)
-class AcrossRunsSettings:
-    """The runs of one invocation, in order, and the figures' resolution."""
-
-    SECTION: ClassVar[str] = "report."
-
-    runs: list = config_key(None)
-    dpi: int = config_key("figures.dpi", default=120)
 
 
 def claims_across_runs(inp: dict, out: dict, params: dict) -> None:

@@ -11,9 +11,7 @@ import filecmp
 import logging
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -21,7 +19,8 @@ import torch
 from ragdistill import models
 from ragdistill.analysis.metrics import has_answer
 from ragdistill.core.files import read_jsonl, write_jsonl
-from ragdistill.core.settings import RetrieverSettings, config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import RetrieveSettings
 from ragdistill.data.datasets import iter_corpus
 from ragdistill.data.dumps import read_array
 from ragdistill.data.vectors import read_index
@@ -49,17 +48,6 @@ def passages_by_id(corpus: str, wanted: set[str]) -> dict[str, dict]:
         if p["id"] in wanted:
             found[p["id"]] = p
     return found
-
-
-@dataclass(frozen=True)
-class RetrieveSettings:
-    """The query side of ``retriever`` and ``retrieve.top_k``, and which splits this job searches."""
-
-    SECTION: ClassVar[str] = "retrieve."
-
-    splits: list = config_key(None)
-    retriever: RetrieverSettings = config_key("retriever")
-    top_k: int = config_key("retrieve.top_k")
 
 
 def same_as_initial(inp: dict) -> bool:

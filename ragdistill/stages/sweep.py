@@ -23,17 +23,16 @@ interval, "kendall": interval}}}, "ranks_teachers": {indicator: bool}}``) and th
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
 from ragdistill.analysis.claims import reader_measures
 from ragdistill.analysis.metrics import hits_by_question
 from ragdistill.analysis.plots import save_figure
-from ragdistill.analysis.stats import Bootstrap, bootstrap_mean, paired, rank_correlation, spearman
+from ragdistill.analysis.stats import bootstrap_mean, paired, rank_correlation, spearman
 from ragdistill.core.files import read_json, read_jsonl, write_json
-from ragdistill.core.settings import config_key, from_params
+from ragdistill.core.settings import from_params
+from ragdistill.core.stage_settings import SweepSettings
 from ragdistill.data.dumps import kept_step
 
 log = logging.getLogger(__name__)
@@ -104,20 +103,6 @@ def agreement(rhos: dict[int, float | None]) -> str:
         f"Same order as the gains in {same} of {len(rhos)} seeds; positive correlation in {pos} of "
         f"{len(rhos)}."
     )
-
-
-@dataclass(frozen=True)
-class SweepSettings:
-    """The sweep's teachers (``rows``: seed, teacher, steps), ``indicators.top_n``, ``report``."""
-
-    SECTION: ClassVar[str] = "grid."
-
-    rows: list = config_key(None)
-    controls: list = config_key(None)
-    seeds: list = config_key("seeds")  # the order of the ``initial`` and ``control_indicators`` inputs
-    top_n: list = config_key("indicators.top_n")
-    bootstrap: Bootstrap = config_key("report")
-    dpi: int = config_key("figures.dpi")
 
 
 def _gain(retrieved: dict, initial: dict, opts: dict, prefix: str = "") -> dict:

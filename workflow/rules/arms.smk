@@ -23,14 +23,9 @@ rule compare_arms:
         "../../envs/plot.yaml"
     threads: 1
     params:
+        **params_of(settings.ArmSettings, readers=arm_readers()),
         code=code_hash("arms"),
         entry="arms:compare_arms",
-        runs=RUNS,
-        readers=arm_readers(),
-        seeds=SEEDS,
-        polar_cut=config["indicators"]["polar_cut"],
-        bootstrap=config["report"],
-        dpi=config["figures"]["dpi"],
     script:
         "../scripts/run_stage.py"
 

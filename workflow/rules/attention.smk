@@ -18,15 +18,9 @@ rule dump_attention:
         mem_mb=16000,
         runtime=240,
     params:
+        **params_of(settings.DumpSettings, max_questions=dump_questions),
         code=code_hash("attention"),
         entry="attention:dump_attention",
-        k=config["k"],
-        candidates=config["distill"]["candidates"],
-        prompt=config["prompt"],
-        batch_size=config["attention"]["batch_size"],
-        max_questions=dump_questions,
-        precision=PRECISION,
-        answer_rows=config["attention"]["answer_rows"],
     script:
         "../scripts/run_stage.py"
 
@@ -51,14 +45,15 @@ rule score_perplexity:
         mem_mb=16000,
         runtime=240,
     params:
+        # one question per pass; answer_rows is not read (the answer's NLL comes from the logits)
+        **params_of(
+            settings.DumpSettings,
+            unread=("answer_rows",),
+            batch_size=1,
+            max_questions=dump_questions,
+        ),
         code=code_hash("attention"),
         entry="attention:score_perplexity",
-        k=config["k"],
-        candidates=config["distill"]["candidates"],
-        prompt=config["prompt"],
-        batch_size=1,
-        max_questions=dump_questions,
-        precision=PRECISION,
     script:
         "../scripts/run_stage.py"
 

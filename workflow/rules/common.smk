@@ -16,7 +16,9 @@ _paths = [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
 from ragdistill.core import grid, memory, names
+from ragdistill.core import stage_settings as settings
 from ragdistill.core.codedeps import code_digest, code_modules
+from ragdistill.core.settings import params_of as _params_of
 from ragdistill.config_check import cap_warnings, check_config
 
 # our check first, for messages with dotted key paths; then Snakemake's, which fills in defaults
@@ -84,8 +86,6 @@ LIB = Path(workflow.basedir) / "ragdistill"
 # side by side, as many as --cores allows at their threads.
 MODEL_THREADS = config["model_jobs"]["threads"]
 MODEL_GPU = config["model_jobs"]["gpu"]
-# what the reader's passes and corpus encoding compute in (model_jobs.precision)
-PRECISION = config["model_jobs"]["precision"]
 # distill.mode both: distilled retrievers bring their own passage encoder, hence their own index
 BOTH_ENCODERS = config["distill"]["mode"] == "both"
 # The study's design: its teachers, readers, retrievers and grid cells, and their names'
@@ -250,12 +250,6 @@ def get_targets(wildcards):
     return f"results/{wildcards.run}/{stage}/{reader}/train.npz"
 
 
-# the distillation's settings every objective reads (the teacher temperatures go per objective)
-DISTILL_SHARED = {
-    k: v for k, v in config["distill"].items() if k not in ("tau_gold", "tau_pdist")
-}
-
-
 def teacher_tau(key):
     """A distillation's ``distill.<key>`` where its objective reads it, else None: tau_pdist for
     PDist, tau_gold for the attention objectives, neither for the uniform control."""
@@ -267,6 +261,14 @@ def teacher_tau(key):
         return config["distill"][key] if (key == "tau_pdist") == pdist else None
 
     return tau
+
+
+def params_of(cls, unread=(), **given):
+    """A rule's params from its stage's settings class (ragdistill/core/stage_settings.py): each
+    field from the config at the key the class records, ``given`` for what the workflow decides
+    (wildcards, resolved counts, sections with keys left out). A setting is thus named in the
+    schema and its class only, never restated here."""
+    return _params_of(cls, config, unread, **given)
 
 
 def retriever_section(*unread):

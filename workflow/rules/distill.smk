@@ -49,21 +49,21 @@ rule distill_retriever:
         mem_mb=8000,
         runtime=240,
     params:
-        **DISTILL_SHARED,
-        # each objective's own teacher temperature only (None: not read), so that a change of
-        # one reruns only the distillations that read it
-        tau_gold=teacher_tau("tau_gold"),
-        tau_pdist=teacher_tau("tau_pdist"),
+        **params_of(
+            settings.DistillSettings,
+            # each objective's own teacher temperature only (None: not read), so that a change
+            # of one reruns only the distillations that read it
+            tau_gold=teacher_tau("tau_gold"),
+            tau_pdist=teacher_tau("tau_pdist"),
+            seed="{seed}",
+            objective="{objective}",
+            uniform=lambda w: w.teacher == "uniform",
+            # every teacher trains on the first attention.max_questions: a dump holds no more,
+            # and the uniform control, which has no dump, takes as many
+            max_questions=config["attention"]["max_questions"],
+        ),
         code=code_hash("distill"),
         entry="distill:distill_retriever",
-        seed="{seed}",
-        k=config["k"],
-        objective="{objective}",
-        uniform=lambda w: w.teacher == "uniform",
-        # every teacher trains on the first attention.max_questions: a dump holds no more, and
-        # the uniform control, which has no dump, takes as many
-        max_questions=config["attention"]["max_questions"],
-        retriever=config["retriever"],
         resume_dir="results/{run}/distill/{objective}-{teacher}-s{seed}/resume",
     script:
         "../scripts/run_stage.py"
@@ -92,17 +92,17 @@ use rule distill_retriever as distill_subset with:
     wildcard_constraints:
         size=r"\d+",
     params:
-        **DISTILL_SHARED,
-        tau_gold=teacher_tau("tau_gold"),
-        tau_pdist=teacher_tau("tau_pdist"),
+        **params_of(
+            settings.DistillSettings,
+            tau_gold=teacher_tau("tau_gold"),
+            tau_pdist=teacher_tau("tau_pdist"),
+            seed="{seed}",
+            objective="{objective}",
+            uniform=lambda w: w.teacher == "uniform",
+            max_questions=lambda w: int(w.size),
+        ),
         code=code_hash("distill"),
         entry="distill:distill_retriever",
-        seed="{seed}",
-        k=config["k"],
-        objective="{objective}",
-        uniform=lambda w: w.teacher == "uniform",
-        max_questions=lambda w: int(w.size),
-        retriever=config["retriever"],
         resume_dir="results/{run}/distill/{objective}-{teacher}-n{size}-s{seed}/resume",
 
 

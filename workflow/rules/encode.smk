@@ -17,12 +17,14 @@ rule tokenize_corpus:
         mem_mb=8000,
         runtime=240,
     params:
+        **params_of(
+            settings.TokenSettings,
+            workers=config["encode"]["tokenize_workers"]
+            or config["encode"]["threads"]
+            or MODEL_THREADS,
+        ),
         code=code_hash("encode"),
         entry="encode:tokenize_corpus",
-        max_length=config["retriever"]["passage_max_length"],
-        workers=config["encode"]["tokenize_workers"]
-        or config["encode"]["threads"]
-        or MODEL_THREADS,
     script:
         "../scripts/run_stage.py"
 
@@ -49,12 +51,13 @@ rule encode_corpus:
         mem_mb=8000,
         runtime=240,
     params:
-        retriever=retriever_section("query_max_length"),
+        **params_of(
+            settings.ShardSettings,
+            retriever=retriever_section("query_max_length"),
+            shard="{shard}",
+        ),
         code=code_hash("encode"),
         entry="encode:encode_corpus",
-        precision=PRECISION,
-        shard="{shard}",
-        n_shards=config["encode"]["shards"],
     script:
         "../scripts/run_stage.py"
 
@@ -83,7 +86,7 @@ rule build_index:
         mem_mb=lambda w, input: memory.held_mb(input.shards, times=6, base_mb=4000),
         runtime=120,
     params:
-        **config["index"],
+        **params_of(settings.IndexSettings),
         code=code_hash("encode"),
         entry="encode:build_index",
     script:
@@ -113,10 +116,10 @@ rule candidate_vectors:
         mem_mb=4000,
         runtime=30,
     params:
+        # the training candidates: each training question's top distill.candidates
+        **params_of(settings.CandidateSettings),
         code=code_hash("encode"),
         entry="encode:candidate_vectors",
-        # the training candidates: each training question's top distill.candidates
-        k=config["distill"]["candidates"],
     script:
         "../scripts/run_stage.py"
 

@@ -20,16 +20,13 @@ rule answer_questions:
         mem_mb=8000,
         runtime=240,
     params:
+        **params_of(
+            settings.AnswerSettings,
+            reader="{reader}",
+            retrievers=lambda w: cell_retrievers(w.reader, seed_of(w.run)),
+        ),
         code=code_hash("evaluate"),
         entry="evaluate:answer_questions",
-        reader="{reader}",
-        retrievers=lambda w: cell_retrievers(w.reader, seed_of(w.run)),
-        k=config["k"],
-        prompt=config["prompt"],
-        max_questions=config["evaluate"]["max_questions"],
-        max_new_tokens=config["evaluate"]["max_new_tokens"],
-        batch_size=config["evaluate"]["batch_size"],
-        precision=PRECISION,
     script:
         "../scripts/run_stage.py"
 
@@ -49,12 +46,9 @@ rule evaluate_setting:
         "../../envs/ragdistill.yaml"
     threads: 1
     params:
+        **params_of(settings.CellSettings, retriever="{retriever}", reader="{reader}"),
         code=code_hash("evaluate"),
         entry="evaluate:evaluate_setting",
-        retriever="{retriever}",
-        reader="{reader}",
-        hr_k=config["evaluate"]["hr_k"],
-        max_questions=config["evaluate"]["max_questions"],
     script:
         "../scripts/run_stage.py"
 

@@ -15,11 +15,14 @@ rule fetch_model:
         mem_mb=8000,
         runtime=60,
     params:
+        **params_of(
+            settings.FetchSettings,
+            name="{model}",
+            model=lookup(dpath="models/{model}", within=config),
+            download_dir="resources/downloads",
+        ),
         code=code_hash("fetch"),
         entry="fetch:fetch_model",
-        name="{model}",
-        model=lookup(dpath="models/{model}", within=config),
-        download_dir="resources/downloads",
     script:
         "../scripts/run_stage.py"
 
@@ -45,16 +48,21 @@ rule fetch_data:
         mem_mb=4000,
         runtime=120,
     params:
+        **params_of(
+            settings.FetchSettings,
+            name=lambda w: run_of(w.run),
+            # the seed this replicate's data is drawn with (ragdistill/stages/fetch.py, "replicate")
+            replicate=lambda w: seed_of(w.run),
+            # the data alone: a run's reader choice does not change its data
+            dataset=lambda w: {
+                k: v
+                for k, v in config["datasets"][run_of(w.run)].items()
+                if k != "reader"
+            },
+            download_dir="resources/downloads",
+        ),
         code=code_hash("fetch"),
         entry="fetch:fetch_data",
-        name=lambda w: run_of(w.run),
-        # the seed this replicate's data is drawn with (ragdistill/stages/fetch.py, "replicate")
-        replicate=lambda w: seed_of(w.run),
-        # the data alone: a run's reader choice does not change its data
-        dataset=lambda w: {
-            k: v for k, v in config["datasets"][run_of(w.run)].items() if k != "reader"
-        },
-        download_dir="resources/downloads",
     script:
         "../scripts/run_stage.py"
 

@@ -60,11 +60,9 @@ rule plot_figures:
         "../../envs/plot.yaml"
     threads: 1
     params:
-        **config["figures"],
+        **params_of(settings.FigureSettings, cells=grid_cells()),
         code=code_hash("figures"),
         entry="figures:plot_figures",
-        cells=grid_cells(),
-        mq_threshold=config["indicators"]["mq_threshold"],
     script:
         "../scripts/run_stage.py"
 

@@ -15,12 +15,13 @@ rule compute_indicators:
         mem_mb=4000,
         runtime=30,
     params:
-        **{k: v for k, v in config["indicators"].items() if k != "polar_cut"},
+        **params_of(
+            settings.IndicatorSettings,
+            reader="{reader}",
+            seed=lambda w: seed_of(w.run),
+        ),
         code=code_hash("indicators"),
-        # polar_cut is the arms stage's (claim 8), not a per-reader measure
         entry="indicators:compute_indicators",
-        reader="{reader}",
-        seed=lambda w: seed_of(w.run),
     script:
         "../scripts/run_stage.py"
 

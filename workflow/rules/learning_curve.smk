@@ -22,10 +22,8 @@ rule learning_curve:
         "../../envs/plot.yaml"
     threads: 1
     params:
+        **params_of(settings.CurveSettings, rows=curve_rows()),
         code=code_hash("learning_curve"),
         entry="learning_curve:learning_curve",
-        rows=curve_rows(),
-        bootstrap=config["report"],
-        dpi=config["figures"]["dpi"],
     script:
         "../scripts/run_stage.py"

@@ -16,12 +16,9 @@ rule check_lengths:
         mem_mb=2000,
         runtime=10,
     params:
+        **params_of(settings.LengthSettings),
         code=code_hash("lengths"),
         entry="lengths:check_lengths",
-        k=config["k"],
-        passage_max_length=config["retriever"]["passage_max_length"],
-        max_doc_tokens=config["prompt"]["max_doc_tokens"],
-        max_question_tokens=config["prompt"]["max_question_tokens"],
     script:
         "../scripts/run_stage.py"
 

@@ -27,15 +27,18 @@ rule finetune_reader:
         mem_mb=16000,
         runtime=720,
     params:
+        **params_of(
+            settings.FinetuneJob,
+            seed=lambda w: str(grid.reader_seed(w.reader)),
+            # the sweep's readers (ft<N>) train for their own N steps
+            train=lambda w: {
+                **config["reader_finetune"],
+                "steps": finetune_steps(w.reader),
+            },
+            blind=lambda w: w.reader.startswith("blind-"),
+        ),
         code=code_hash("reader"),
         entry="reader:finetune_reader",
-        seed=lambda w: str(grid.reader_seed(w.reader)),
-        k=config["k"],
-        train=lambda w: {**config["reader_finetune"], "steps": finetune_steps(w.reader)},
-        blind=lambda w: w.reader.startswith("blind-"),
-        prompt=config["prompt"],
-        max_new_tokens=config["evaluate"]["max_new_tokens"],
-        precision=PRECISION,
         resume_dir="results/{run}/reader/{reader}/resume",
     script:
         "../scripts/run_stage.py"
@@ -58,10 +61,10 @@ rule random_reader:
         mem_mb=8000,
         runtime=30,
     params:
+        # its seed: RandomReaderSettings's default (ragdistill/core/stage_settings.py)
+        **params_of(settings.RandomReaderSettings),
         code=code_hash("reader"),
         entry="reader:random_reader",
-        # not 0: init: models (the smoke's tiny reader) are drawn with seed 0
-        seed=1,
     script:
         "../scripts/run_stage.py"
 
@@ -86,10 +89,13 @@ rule noisy_reader:
         mem_mb=8000,
         runtime=30,
     params:
+        **params_of(
+            settings.NoiseSettings,
+            scale=lambda w: grid.noise_scale(f"nz{w.milli}"),
+            seed=lambda w: int(w.seed),
+        ),
         code=code_hash("reader"),
         entry="reader:noisy_reader",
-        scale=lambda w: grid.noise_scale(f"nz{w.milli}"),
-        seed=lambda w: int(w.seed),
     script:
         "../scripts/run_stage.py"
 

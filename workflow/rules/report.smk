@@ -79,20 +79,17 @@ rule make_report:
         "../../envs/plot.yaml"
     threads: 1
     params:
+        **params_of(
+            settings.ReportSettings,
+            run="{run}",
+            cells=grid_cells(),
+            readers=GRID.seed_readers(),
+            captions=FIGURE_CAPTIONS,
+            teachers=GRID.teacher_retrievers(),
+            not_drawn=not_drawn(),
+        ),
         code=code_hash("report"),
         entry="report:make_report",
-        run="{run}",
-        cells=grid_cells(),
-        readers=GRID.seed_readers(),
-        seeds=SEEDS,
-        k=config["k"],
-        top_n=config["indicators"]["top_n"],
-        bootstrap=config["report"],
-        captions=FIGURE_CAPTIONS,
-        teachers=GRID.teacher_retrievers(),
-        distill_steps=config["distill"]["steps"],
-        dpi=config["figures"]["dpi"],
-        not_drawn=not_drawn(),
     script:
         "../scripts/run_stage.py"
 
@@ -116,9 +113,8 @@ rule claims_across_runs:
         "../../envs/plot.yaml"
     threads: 1
     params:
+        **params_of(settings.AcrossRunsSettings, runs=RUNS),
         code=code_hash("report"),
         entry="report:claims_across_runs",
-        runs=RUNS,
-        dpi=config["figures"]["dpi"],
     script:
         "../scripts/run_stage.py"

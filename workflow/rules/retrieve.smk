@@ -23,11 +23,13 @@ rule retrieve_initial:
         mem_mb=lambda w, input: memory.held_mb([input.index, input.ids], base_mb=8000),
         runtime=60,
     params:
-        retriever=retriever_section("passage_max_length"),
+        **params_of(
+            settings.RetrieveSettings,
+            retriever=retriever_section("passage_max_length"),
+            splits=SPLITS,
+        ),
         code=code_hash("retrieve"),
         entry="retrieve:retrieve",
-        splits=SPLITS,
-        top_k=config["retrieve"]["top_k"],
     script:
         "../scripts/run_stage.py"
 
@@ -63,11 +65,13 @@ rule retrieve_distilled:
         mem_mb=lambda w, input: memory.held_mb([input.index, input.ids], base_mb=8000),
         runtime=60,
     params:
-        retriever=retriever_section("passage_max_length"),
+        **params_of(
+            settings.RetrieveSettings,
+            retriever=retriever_section("passage_max_length"),
+            splits=["test"],
+        ),
         code=code_hash("retrieve"),
         entry="retrieve:retrieve",
-        splits=["test"],
-        top_k=config["retrieve"]["top_k"],
     script:
         "../scripts/run_stage.py"
 

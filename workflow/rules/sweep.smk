@@ -29,18 +29,17 @@ rule teacher_sweep:
         "../../envs/plot.yaml"
     threads: 1
     params:
+        **params_of(
+            settings.SweepSettings,
+            # each teacher of the sweep (grid.teachers, then the ladder's rungs) per seed
+            rows=[
+                {"seed": s, "teacher": t, "label": GRID.sweep_label(t)}
+                for s in SEEDS
+                for t in SWEEP
+            ],
+            controls=[{"seed": s, "teacher": t} for s in SEEDS for t in CONTROLS],
+        ),
         code=code_hash("sweep"),
         entry="sweep:teacher_sweep",
-        # each teacher of the sweep (grid.teachers, then the ladder's rungs) per seed
-        rows=[
-            {"seed": s, "teacher": t, "label": GRID.sweep_label(t)}
-            for s in SEEDS
-            for t in SWEEP
-        ],
-        controls=[{"seed": s, "teacher": t} for s in SEEDS for t in CONTROLS],
-        seeds=SEEDS,
-        top_n=config["indicators"]["top_n"],
-        bootstrap=config["report"],
-        dpi=config["figures"]["dpi"],
     script:
         "../scripts/run_stage.py"
