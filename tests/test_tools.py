@@ -14,6 +14,7 @@ import pytest
 from ragdistill.analysis.claims import interval_text
 from ragdistill.tools import bf16_targets, distillations, gains, hits, teachers, try_distill
 from ragdistill.tools.run_folder import RunFolder
+from tests.conftest import REPO
 
 TOOLS = [hits, gains, teachers, distillations, try_distill, bf16_targets]
 
@@ -231,3 +232,16 @@ def test_several_runs_must_be_named(tmp_path):
     assert RunFolder.open("tool", tmp_path, "b", 0).replicate == tmp_path / "results/b/s0"
     with pytest.raises(SystemExit, match=r"has no replicate s1 \(seeds there: 0\)"):
         RunFolder.open("tool", tmp_path, "b", 1)
+
+
+def test_findings_hold_pages_and_figures_and_cite_tools_that_exist():
+    """Analysis is product: the commands behind the findings are tools of the package, and the
+    findings folder holds only what a reader reads (Markdown and figures)."""
+    findings = REPO / "docs" / "findings"
+    other = [p for p in findings.rglob("*") if p.is_file() and p.suffix not in (".md", ".png", ".pdf")]
+    assert not other, f"not a page or a figure: {other}"
+    docs = [*findings.glob("*.md"), *(REPO / "docs").glob("*.md"), REPO / "README.md"]
+    cited = {m for p in docs for m in re.findall(r"python -m ragdistill\.tools\.(\w+)", p.read_text())}
+    assert {"hits", "gains", "teachers", "distillations", "try_distill", "bf16_targets"} <= cited
+    for name in cited:
+        assert (REPO / "ragdistill" / "tools" / f"{name}.py").exists(), f"a page cites {name}, not a tool"
