@@ -18,7 +18,6 @@ dump is the run's (its resolved config); the first ``--questions`` dumped traini
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from ragdistill.core import grid
 from ragdistill.core.names import ATTENTION_OBJECTIVES, FINE_TUNED, INITIAL
 from ragdistill.data.dumps import load_dump
 from ragdistill.stages import attention
-from ragdistill.tools.run_folder import RunFolder, add_arguments, markdown_table
+from ragdistill.tools.run_folder import RunFolder, markdown_table, parser
 
 PROG = "python -m ragdistill.tools.bf16_targets"
 PRECISIONS = ("float32", "bfloat16")
@@ -62,8 +61,7 @@ def agreement(x: np.ndarray, y: np.ndarray) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    add_arguments(ap)
+    ap = parser(PROG, __doc__)
     ap.add_argument("--reader", help="the teacher reader (default: the seed's fine-tuned reader)")
     ap.add_argument("--questions", type=int, default=100, help="the first n dumped questions (0: all)")
     ap.add_argument("--rounds", type=int, default=1, help="dump in each precision this many times, in turn")

@@ -14,14 +14,13 @@ kept query encoder's ``ragdistill_retriever.json``; dev data only.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
 
 from ragdistill.core.files import iter_tsv
 from ragdistill.data.dumps import RETRIEVER_META, retriever_record
-from ragdistill.tools.run_folder import RunFolder, add_arguments, markdown_table, stop
+from ragdistill.tools.run_folder import RunFolder, markdown_table, parser, stop
 
 PROG = "python -m ragdistill.tools.distillations"
 COLUMNS = ("step", "dev_hr5", "wins", "losses")
@@ -81,8 +80,7 @@ def row(name: str, folder: Path, prog: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    add_arguments(ap, several=True)
+    ap = parser(PROG, __doc__, several=True)
     args = ap.parse_args(argv)
     several = len(args.run_dir) > 1
     rows = []

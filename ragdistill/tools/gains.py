@@ -16,7 +16,6 @@ distillation kept, its dev HR@5, and its teacher's top-1 hit against the retriev
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ragdistill.analysis.stats import Bootstrap, paired
@@ -24,7 +23,7 @@ from ragdistill.core.files import read_jsonl
 from ragdistill.core.names import INITIAL
 from ragdistill.data.dumps import RETRIEVER_META, retriever_record
 from ragdistill.stages.learning_curve import per_question
-from ragdistill.tools.run_folder import CONFIG, RunFolder, add_arguments, markdown_table, stop
+from ragdistill.tools.run_folder import CONFIG, RunFolder, markdown_table, parser, stop
 
 PROG = "python -m ragdistill.tools.gains"
 MEASURES = ("hr@5", "hr@1", "mrr")
@@ -48,8 +47,7 @@ def distillation(run: RunFolder, retriever: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    add_arguments(ap)
+    ap = parser(PROG, __doc__)
     ap.add_argument("retrievers", nargs="*", help="retrievers under retrieve/ (default: every distilled one)")
     args = ap.parse_args(argv)
     run = RunFolder.from_args(PROG, args)

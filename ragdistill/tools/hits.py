@@ -12,13 +12,12 @@ distilled retriever has its test split only.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ragdistill.analysis.metrics import mean_hits
 from ragdistill.core.files import read_jsonl
 from ragdistill.core.names import INITIAL
-from ragdistill.tools.run_folder import RunFolder, add_arguments, markdown_table, stop
+from ragdistill.tools.run_folder import RunFolder, markdown_table, parser, stop
 
 PROG = "python -m ragdistill.tools.hits"
 SPLITS = ("train", "dev", "test")
@@ -43,8 +42,7 @@ def split_row(name: str, rows: list[dict], ks: list[int]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    add_arguments(ap)
+    ap = parser(PROG, __doc__)
     ap.add_argument("--retriever", default=INITIAL, help="a retriever under retrieve/ (default: initial)")
     ap.add_argument("--splits", nargs="+", help="splits to read (default: those of train, dev, test there)")
     ap.add_argument("--k", nargs="+", type=int, default=[1, 5, 10, 20], help="the k of HR@k, ascending")

@@ -26,9 +26,10 @@ def stop(prog: str, message: str) -> SystemExit:
     return SystemExit(f"{prog}: {message}")
 
 
-def add_arguments(ap: argparse.ArgumentParser, several: bool = False) -> None:
-    """The run folder (``several``: one or more, the first read like the others), ``--run`` and
-    ``--seed``."""
+def parser(prog: str, doc: str, several: bool = False) -> argparse.ArgumentParser:
+    """A tool's argument parser (its docstring's first line as the description), holding the run
+    folder (``several``: one or more, each read alike), ``--run`` and ``--seed``."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
     what = "the folder Snakemake ran in (it holds results/<run>/)"
     if several:
         ap.add_argument("run_dir", nargs="+", type=Path, help=f"{what}; more than one: side by side")
@@ -36,6 +37,7 @@ def add_arguments(ap: argparse.ArgumentParser, several: bool = False) -> None:
         ap.add_argument("run_dir", type=Path, help=what)
     ap.add_argument("--run", help="the run under results/ (default: the only one there)")
     ap.add_argument("--seed", type=int, default=0, help="the replicate, results/<run>/s<seed>/ (default 0)")
+    return ap
 
 
 @dataclass(frozen=True)

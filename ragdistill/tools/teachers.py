@@ -15,7 +15,6 @@ its distribution's at any temperature, so no ``tau`` is read.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
@@ -24,7 +23,7 @@ from ragdistill.core.files import read_jsonl
 from ragdistill.core.names import INITIAL
 from ragdistill.data.dumps import load_dump
 from ragdistill.stages.distill import teacher_summary
-from ragdistill.tools.run_folder import RunFolder, add_arguments, markdown_table, stop
+from ragdistill.tools.run_folder import RunFolder, markdown_table, parser, stop
 
 PROG = "python -m ragdistill.tools.teachers"
 
@@ -55,8 +54,7 @@ def dump_rows(run: RunFolder, path, retrieval: dict[str, dict]) -> list[list[str
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    add_arguments(ap)
+    ap = parser(PROG, __doc__)
     ap.add_argument("--split", default="train", help="train (default), or test (the curve's dumps)")
     args = ap.parse_args(argv)
     run = RunFolder.from_args(PROG, args)

@@ -21,7 +21,6 @@ never read.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -36,7 +35,7 @@ from ragdistill.core.names import ATTENTION_OBJECTIVES, INITIAL, PERPLEXITY_OBJE
 from ragdistill.data.dumps import load_dump
 from ragdistill.stages import distill
 from ragdistill.tools.distillations import HEADER, row
-from ragdistill.tools.run_folder import RunFolder, add_arguments, markdown_table, stop
+from ragdistill.tools.run_folder import RunFolder, markdown_table, parser, stop
 
 PROG = "python -m ragdistill.tools.try_distill"
 
@@ -115,8 +114,7 @@ def training_questions(train: Path, out: Path, skip: int, answered: int | None) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    add_arguments(ap)
+    ap = parser(PROG, __doc__)
     ap.add_argument("label", help="the try's name: its folder is <run folder>/explore/<label>/")
     ap.add_argument("settings", nargs="*", help="key=value changes to the run's distillation params")
     ap.add_argument("--objective", default="adist", choices=[*ATTENTION_OBJECTIVES, PERPLEXITY_OBJECTIVE])
