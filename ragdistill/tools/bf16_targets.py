@@ -30,7 +30,7 @@ from ragdistill.core import grid
 from ragdistill.core.names import ATTENTION_OBJECTIVES, FINE_TUNED, INITIAL
 from ragdistill.data.dumps import load_dump
 from ragdistill.stages import attention
-from ragdistill.tools.run_folder import RunFolder, markdown_table, parser
+from ragdistill.tools.run_folder import RunFolder, markdown_table, parser, stop
 
 PROG = "python -m ragdistill.tools.bf16_targets"
 PRECISIONS = ("float32", "bfloat16")
@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> None:
                 seconds[precision].append(time.perf_counter() - start)
                 dumps[precision] = load_dump(str(path))
     fp32, bf16 = dumps["float32"], dumps["bfloat16"]
-    assert fp32["ids"].tolist() == made["ids"][:n].tolist() == bf16["ids"].tolist()
+    if not fp32["ids"].tolist() == made["ids"][:n].tolist() == bf16["ids"].tolist():
+        raise stop(
+            PROG,
+            f"the dumps' questions are not the workflow dump's first {n}: was it made by other settings?",
+        )
     ours, theirs = fp32["scores_adist"], made["scores_adist"][:n]
     same = np.allclose(ours, theirs, rtol=2e-3, atol=1e-6)
     times = {p: ", ".join(f"{t:.1f}" for t in seconds[p]) for p in PRECISIONS}
