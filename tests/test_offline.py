@@ -1,9 +1,10 @@
-"""The offline GPU kit (bench/offline_pack.py, bench/offline_run.sh): what it carries, and that
-the machine side joins model parts only when every part is there and intact."""
+"""The offline GPU kit (ragdistill/tools/offline_pack.py, ragdistill/tools/offline/run.sh): what it
+carries, and that the machine side joins model parts only when every part is there and intact."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -11,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import offline_pack
+from ragdistill.tools import offline_pack
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = ROOT / "bench" / "offline_run.sh"
+RUN = offline_pack.KIT / "run.sh"
 
 
 def test_present_list_and_names(tmp_path: Path) -> None:
@@ -22,7 +23,7 @@ def test_present_list_and_names(tmp_path: Path) -> None:
     listed.write_text("# a comment\nPyYAML\n\nhuggingface_hub  # trailing\nzope.interface\n")
     assert offline_pack.present(listed) == {"pyyaml", "huggingface-hub", "zope-interface"}
     # the shipped list is the machine's: torch is there, snakemake is not
-    shipped = offline_pack.present(ROOT / "bench" / "offline_present.txt")
+    shipped = offline_pack.present(offline_pack.KIT / "present.txt")
     assert "torch" in shipped and "snakemake" not in shipped and "faiss-cpu" not in shipped
 
 
@@ -106,3 +107,15 @@ def test_run_refuses_damaged_part(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "sha256 mismatch" in res.stdout
     assert not (tmp_path / "models" / ".joined").exists()
+
+
+def test_the_kit_is_where_its_docs_say_and_bench_holds_benchmarks_only() -> None:
+    """From a clean clone: the pack's defaults name the checkout and the kit beside the module,
+    and every command the docs give for it names a file that exists."""
+    assert offline_pack.ROOT == ROOT and (ROOT / "pyproject.toml").exists()
+    assert RUN.exists() and offline_pack.KIT == ROOT / "ragdistill" / "tools" / "offline"
+    docs = (ROOT / "docs" / "running.md").read_text() + (ROOT / "bench" / "gpu_check.sh").read_text()
+    assert "python -m ragdistill.tools.offline_pack" in docs
+    for path in set(re.findall(r"\b((?:bench|ragdistill)/[\w./-]+\.(?:sh|py|txt|yaml))", docs)):
+        assert (ROOT / path).exists(), f"docs/running.md or bench/gpu_check.sh cites {path}"
+    assert not list((ROOT / "bench").glob("offline*"))

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Run the workflow on an offline GPU machine, a slice at a time.
 #
-#   bash bench/offline_run.sh SECONDS [snakemake arguments]
+#   bash ragdistill/tools/offline/run.sh SECONDS [snakemake arguments]
 #
-# From the repository root, after the folders that `python -m bench.offline_pack` wrote have
-# arrived under .xfer/ (one transfer each). The first call installs the carried wheels into
-# $OFFLINE_SITE and imports what the workflow needs; once every model part is there, a call
-# joins and checks them into $OFFLINE_MODELS. Each call then runs Snakemake for at most SECONDS
+# From the repository root, after the folders that `python -m ragdistill.tools.offline_pack`
+# wrote have arrived under .xfer/ (one transfer each). The first call installs the carried
+# wheels into $OFFLINE_SITE and imports what the workflow needs; once every model part is there,
+# a call joins and checks them into $OFFLINE_MODELS. Each call then runs Snakemake for at most SECONDS
 # (arguments default to `all --configfile config/gpu.yaml`) and writes to $OUT (default
 # offline-out/) the Snakemake log and results.tgz (reports, metrics, figures, rule benchmarks
 # and logs). Run it again with the same arguments to go on where it stopped: finished jobs stay
 # finished and training resumes from its last checkpoint. SECONDS=0 only installs and checks.
 set -uo pipefail
-secs=${1:?usage: bash bench/offline_run.sh SECONDS [snakemake arguments]}
+secs=${1:?usage: bash ragdistill/tools/offline/run.sh SECONDS [snakemake arguments]}
 shift
 py=${PYTHON:-python3}
 site=${OFFLINE_SITE:-${TMPDIR:-/tmp}/offline-site}

