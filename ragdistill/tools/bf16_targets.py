@@ -28,6 +28,8 @@ import numpy as np
 from ragdistill.analysis.stats import spearman
 from ragdistill.core import grid
 from ragdistill.core.names import ATTENTION_OBJECTIVES, FINE_TUNED, INITIAL
+from ragdistill.core.settings import params_of
+from ragdistill.core.stage_settings import DumpSettings
 from ragdistill.data.dumps import load_dump
 from ragdistill.stages import attention
 from ragdistill.tools.run_folder import RunFolder, markdown_table, parser, stop
@@ -37,16 +39,10 @@ PRECISIONS = ("float32", "bfloat16")
 
 
 def dump_params(config: dict, questions: int) -> dict:
-    """The params the workflow's ``dump_attention`` rule gives the stage, for the first
-    ``questions`` training questions (workflow/rules/attention.smk)."""
-    return {
-        "k": config["k"],
-        "candidates": config["distill"]["candidates"],
-        "prompt": config["prompt"],
-        "batch_size": config["attention"]["batch_size"],
-        "max_questions": questions,
-        "answer_rows": config["attention"]["answer_rows"],
-    }
+    """The params the workflow's ``dump_attention`` rule gives the stage (its settings class,
+    read from the run's config), for the first ``questions`` training questions; the precision
+    is the caller's."""
+    return params_of(DumpSettings, config, unread=("precision",), max_questions=questions)
 
 
 def agreement(x: np.ndarray, y: np.ndarray) -> list[str]:

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import sys
 
-from ragdistill.analysis.stats import Bootstrap, paired
+from ragdistill.analysis.stats import paired
 from ragdistill.core.files import read_jsonl
 from ragdistill.core.names import INITIAL
+from ragdistill.core.stage_settings import Bootstrap
 from ragdistill.data.dumps import RETRIEVER_META, retriever_record
 from ragdistill.stages.learning_curve import per_question
 from ragdistill.tools.run_folder import CONFIG, RunFolder, markdown_table, parser, stop

@@ -32,6 +32,8 @@ import yaml
 from ragdistill.core import grid
 from ragdistill.core.files import read_jsonl, write_jsonl
 from ragdistill.core.names import ATTENTION_OBJECTIVES, INITIAL, PERPLEXITY_OBJECTIVE
+from ragdistill.core.settings import params_of
+from ragdistill.core.stage_settings import DistillSettings
 from ragdistill.data.dumps import load_dump
 from ragdistill.stages import distill
 from ragdistill.tools.distillations import HEADER, row
@@ -41,23 +43,23 @@ PROG = "python -m ragdistill.tools.try_distill"
 
 
 def rule_params(config: dict, objective: str, teacher: str, seed: int, out: Path) -> dict:
-    """The params the workflow's ``distill_retriever`` rule gives the stage (workflow/rules/distill.smk)."""
-    d = config["distill"]
+    """The params the workflow's ``distill_retriever`` rule gives the stage: its settings class
+    read from the run's config, with what the rule decides per job (workflow/rules/distill.smk)."""
     uniform = teacher == "uniform"
     pdist = objective == PERPLEXITY_OBJECTIVE
-    return {
-        **{k: v for k, v in d.items() if k not in ("tau_gold", "tau_pdist")},
-        "tau_gold": d["tau_gold"] if not (uniform or pdist) else None,
-        "tau_pdist": d["tau_pdist"] if pdist and not uniform else None,
-        "seed": seed,
-        "k": config["k"],
-        "objective": objective,
-        "uniform": uniform,
-        "max_questions": config["attention"]["max_questions"],
-        "retriever": dict(config["retriever"]),
-        "resume_dir": str(out / "resume"),
-        "checkpoint_every": 0,  # a try that stops is tried again
-    }
+    d = config["distill"]
+    params = params_of(
+        DistillSettings,
+        config,
+        tau_gold=d["tau_gold"] if not (uniform or pdist) else None,
+        tau_pdist=d["tau_pdist"] if pdist and not uniform else None,
+        seed=seed,
+        objective=objective,
+        uniform=uniform,
+        max_questions=config["attention"]["max_questions"],
+        checkpoint_every=0,  # a try that stops is tried again
+    )
+    return {**params, "retriever": dict(params["retriever"]), "resume_dir": str(out / "resume")}
 
 
 def override(params: dict, pairs: list[str]) -> dict:
