@@ -7,7 +7,8 @@ Every ratio compares two measurements taken side by side in this one run on this
 that it does not depend on what else the machine did yesterday. Sections: encoding, attention,
 reader, precision (each reader pass and encoding in float32 and bfloat16 against the matmul
 roofline of each), faiss (model and index speed, seconds to minutes on a CPU), corpus (memory of one
-encoding shard job on a generated 1M-passage corpus); ``--dag smoke`` or
+encoding shard job on a generated 1M-passage corpus), scaling (encode, index and retrieve at 10k,
+100k and 1M passages, their growth and its extrapolation to 21M: bench/scaling.py); ``--dag smoke`` or
 ``--dag default`` also runs that preset from scratch in a fresh folder and times the
 plotting-parameter rerun; ``--rules DIR`` summarises an existing run's ``benchmarks/`` folder
 (given alone, it runs no section).
@@ -24,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = ("data", "encoding", "corpus", "attention", "reader", "precision", "faiss")
+SECTIONS = ("data", "encoding", "corpus", "attention", "reader", "precision", "faiss", "scaling")
 
 
 def _machine(device) -> str:
@@ -83,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         help="passages in the corpus-scale memory check's generated corpus (default 1M; 100k with --quick)",
     )
     ap.add_argument(
+        "--scaling-n",
+        default=None,
+        help="comma-separated corpus sizes of the scaling section (default 10000,100000,1000000; "
+        "2000,20000 with --quick)",
+    )
+    ap.add_argument(
         "--dag",
         choices=["smoke", "default"],
         action="append",
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import torch
 
-    from bench import dag, faiss_index, precision, stages
+    from bench import dag, faiss_index, precision, scaling, stages
     from bench.inputs import workdir
     from ragdistill import models
 
@@ -130,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += stages.bench_corpus_scale(
             work, device, args.corpus_n or (100_000 if args.quick else 1_000_000)
         )
+    if "scaling" in only:
+        sizes = args.scaling_n or ("2000,20000" if args.quick else "10000,100000,1000000")
+        rows += scaling.bench_scaling(work, device, [int(s) for s in sizes.split(",")])
     if "attention" in only:
         for name, layers in (("smollm2", None), ("gpt2", None), ("falcon-rw-1b", None if gpu else 4)):
             rows += stages.bench_attention(
