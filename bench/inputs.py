@@ -116,6 +116,27 @@ def words(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(vocab) if rng.random() < 0.8 else rng.choice(names) for _ in range(n))
 
 
+def dpr_corpus(work: Path, passages: int) -> Path:
+    """A generated DPR-style TSV (id, text, title) of ``passages`` lines of 20-90 words."""
+    corpus = work / f"corpus-{passages}.tsv"
+    rng = random.Random(0)
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("id\ttext\ttitle\n")
+        for i in range(passages):
+            f.write(f"p{i}\t{words(rng, rng.randrange(20, 90))}\tTitle {i}\n")
+    return corpus
+
+
+def thin_minilm(work: Path) -> Path:
+    """An encoder of MiniLM's width (384) with one thin block, random weights: stored vectors as
+    large as the real ones, at a speed that gets a CPU through a million passages."""
+    path = work / "minilm-width"
+    if not (path / "config.json").exists():
+        spec = {**ARCH["minilm"], "num_hidden_layers": 1, "intermediate_size": 64}
+        models.init_model("bert", path, spec=spec)
+    return path
+
+
 def reader_prompts(n: int, vocab: int, k: int = 5, doc_tokens: int = 68, answer: int = 6, seed: int = 0):
     """Prompts shaped like the default's: header, k documents, question, answer (random ids)."""
     rng = random.Random(seed)

@@ -26,7 +26,6 @@ whether a stage holds the corpus or streams it.
 from __future__ import annotations
 
 import math
-import random
 import shutil
 from functools import partial
 from pathlib import Path
@@ -35,9 +34,8 @@ import numpy as np
 import torch
 
 from bench.faiss_index import vectors
-from bench.inputs import ARCH, words
+from bench.inputs import dpr_corpus, thin_minilm
 from bench.measure import measure
-from ragdistill import models
 from ragdistill.stages import encode
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -59,28 +57,9 @@ def _row(what: str, n: int, stage: str, seconds: float, peak_mb: float, **extra)
     }
 
 
-def _encoder(work: Path) -> Path:
-    path = work / "minilm-width"
-    if not (path / "config.json").exists():
-        models.init_model(
-            "bert", path, spec={**ARCH["minilm"], "num_hidden_layers": 1, "intermediate_size": 64}
-        )
-    return path
-
-
-def _corpus(work: Path, n: int) -> Path:
-    corpus = work / f"corpus-{n}.tsv"
-    rng = random.Random(0)
-    with open(corpus, "w", encoding="utf-8") as f:
-        f.write("id\ttext\ttitle\n")
-        for i in range(n):
-            f.write(f"p{i}\t{words(rng, rng.randrange(20, 90))}\tTitle {i}\n")
-    return corpus
-
-
 def bench_encode(work: Path, device: torch.device, n: int) -> dict:
     """``encode_corpus`` over the whole generated corpus as one shard."""
-    corpus, out = _corpus(work, n), work / f"encoded-{n}.npz"
+    corpus, out = dpr_corpus(work, n), work / f"encoded-{n}.npz"
     params = {
         "shard": 0,
         "n_shards": 1,
@@ -89,7 +68,7 @@ def bench_encode(work: Path, device: torch.device, n: int) -> dict:
     params["retriever"]["passage_max_length"] = 8
     m = measure(
         lambda: encode.encode_corpus(
-            {"corpus": str(corpus), "model": str(_encoder(work))}, {"shard": str(out)}, params
+            {"corpus": str(corpus), "model": str(thin_minilm(work))}, {"shard": str(out)}, params
         ),
         device,
         repeats=1,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.inputs import ARCH, fid_prompts, model_dir, reader_prompts, words
+from bench.inputs import dpr_corpus, fid_prompts, model_dir, reader_prompts, thin_minilm, words
 from bench.measure import measure
 from ragdistill import models, readers
 from ragdistill.readers import fid
@@ -191,17 +191,9 @@ def bench_corpus_scale(work: Path, device: torch.device, passages: int, shards: 
     passages in minutes; memory is what is measured here, speed is measured by the encoding
     section. The growth of the resident set includes that small model.
     """
-    path = work / "minilm-width"
-    if not (path / "config.json").exists():
-        spec = {**ARCH["minilm"], "num_hidden_layers": 1, "intermediate_size": 64}
-        models.init_model("bert", path, spec=spec)
+    path = thin_minilm(work)
     label = "an encoder of MiniLM's width (384) with one thin block (random weights)"
-    corpus = work / f"corpus-{passages}.tsv"
-    rng = random.Random(0)
-    with open(corpus, "w", encoding="utf-8") as f:
-        f.write("id\ttext\ttitle\n")
-        for i in range(passages):
-            f.write(f"p{i}\t{words(rng, rng.randrange(20, 90))}\tTitle {i}\n")
+    corpus = dpr_corpus(work, passages)
     params = {"shard": 0, "n_shards": shards, "retriever": _retriever(256, 8)}
     out = {"shard": str(work / "scale-shard.npz")}
     m = measure(
