@@ -238,7 +238,11 @@ def test_findings_hold_pages_and_figures_and_cite_tools_that_exist():
     """Analysis is product: the commands behind the findings are tools of the package, and the
     findings folder holds only what a reader reads (Markdown and figures)."""
     findings = REPO / "docs" / "findings"
-    other = [p for p in findings.rglob("*") if p.is_file() and p.suffix not in (".md", ".png", ".pdf")]
+    other = [
+        p
+        for p in findings.rglob("*")
+        if p.is_file() and p.suffix not in (".md", ".png", ".pdf") and "__pycache__" not in p.parts
+    ]
     assert not other, f"not a page or a figure: {other}"
     docs = [*findings.glob("*.md"), *(REPO / "docs").glob("*.md"), REPO / "README.md"]
     cited = {m for p in docs for m in re.findall(r"python -m ragdistill\.tools\.(\w+)", p.read_text())}

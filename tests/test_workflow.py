@@ -393,12 +393,12 @@ RETRIEVAL_SIDE = {
     ("module", "planned"),
     [
         # indicators.py: its own stage, then the figures and the report that read its output
-        ("indicators", {"compute_indicators", "teacher_sweep", "plot_figures", "make_report", "all"}),
+        ("stages/indicators", {"compute_indicators", "teacher_sweep", "plot_figures", "make_report", "all"}),
         # prompts.py: the reader's stages and what follows them; fetching, encoding and the
         # initial retrieval (which build no prompt) stay done
-        ("prompts", READER_ON),
+        ("readers/prompts", READER_ON),
         # metrics.py: fetch_data checks answers with its normaliser, so every stage uses it
-        ("metrics", READER_ON | RETRIEVAL_SIDE),
+        ("analysis/metrics", READER_ON | RETRIEVAL_SIDE),
     ],
 )
 def test_a_docstring_edit_reruns_the_stages_that_import_the_module(smoke_run, tmp_path, module, planned):
@@ -452,21 +452,23 @@ def test_code_hashes_are_the_entry_modules():
             assert bool(code) == bool(entry), (smk.name, block[:40])
             if code:
                 assert code.group(1) == entry.group(1), (smk.name, block[:40])
-    assert "metrics" in code_modules("evaluate") and "files" not in code_modules("evaluate")
-    assert code_modules("report") == [
-        "claims",
-        "dumps",
-        "forest",
-        "grid",
-        "hr_at_k",
-        "latex",
-        "metrics",
-        "names",
-        "plots",
-        "provenance",
-        "report",
-        "settings",
-        "stats",
+    evaluate = code_modules("stages.evaluate")
+    assert "analysis.metrics" in evaluate and "core.files" not in evaluate
+    assert code_modules("stages.report") == [
+        "analysis.claims",
+        "analysis.forest",
+        "analysis.hr_at_k",
+        "analysis.latex",
+        "analysis.metrics",
+        "analysis.plots",
+        "analysis.stats",
+        "core.grid",
+        "core.names",
+        "core.provenance",
+        "core.settings",
+        "core.stage_settings",
+        "data.dumps",
+        "stages.report",
     ]
     import shutil
     import tempfile
@@ -476,11 +478,14 @@ def test_code_hashes_are_the_entry_modules():
     with tempfile.TemporaryDirectory() as tmp:
         copy = pathlib.Path(tmp) / "elsewhere"
         shutil.copytree(PACKAGE, copy)
-        mods = code_modules("report")
+        mods = code_modules("stages.report")
         assert code_digest(copy, mods) == code_digest(PACKAGE, mods)
-        (copy / "stats.py").write_text((copy / "stats.py").read_text() + "\n# edited\n")
+        (copy / "analysis" / "stats.py").write_text(
+            (copy / "analysis" / "stats.py").read_text() + "\n# edited\n"
+        )
         assert code_digest(copy, mods) != code_digest(PACKAGE, mods)
-        assert code_digest(copy, code_modules("fetch")) == code_digest(PACKAGE, code_modules("fetch"))
+        fetch = code_modules("stages.fetch")
+        assert code_digest(copy, fetch) == code_digest(PACKAGE, fetch)
 
 
 ARMS_SMOKE = SMOKE.parent / "arms-smoke.yaml"
