@@ -40,7 +40,7 @@ def config_key(name: str | None, *, from_schema: bool = False, **kwargs: Any) ->
     (a wildcard, the grid's cells), which no config key sets. ``from_schema``: its default is the
     schema's for ``name`` (:func:`schema_default`). ``kwargs`` go to ``dataclasses.field``."""
     if from_schema:
-        kwargs["default"] = schema_default(name)
+        kwargs["default_factory"] = functools.partial(schema_default, name)
     return dataclasses.field(metadata={"key": WORKFLOW if name is None else name}, **kwargs)
 
 
@@ -155,8 +155,10 @@ def schema_default(key: str) -> Any:
 
 
 def config_default(key: str) -> Any:
-    """A dataclass field whose default is the schema's for ``key`` (its config key)."""
-    return dataclasses.field(default=schema_default(key))
+    """A dataclass field whose default is the schema's for ``key`` (its config key), read when a
+    settings object is made without it (not at import: the package imports without the
+    workflow's schema beside it, as a copy of ``ragdistill/`` alone or a wheel)."""
+    return dataclasses.field(default_factory=functools.partial(schema_default, key))
 
 
 def _lookup(config: dict, key: str, cls_name: str) -> Any:

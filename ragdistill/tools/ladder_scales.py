@@ -8,11 +8,13 @@ distillations only) distills a noise rung per scale; this reads each rung's dev 
 the last step minus step 0, from ``curve.tsv``) and the fine-tuned teacher's, G, and takes the
 scales whose gains are nearest to 0.8 G, 0.6 G, 0.4 G, 0.2 G and 0, each target in turn taking
 the nearest scale not yet taken (a tie goes to the smaller scale). Dev data only: no test number
-is read. Prints every rung's dev gain and the chosen ``ladder.noise``.
+is read. Prints every rung's dev gain and the chosen ``ladder.noise``; stops with one line where
+G is not above 0 (nothing to spread the rungs over) or fewer than five rungs were distilled.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 
 from ragdistill.core import grid
@@ -36,7 +38,9 @@ def choose(gains: dict[float, float], best: float, targets: tuple[float, ...] = 
     for t in targets:
         if not left:
             break
-        scale = min(left, key=lambda s: (abs(left[s] - t * best), s))
+        # distances rounded: dev HR@5 values are multiples of 1/n, so two rungs equally far from a
+        # target must tie, not be ordered by floating-point rounding
+        scale = min(left, key=lambda s: (round(abs(left[s] - t * best), 9), s))
         chosen.append(scale)
         del left[scale]
     return sorted(chosen)
@@ -49,11 +53,17 @@ def main(argv: list[str] | None = None) -> None:
     folder = run.replicate / "distill"
     best_curve = folder / f"adist-{FINE_TUNED}-s{seed}" / "curve.tsv"
     best = dev_gain(evaluated(run.need(best_curve, "distill_retriever for the fine-tuned teacher")))
+    if best <= 0:
+        raise stop(
+            PROG,
+            f"{best_curve}: the fine-tuned teacher's dev gain is {best:+.3f}; with nothing to spread "
+            "the rungs between, the rule chooses no scales (this world's distillation does not teach)",
+        )
     gains = {}
     for name in run.distilled():
-        teacher = name.removeprefix("adist-").removesuffix(f"-s{seed}")
-        if name.startswith("adist-") and teacher.startswith("nz"):
-            gains[grid.noise_scale(teacher)] = dev_gain(evaluated(folder / name / "curve.tsv"))
+        rung = re.fullmatch(rf"adist-(nz\d+)-s{seed}", name)  # a scan's rung, not a curve subset
+        if rung:
+            gains[grid.noise_scale(rung.group(1))] = dev_gain(evaluated(folder / name / "curve.tsv"))
     if len(gains) < len(TARGETS):
         raise stop(PROG, f"{folder}: {len(gains)} noise rungs distilled; the rule takes {len(TARGETS)}")
     chosen = choose(gains, best)
