@@ -36,6 +36,8 @@ import torch
 from bench.faiss_index import vectors
 from bench.inputs import dpr_corpus, thin_minilm
 from bench.measure import measure
+from bench.stages import _retriever
+from bench.stages import _row as _table_row
 from ragdistill.stages import encode
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -44,28 +46,17 @@ QUERIES, TOP = 1_000, 20
 
 
 def _row(what: str, n: int, stage: str, seconds: float, peak_mb: float, **extra) -> dict:
-    return {
-        "section": "scaling",
-        "what": f"{stage} {what} on {n:,} passages",
-        "rate": n / seconds if stage != "retrieve" else QUERIES / seconds,
-        "unit": "passages/s" if stage != "retrieve" else "queries/s",
-        "peak_mb": peak_mb,
-        "stage": stage,
-        "passages": n,
-        "seconds": seconds,
-        **extra,
-    }
+    """A row of the benchmark's table (bench/stages.py), with the stage, size and seconds that
+    :func:`growth` fits."""
+    rate, unit = (QUERIES / seconds, "queries/s") if stage == "retrieve" else (n / seconds, "passages/s")
+    what = f"{stage} {what} on {n:,} passages"
+    return _table_row("scaling", what, rate, unit, peak_mb, stage=stage, passages=n, seconds=seconds, **extra)
 
 
 def bench_encode(work: Path, device: torch.device, n: int) -> dict:
     """``encode_corpus`` over the whole generated corpus as one shard."""
     corpus, out = dpr_corpus(work, n), work / f"encoded-{n}.npz"
-    params = {
-        "shard": 0,
-        "n_shards": 1,
-        "retriever": {"model": "bench", "pooling": "mean", "normalize": True, "batch_size": 256},
-    }
-    params["retriever"]["passage_max_length"] = 8
+    params = {"shard": 0, "n_shards": 1, "retriever": _retriever(256, 8)}
     m = measure(
         lambda: encode.encode_corpus(
             {"corpus": str(corpus), "model": str(thin_minilm(work))}, {"shard": str(out)}, params
@@ -88,8 +79,8 @@ def bench_encode(work: Path, device: torch.device, n: int) -> dict:
 
 
 def _settings(kind: str, n: int) -> dict:
-    nlist = max(16, min(4096, int(4 * math.sqrt(n))))
-    return {"type": kind, "nlist": nlist, "hnsw_m": 32, "pq_m": 16, "protect": False}
+    """The index settings: ``kind`` with about 4 sqrt(n) inverted lists; the rest the schema's."""
+    return {"type": kind, "nlist": max(16, min(4096, int(4 * math.sqrt(n))))}
 
 
 def _search(path: str, factory: str, xq: np.ndarray) -> np.ndarray:

@@ -13,13 +13,12 @@
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.inputs import dpr_corpus, fid_prompts, model_dir, reader_prompts, thin_minilm, words
+from bench.inputs import dpr_corpus, fid_prompts, model_dir, reader_prompts, thin_minilm
 from bench.measure import measure
 from ragdistill import models, readers
 from ragdistill.readers import fid
@@ -39,12 +38,10 @@ def _row(section: str, what: str, rate: float, unit: str, peak_mb: float, **extr
 
 def _write_corpus(work: Path, passages: int) -> tuple[Path, list[tuple[str, str, str]]]:
     """A DPR TSV of ``passages`` generated passages of 20-90 words (seeded), and its rows."""
-    rng = random.Random(0)
-    rows = [(f"p{i}", words(rng, rng.randrange(20, 90)), f"Title {i}") for i in range(passages)]
-    corpus = work / f"corpus-{passages}.tsv"
-    with open(corpus, "w", encoding="utf-8") as f:
-        f.write("id\ttext\ttitle\n")
-        f.writelines(f"{pid}\t{text}\t{title}\n" for pid, text, title in rows)
+    corpus = dpr_corpus(work, passages)
+    with open(corpus, encoding="utf-8") as f:
+        next(f)
+        rows = [tuple(line.rstrip("\n").split("\t")) for line in f]
     return corpus, rows
 
 

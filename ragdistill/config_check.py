@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ragdistill.core.settings import schema_default
+from ragdistill.core.settings import config_value, schema_default
 
 
 class ConfigError(ValueError):
@@ -39,7 +39,10 @@ def _pair_problems(config: dict) -> list[str]:
     """Limits between keys that the schema cannot state: the candidates the teacher scores
     against k and the passages retrieval keeps, the learning curve's sizes against the questions
     dumped."""
-    k, top_k, n = (_setting(config, key) for key in ("k", "retrieve.top_k", "distill.candidates"))
+    # this check runs before Snakemake fills the defaults in: an absent key reads the schema's
+    k, top_k, n = (
+        config_value(config, key, schema_default) for key in ("k", "retrieve.top_k", "distill.candidates")
+    )
     lines = []
     if k > top_k:
         lines.append(f"config key k: {k} documents, but retrieve.top_k keeps {top_k}")
@@ -54,17 +57,6 @@ def _pair_problems(config: dict) -> list[str]:
                 f"config key curve.sizes: {size} is not below attention.max_questions ({cap}), the full set"
             )
     return lines
-
-
-def _setting(config: dict, key: str):
-    """The config's value at the dotted ``key``, else the schema's default (this check runs
-    before Snakemake fills the defaults in; the schema stays the one place they are written)."""
-    node = config
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return schema_default(key)
-        node = node[part]
-    return node
 
 
 def _world_problems(config: dict) -> list[str]:

@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -161,13 +162,22 @@ def config_default(key: str) -> Any:
     return dataclasses.field(default_factory=functools.partial(schema_default, key))
 
 
-def _lookup(config: dict, key: str, cls_name: str) -> Any:
+def config_value(config: dict, key: str, missing: Callable[[str], Any]) -> Any:
+    """The config's value at the dotted ``key``; where a part is absent, ``missing(key)`` (which
+    raises, or gives a default such as :func:`schema_default`)."""
     node: Any = config
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise ValueError(f"config key {key}: missing (read by {cls_name})")
+            return missing(key)
         node = node[part]
     return node
+
+
+def _missing_for(cls_name: str) -> Callable[[str], Any]:
+    def missing(key: str) -> Any:
+        raise ValueError(f"config key {key}: missing (read by {cls_name})")
+
+    return missing
 
 
 def params_of(cls: type, config: dict, unread: tuple[str, ...] = (), **given: Any) -> dict:
@@ -194,5 +204,5 @@ def params_of(cls: type, config: dict, unread: tuple[str, ...] = (), **given: An
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ValueError(f"params_of({cls.__name__}): the workflow must give {f.name!r}")
         else:
-            out[f.name] = _lookup(config, key, cls.__name__)
+            out[f.name] = config_value(config, key, _missing_for(cls.__name__))
     return out
