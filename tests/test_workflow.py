@@ -542,6 +542,10 @@ def test_paper_arms_preset_plans_both_readers(tmp_path):
     rules = planned_rules(out)
     assert rules["compare_arms"] == 1 and rules["fetch_model"] == 3  # contriever, falcon, flan-t5
     assert "resources/models/flan-t5-base" in out and "results/nq-t5/s0/reader/finetuned-s0/model" in out
+    # both arms read NQ-open over the DPR corpus in every seed: the corpus encoded and indexed once
+    assert (rules["tokenize_corpus"], rules["encode_corpus"], rules["build_index"]) == (1, 64, 1)
+    follower = next(b for b in out.split("rule retrieve_initial:")[1:] if "run=nq-t5/s2" in b)
+    assert "results/nq/s0/index/initial/index.faiss" in follower.split("output:")[0]
 
 
 def test_squad_preset_plans_from_the_official_file(tmp_path):
@@ -593,14 +597,13 @@ def _small_squad(path) -> None:
     path.write_text(json.dumps({"version": "1.1", "data": data}))
 
 
-def test_a_small_real_text_set_runs_through_to_the_report(tmp_path):
-    """The smoke models on a small SQuAD-format set through ``all``: every stage, the learning
-    curve whose transfer may be undefined, and a report at the end (issue: such a run once
-    stopped in the learning curve and wrote no report)."""
+def _small_squad_preset(tmp_path, seeds: str = "[0]"):
+    """A preset over the small SQuAD-format set (written beside it): run ``realtext``."""
     _small_squad(tmp_path / "small.json")
     extra = tmp_path / "realtext.yaml"
     extra.write_text(
         "runs: [realtext]\n"
+        f"seeds: {seeds}\n"
         "datasets:\n"
         "  realtext:\n"
         "    question_format: squad\n"
@@ -612,6 +615,14 @@ def test_a_small_real_text_set_runs_through_to_the_report(tmp_path):
         "      dev: 8\n"
         "      test: 12\n"
     )
+    return extra
+
+
+def test_a_small_real_text_set_runs_through_to_the_report(tmp_path):
+    """The smoke models on a small SQuAD-format set through ``all``: every stage, the learning
+    curve whose transfer may be undefined, and a report at the end (issue: such a run once
+    stopped in the learning curve and wrote no report)."""
+    extra = _small_squad_preset(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE), str(extra))
@@ -620,3 +631,32 @@ def test_a_small_real_text_set_runs_through_to_the_report(tmp_path):
     assert (work / "results/realtext/figures/learning_curve.png").stat().st_size > 1000
     checks = json.loads((work / "resources/data/realtext/s0/checks.json").read_text())
     assert checks["questions"] == {"train": 24, "dev": 8, "test": 12}
+
+
+def test_seeds_of_one_real_text_file_share_the_initial_index(tmp_path):
+    """Two seeds of one SQuAD-format file draw their own questions from one corpus: its initial
+    index is encoded and built once, by seed 0, and seed 1 searches it there; a seed 1 whose
+    corpus is not seed 0's stops with one line instead of retrieving from another corpus."""
+    extra = _small_squad_preset(tmp_path, seeds="[0, 1]")
+    work = tmp_path / "work"
+    work.mkdir()
+    args = ("--configfile", str(SMOKE), str(extra))
+    rules = planned_rules(snakemake(work, "retrieve", "-n", *args).stdout)
+    assert (rules["fetch_data"], rules["retrieve_initial"]) == (2, 2)
+    assert (rules["tokenize_corpus"], rules["build_index"]) == (1, 1), rules
+    snakemake(work, "retrieve", "--cores", "2", *args)
+    s0, s1 = (work / f"results/realtext/s{s}" for s in (0, 1))
+    assert (s0 / "index/initial/index.faiss").is_file() and not (s1 / "index").exists()
+    first = [json.loads(x) for x in (s1 / "retrieve/initial/test.jsonl").read_text().splitlines()]
+    data = work / "resources/data/realtext/s1/test.jsonl"
+    own = [json.loads(x)["id"] for x in data.read_text().splitlines()]
+    assert [q["id"] for q in first] == own and len(own) == 12  # seed 1's own test questions
+    corpus = (work / "resources/data/realtext/s1/corpus.tsv").read_text().splitlines()
+    assert {c["id"] for q in first for c in q["ctxs"]} <= {line.split("\t")[0] for line in corpus[1:]}
+    # seed 1's corpus changed behind the workflow's back: its retrieval stops, naming the file
+    checks = work / "resources/data/realtext/s1/checks.json"
+    checks.write_text(json.dumps({**json.loads(checks.read_text()), "corpus_sha256": "0" * 64}))
+    res = snakemake(work, "retrieve", "--cores", "2", "--forcerun", "retrieve_initial", *args, check=False)
+    assert res.returncode != 0
+    assert "realtext/s1/corpus.tsv: not the corpus of the initial index it shares" in res.stdout + res.stderr
+    assert not (s1 / "retrieve/initial/test.jsonl").exists()

@@ -38,6 +38,7 @@ from ragdistill.data.sources import (
     download_url,
     fetch_wheel_member,
     hf_snapshot,
+    sha256_of,
     snapshot_revision,
 )
 
@@ -327,7 +328,8 @@ def _write_dataset(
     out: dict, key: str, splits: dict[str, list[dict]], passages: Passages, checks: dict
 ) -> None:
     """The corpus (passage ids checked unique, repeated texts counted), the question files, and
-    ``checks.json`` (split sizes, questions shared by two splits, repeated passages)."""
+    ``checks.json`` (split sizes, questions shared by two splits, repeated passages, the corpus
+    file's sha256)."""
     seen: set[str] = set()
     prints = array("q")
     words: Counter[int] = Counter()  # passages by their number of words
@@ -374,8 +376,18 @@ def _write_dataset(
         "questions": {split: _longest_question(rows) for split, rows in splits.items()},
         "passages": {"longest": longest[0], "words": longest[1], "histogram": dict(sorted(words.items()))},
     }
+    # the corpus file's digest: replicates that share one initial index (ragdistill/core/corpora.py)
+    # are checked against it before they search the index another replicate built
+    digest = sha256_of(Path(out["corpus"]))
     write_json(
         out["checks"],
-        {"questions": sizes, "passages": n, "repeated_passages": dup, "lengths": lengths, **checks},
+        {
+            "questions": sizes,
+            "passages": n,
+            "corpus_sha256": digest,
+            "repeated_passages": dup,
+            "lengths": lengths,
+            **checks,
+        },
     )
     log.info("%s: %s questions, %d passages", key, sizes, n)

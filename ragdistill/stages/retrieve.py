@@ -18,7 +18,7 @@ import torch
 
 from ragdistill import models
 from ragdistill.analysis.metrics import has_answer
-from ragdistill.core.files import read_jsonl, write_jsonl
+from ragdistill.core.files import InputError, read_json, read_jsonl, write_jsonl
 from ragdistill.core.settings import from_params
 from ragdistill.core.stage_settings import RetrieveSettings
 from ragdistill.data.datasets import iter_corpus
@@ -64,10 +64,28 @@ def same_as_initial(inp: dict) -> bool:
     )
 
 
+def check_shared_corpus(inp: dict) -> None:
+    """Where the index was built by another replicate over what the plan judged the same corpus
+    (``ragdistill/core/corpora.py``; the rule then passes both replicates' ``checks.json`` as
+    ``corpus_checks`` and ``index_checks``), stop unless the two fetched corpus files are the same
+    bytes: the index's passage ids would otherwise point into another corpus."""
+    if "index_checks" not in inp:
+        return
+    own, shared = (read_json(inp[k]).get("corpus_sha256") for k in ("corpus_checks", "index_checks"))
+    if own is None or own != shared:
+        raise InputError(
+            f"{inp['corpus']}: not the corpus of the initial index it shares "
+            f"({inp['index']}; sha256 {own} in {inp['corpus_checks']}, {shared} in "
+            f"{inp['index_checks']}): give the two datasets the same corpus, or different corpus "
+            "settings so that each builds its own index"
+        )
+
+
 def retrieve(inp: dict, out: dict, params: dict) -> None:
     """Search the index with every question of the job's splits; the top ``top_k`` passages."""
 
     s = from_params(RetrieveSettings, params)
+    check_shared_corpus(inp)
     if same_as_initial(inp):
         for split in s.splits:
             shutil.copyfile(inp[f"initial_{split}"], out[split])

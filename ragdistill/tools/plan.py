@@ -103,7 +103,9 @@ def dry_run_jobs(configfiles: list[str]) -> list[Job]:
     with tempfile.TemporaryDirectory() as work:
         cmd = [sys.executable, "-m", "snakemake", "all", "-n", "-s", str(ROOT / "Snakefile")]
         # the Snakefile's own configfile is named relative to the working folder: give it here
-        cmd += ["--directory", work, "--configfile", str(ROOT / "config.yaml"), *configfiles]
+        # and the user's, named relative to where they ran the plan (the dry run runs in ``work``)
+        mine = [str(Path(c).resolve()) for c in configfiles]
+        cmd += ["--directory", work, "--configfile", str(ROOT / "config.yaml"), *mine]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work)
     if res.returncode != 0:
         raise SystemExit(f"snakemake -n failed:\n{res.stderr[-3000:]}")

@@ -15,7 +15,7 @@ sys.path.insert(0, workflow.basedir)
 _paths = [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
 os.environ.update(PYTHONPATH=os.pathsep.join(_paths))
 
-from ragdistill.core import grid, memory, names
+from ragdistill.core import corpora, grid, memory, names
 from ragdistill.core import stage_settings as settings
 from ragdistill.core.codedeps import code_digest, code_modules
 from ragdistill.core.settings import params_of as _params_of
@@ -48,6 +48,10 @@ SEEDS = [int(s) for s in config["seeds"]]
 # seeds together (report, figures, sweep, learning curve) match {run} = <run>.
 replicate = grid.replicate
 REPLICATES = [replicate(r, s) for r in RUNS for s in SEEDS]
+# Replicates that read the same corpus (NQ and TQA over DPR's, the seeds of one SQuAD file) share
+# one initial index and its token ids, built by the first of them, their leader
+# (ragdistill/core/corpora.py); a follower's retrieval checks that its corpus is the leader's.
+CORPUS_LEADERS = corpora.corpus_leaders(config["datasets"], REPLICATES)
 RUN_NAMES = "|".join(RUNS)
 REPLICATE_NAMES = rf"(?:{RUN_NAMES})/s\d+"
 
@@ -174,10 +178,44 @@ def get_query_encoder(wildcards):
     return f"{distilled_dir(wildcards.run, wildcards.retriever)}/query_encoder"
 
 
+def corpus_leader(run):
+    """The replicate whose initial index and corpus token ids replicate ``run`` reads: the first
+    replicate with the same corpus (``CORPUS_LEADERS``), often itself."""
+    return CORPUS_LEADERS.get(run, run)
+
+
+def initial_index_dir(run):
+    return f"results/{corpus_leader(run)}/index/initial"
+
+
+def get_corpus_tokens(wildcards):
+    return f"results/{corpus_leader(wildcards.run)}/encode/tokens"
+
+
+def get_initial_shards(wildcards):
+    """The initial index's encoded shards (the corpus leader's), for the candidates' vectors."""
+    return [
+        f"results/{corpus_leader(wildcards.run)}/encode/initial/shard{shard}.npz"
+        for shard in range(config["encode"]["shards"])
+    ]
+
+
+def get_shared_corpus_checks(wildcards):
+    """A follower's own data checks and its leader's, whose ``corpus_sha256`` must agree before
+    it searches an index the leader built; nothing for a leader."""
+    leader = corpus_leader(wildcards.run)
+    if leader == wildcards.run:
+        return {}
+    return {
+        "corpus_checks": f"resources/data/{wildcards.run}/checks.json",
+        "index_checks": f"resources/data/{leader}/checks.json",
+    }
+
+
 def initial_index_files(run):
     """The initial index's files, by input name: what a distilled retriever that kept step 0
     reads instead of encoding or searching again."""
-    initial = f"results/{run}/index/initial"
+    initial = initial_index_dir(run)
     return {
         "initial_index": f"{initial}/index.faiss",
         "initial_ids": f"{initial}/ids.npy",
@@ -193,7 +231,7 @@ def get_initial_encoding(wildcards):
     return {
         **initial_index_files(wildcards.run),
         "initial_model": get_retriever_model(),
-        "initial_meta": f"results/{wildcards.run}/index/initial/meta.json",
+        "initial_meta": f"{initial_index_dir(wildcards.run)}/meta.json",
     }
 
 
@@ -210,8 +248,9 @@ def get_initial_retrieval(wildcards):
 
 def get_index_dir(wildcards):
     """The index a distilled retriever searches: its own in both mode, else the initial one."""
-    name = wildcards.retriever if BOTH_ENCODERS else "initial"
-    return f"results/{wildcards.run}/index/{name}"
+    if BOTH_ENCODERS:
+        return f"results/{wildcards.run}/index/{wildcards.retriever}"
+    return initial_index_dir(wildcards.run)
 
 
 def reader_of(run):
@@ -494,7 +533,8 @@ def get_fetch_targets():
 
 
 def get_encode_targets():
-    return [f"results/{r}/index/initial/index.faiss" for r in REPLICATES]
+    leaders = dict.fromkeys(CORPUS_LEADERS.values())
+    return [f"{initial_index_dir(r)}/index.faiss" for r in leaders]
 
 
 def get_retrieve_targets():

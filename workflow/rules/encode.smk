@@ -36,7 +36,8 @@ rule encode_corpus:
         # a distilled index: the initial one, whose vectors it takes if its encoder is unchanged
         unpack(get_initial_encoding),
         model=get_passage_encoder,
-        tokens="results/{run}/encode/tokens",
+        # the corpus's token ids: its leader's, where replicates share a corpus
+        tokens=get_corpus_tokens,
     output:
         shard=maybe_temp("results/{run}/encode/{index}/shard{shard}.npz"),
     log:
@@ -97,10 +98,7 @@ rule build_index:
 # reads them from the shards (before they are deleted) for all distillation jobs
 rule candidate_vectors:
     input:
-        shards=expand(
-            "results/{{run}}/encode/initial/shard{shard}.npz",
-            shard=range(config["encode"]["shards"]),
-        ),
+        shards=get_initial_shards,
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
     output:

@@ -1,7 +1,10 @@
 rule retrieve_initial:
     input:
-        index="results/{run}/index/initial/index.faiss",
-        ids="results/{run}/index/initial/ids.npy",
+        # the corpus leader's index (itself, or the first replicate with the same corpus), and
+        # where it is another's, both replicates' data checks (the corpora must be the same file)
+        unpack(get_shared_corpus_checks),
+        index=lambda w: f"{initial_index_dir(w.run)}/index.faiss",
+        ids=lambda w: f"{initial_index_dir(w.run)}/ids.npy",
         corpus="resources/data/{run}/corpus.tsv",
         questions=expand("resources/data/{{run}}/{split}.jsonl", split=SPLITS),
         query_encoder=get_retriever_model(),
@@ -40,6 +43,7 @@ rule retrieve_distilled:
     input:
         # the initial retrieval, copied when the distilled retriever is unchanged (kept step 0)
         unpack(get_initial_retrieval),
+        unpack(get_shared_corpus_checks),
         index=lambda w: f"{get_index_dir(w)}/index.faiss",
         ids=lambda w: f"{get_index_dir(w)}/ids.npy",
         corpus="resources/data/{run}/corpus.tsv",
