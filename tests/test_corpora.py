@@ -32,15 +32,18 @@ def test_two_datasets_over_one_corpus_follow_the_first_replicate():
     }
 
 
-def test_a_generated_world_is_never_shared_and_a_squad_file_is_shared_across_seeds():
+def test_a_generated_world_is_shared_by_its_arms_only_and_a_squad_file_across_seeds():
     world = {"source": "synthetic:", "world": {"seed": 0}}
+    other = {"source": "synthetic:", "world": {"seed": 0, "people": 40}}
     squad = {"question_format": "squad", "squad": {"source": "local:a.json", "passage_words": 50, "seed": 0}}
     cut = {"question_format": "squad", "squad": {"source": "local:a.json", "passage_words": 30}}
     leaders = corpus_leaders(
-        {"w": world, "w2": world, "sq": squad, "cut": cut},
-        ["w/s0", "w/s1", "w2/s0", "sq/s0", "sq/s1", "sq/s2", "cut/s0"],
+        {"w": world, "w-t5": {**world, "reader": "t5"}, "o": other, "sq": squad, "cut": cut},
+        ["w/s0", "w/s1", "w-t5/s0", "w-t5/s1", "o/s0", "sq/s0", "sq/s1", "sq/s2", "cut/s0"],
     )
-    assert [leaders[r] for r in ("w/s0", "w/s1", "w2/s0")] == ["w/s0", "w/s1", "w2/s0"]
+    # each seed its own world; the second arm (another reader, the same world) the first's
+    assert [leaders[r] for r in ("w/s0", "w/s1", "w-t5/s0", "w-t5/s1")] == ["w/s0", "w/s1", "w/s0", "w/s1"]
+    assert leaders["o/s0"] == "o/s0"  # another world
     assert [leaders[r] for r in ("sq/s1", "sq/s2")] == ["sq/s0", "sq/s0"]
     assert leaders["cut/s0"] == "cut/s0"  # other passage lengths: another corpus
 

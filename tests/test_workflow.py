@@ -503,6 +503,8 @@ def test_both_arms_run_and_compare_their_mq(smoke_run, tmp_path):
     shutil.copytree(smoke_run, work, symlinks=True)
     plan = planned_rules(snakemake(work, "all", "-n", "--configfile", str(SMOKE), str(ARMS_SMOKE)).stdout)
     assert plan["finetune_reader"] == 1 and plan["compare_arms"] == 1  # smoke-t5's only
+    # the same generated world: smoke-t5 searches the smoke run's initial index
+    assert "tokenize_corpus" not in plan and plan["retrieve_initial"] == 1
     report = work / "results/smoke/report/report.md"
     before = report.stat().st_mtime
     snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE), str(ARMS_SMOKE))

@@ -14,8 +14,9 @@ A corpus is known to be the same, before anything is fetched, from the config al
   passages);
 - a SQuAD file (``question_format: squad``): the same ``squad.source``, ``squad.sha256`` and
   ``squad.passage_words`` (every paragraph of the file is the corpus, whatever the split's seed);
-- a generated world (``source: 'synthetic:'``): each seed draws its own world, so its own corpus:
-  never shared.
+- a generated world (``source: 'synthetic:'``): the same ``world`` settings and the same seed
+  (each seed draws its own world, so its own corpus): two runs of one world that differ only
+  in their reader (the study's two arms) share it, two seeds never do.
 
 The key is written conservatively (a default left out in one dataset and written in another
 counts as different), and the workflow checks at run time that a follower's fetched corpus is
@@ -34,9 +35,10 @@ def corpus_key(dataset: dict, replicate: str) -> str:
     """A string that two replicates share exactly when their fetched corpora are the same file.
 
     ``dataset`` is the replicate's ``datasets.<name>`` section; ``replicate`` its name
-    (``world/s0``), which makes a generated world's key its own."""
+    (``world/s0``), whose seed is part of a generated world's key."""
     if dataset.get("source") is not None:
-        return json.dumps(["replicate", replicate])
+        seed = replicate.rsplit("/s", 1)[-1]
+        return json.dumps(["world", dataset.get("source"), dataset.get("world"), seed], sort_keys=True)
     if dataset.get("question_format") == "squad":
         sq = dataset.get("squad") or {}
         return json.dumps(["squad", sq.get("source"), sq.get("sha256"), sq.get("passage_words")])

@@ -48,9 +48,9 @@ SEEDS = [int(s) for s in config["seeds"]]
 # seeds together (report, figures, sweep, learning curve) match {run} = <run>.
 replicate = grid.replicate
 REPLICATES = [replicate(r, s) for r in RUNS for s in SEEDS]
-# Replicates that read the same corpus (NQ and TQA over DPR's, the seeds of one SQuAD file) share
-# one initial index and its token ids, built by the first of them, their leader
-# (ragdistill/core/corpora.py); a follower's retrieval checks that its corpus is the leader's.
+# Replicates that read the same corpus (NQ and TQA over DPR's, the seeds of one SQuAD file, the two
+# arms of one world) share one initial index and its token ids, built by the first of them, their
+# leader (ragdistill/core/corpora.py); a follower's retrieval checks its corpus is the leader's.
 CORPUS_LEADERS = corpora.corpus_leaders(config["datasets"], REPLICATES)
 RUN_NAMES = "|".join(RUNS)
 REPLICATE_NAMES = rf"(?:{RUN_NAMES})/s\d+"
