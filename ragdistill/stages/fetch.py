@@ -324,26 +324,35 @@ def fetch_data(inp: dict, out: dict, params: dict) -> None:
     _write_dataset(out, key, splits, passages, checks)
 
 
+def _stop_at_repeated_id(passages: Passages, fingerprints: set[int]) -> None:
+    """One more pass over the corpus, holding only the passages whose id fingerprint repeats:
+    stop at the first id seen twice, naming both places (nothing, should two different ids only
+    hash alike)."""
+    first: dict[str, str] = {}
+    for where, p in passages():
+        if leakage.id_fingerprint(p["id"]) in fingerprints:
+            if p["id"] in first:
+                raise InputError(f"{where}: duplicate passage id {p['id']!r} (first at {first[p['id']]})")
+            first[p["id"]] = where
+
+
 def _write_dataset(
     out: dict, key: str, splits: dict[str, list[dict]], passages: Passages, checks: dict
 ) -> None:
     """The corpus (passage ids checked unique, repeated texts counted), the question files, and
     ``checks.json`` (split sizes, questions shared by two splits, repeated passages, the corpus
     file's sha256)."""
-    seen: set[str] = set()
+    ids = array("q")  # the passage ids' fingerprints: 8 bytes a passage, checked unique at the end
     prints = array("q")
     words: Counter[int] = Counter()  # passages by their number of words
     longest = ("", -1)
 
     def checked():
-        # ids only (a location per passage would cost gigabytes on a 21M-passage corpus); on a
-        # duplicate, one more pass finds where the id first appeared
+        # streamed: per passage only two 8-byte fingerprints are held (the id's, the text's), so
+        # a 21M-passage corpus costs about 340 MB here, not its text or a set of its ids
         nonlocal longest
-        for where, p in passages():
-            if p["id"] in seen:
-                first = next(w for w, q in passages() if q["id"] == p["id"])
-                raise InputError(f"{where}: duplicate passage id {p['id']!r} (first at {first})")
-            seen.add(p["id"])
+        for _where, p in passages():
+            ids.append(leakage.id_fingerprint(p["id"]))
             prints.append(leakage.passage_fingerprint(p))
             n = count_words(p.get("title", "")) + count_words(p["text"])
             words[n] += 1
@@ -356,6 +365,10 @@ def _write_dataset(
     if n == 0:
         Path(out["corpus"]).unlink(missing_ok=True)
         raise InputError(f"{key}.corpus: the corpus is empty")
+    twice = leakage.repeated_values(ids)
+    if twice:
+        Path(out["corpus"]).unlink(missing_ok=True)
+        _stop_at_repeated_id(passages, twice)
     dup = leakage.repeated(prints)
     if dup:
         log.warning(
