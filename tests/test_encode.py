@@ -3,6 +3,8 @@ exactly what the plain transformers call and a plain loop over ``embed`` give.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -150,6 +152,23 @@ def _tokenized_corpus(tmp_path, model_dir: str):
     return corpus, tokens
 
 
+def _initial_flat_index(tmp_path, path: str) -> tuple[Path, list[str], dict[str, str]]:
+    """(tokens folder, two encoded shards, flat index files) of the 23-passage corpus."""
+    from ragdistill.stages import encode
+
+    _, tokens = _tokenized_corpus(tmp_path, path)
+    shards = [str(tmp_path / f"initial{s}.npz") for s in range(2)]
+    for s, shard in enumerate(shards):
+        encode.encode_corpus(
+            {"tokens": str(tokens), "model": path}, {"shard": shard}, _shard_params(s, 2, 3, 24)
+        )
+    idx = {
+        n: str(tmp_path / f) for n, f in [("index", "index.faiss"), ("ids", "ids.npy"), ("meta", "meta.json")]
+    }
+    encode.build_index({"shards": shards}, idx, {"type": "flat"})
+    return tokens, shards, idx
+
+
 def _shard_params(shard: int, n_shards: int, batch_size: int, max_length: int) -> dict:
     """encode_corpus's params as the rule passes them (the retriever section, no query length)."""
     retriever = {"model": "m", "pooling": "mean", "normalize": True, "batch_size": batch_size}
@@ -201,16 +220,8 @@ def test_a_retriever_distilled_back_to_step_0_reads_the_initial_index_and_retrie
     from ragdistill.stages import encode, retrieve
 
     path = tiny_model_dir("bert")
-    corpus, tokens = _tokenized_corpus(tmp_path, path)
-    shards = [str(tmp_path / f"initial{s}.npz") for s in range(2)]
-    for s, shard in enumerate(shards):
-        encode.encode_corpus(
-            {"tokens": str(tokens), "model": path}, {"shard": shard}, _shard_params(s, 2, 3, 24)
-        )
-    idx = {
-        n: str(tmp_path / f) for n, f in [("index", "index.faiss"), ("ids", "ids.npy"), ("meta", "meta.json")]
-    }
-    encode.build_index({"shards": shards}, idx, {"type": "flat"})
+    tokens, shards, idx = _initial_flat_index(tmp_path, path)
+    corpus = tmp_path / "corpus.tsv"
 
     tok, model = models.load_tokenizer(path), models.load_encoder(path)
     same, changed = str(tmp_path / "same"), str(tmp_path / "changed")
@@ -264,3 +275,37 @@ def test_a_retriever_distilled_back_to_step_0_reads_the_initial_index_and_retrie
         retrieve.retrieve({**base, **link, "query_encoder": encoder}, {"test": str(out)}, params)
         assert ("q0-marked" in out.read_text()) is copied
         assert len(out.read_text().splitlines()) == 5
+
+
+def test_candidate_vectors_from_a_shared_flat_index_are_the_shards_vectors(tiny_model_dir, tmp_path):
+    """A replicate that searches another's initial index after that one's shards were deleted
+    reads its candidates' vectors from the flat index: the same ids, order and float16 bytes as
+    from the shards; an index that does not store its vectors as encoded is refused."""
+    import json
+
+    from ragdistill.stages import encode
+
+    path = tiny_model_dir("bert")
+    _, shards, idx = _initial_flat_index(tmp_path, path)
+    # a training question retrieving passages of both shards, a dev question one more
+    train, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    train.write_text(json.dumps({"ctxs": [{"id": p} for p in ("p4", "p1", "p2", "p9")]}) + "\n")
+    dev.write_text(json.dumps({"ctxs": [{"id": "p7"}]}) + "\n")
+    made = {}
+    for how, source in {"shards": {"shards": shards}, "index": idx}.items():
+        out = str(tmp_path / f"candidates-{how}.npz")
+        encode.candidate_vectors(
+            {**source, "train": str(train), "dev": str(dev)}, {"vectors": out}, {"candidates": 3}
+        )
+        made[how] = np.load(out)
+    assert made["index"]["ids"].tolist() == made["shards"]["ids"].tolist()
+    assert sorted(made["index"]["ids"].tolist()) == ["p1", "p2", "p4", "p7"]  # the top 3 and dev's
+    assert made["index"]["emb"].dtype == np.float16
+    assert made["index"]["emb"].tobytes() == made["shards"]["emb"].tobytes()
+    (tmp_path / "meta.json").write_text(json.dumps({"factory": "HNSW32"}))
+    with pytest.raises(ValueError, match="not a flat index"):
+        encode.candidate_vectors(
+            {**idx, "train": str(train), "dev": str(dev)},
+            {"vectors": str(tmp_path / "x.npz")},
+            {"candidates": 3},
+        )

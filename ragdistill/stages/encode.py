@@ -529,19 +529,40 @@ def candidate_vectors(inp: dict, out: dict, params: dict) -> None:
     for ex in read_jsonl(inp["dev"]):
         need.update(str(c["id"]) for c in ex["ctxs"])
     wanted = np.array(sorted(need))
+    found, emb = _stored_vectors(inp, wanted) if "shards" in inp else _indexed_vectors(inp, wanted)
+    source = ", ".join(inp["shards"]) if "shards" in inp else inp["index"]
+    missing = need - set(found.tolist())
+    if missing:
+        raise KeyError(
+            f"{source}: {len(missing)} retrieved passages have no stored vector "
+            f"(e.g. {sorted(missing)[:3]}); the retrieval results and the index do not match"
+        )
+    with atomic_path(out["vectors"], suffix=".npz") as tmp:
+        np.savez(tmp, ids=found, emb=emb)
+    log.info("%d candidate vectors from %s", len(found), source)
+
+
+def _stored_vectors(inp: dict, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float16 vectors) of the ``wanted`` passages, from the encoded shards."""
     ids, embs = [], []
     for path in inp["shards"]:
         z = read_arrays(path, "passage vectors (.npz)", ("ids", "emb"))
         sel = np.isin(z["ids"], wanted)
         ids.append(z["ids"][sel])
         embs.append(z["emb"][sel])
-    found = np.concatenate(ids) if ids else np.zeros(0, dtype=str)
-    missing = need - set(found.tolist())
-    if missing:
-        raise KeyError(
-            f"{', '.join(inp['shards'])}: {len(missing)} retrieved passages have no stored vector "
-            f"(e.g. {sorted(missing)[:3]}); the retrieval results and the index do not match"
-        )
-    with atomic_path(out["vectors"], suffix=".npz") as tmp:
-        np.savez(tmp, ids=found, emb=np.concatenate(embs))
-    log.info("%d candidate vectors from %d shards", len(found), len(inp["shards"]))
+    return (np.concatenate(ids) if ids else np.zeros(0, dtype=str)), np.concatenate(embs)
+
+
+def _indexed_vectors(inp: dict, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same from a flat index (``index``, ``ids``, ``meta``), where its shards are gone: a
+    replicate that shares another's initial index after that one's shards were deleted. The
+    index's rows are the shards' passages in the shards' order, and a flat index holds their
+    float16 values exactly, so these are the shards' vectors, in their order."""
+    if read_json(inp["meta"])["factory"] != "Flat":
+        raise ValueError(f"{inp['index']}: not a flat index; its vectors are not stored as encoded")
+    ids = read_array(inp["ids"], "passage ids (.npy)")
+    rows = np.flatnonzero(np.isin(ids.astype(str), wanted))
+    index = read_index(inp["index"], mmap=True)  # only the wanted rows are read
+    if not len(rows):
+        return ids[rows], np.zeros((0, index.d), dtype=np.float16)
+    return ids[rows], index.reconstruct_batch(rows.astype(np.int64)).astype(np.float16)

@@ -200,6 +200,22 @@ def get_initial_shards(wildcards):
     ]
 
 
+def get_candidate_sources(wildcards):
+    """Where candidate_vectors reads the initial vectors: the corpus leader's shards (its own, or
+    a leader's kept by encode.keep_shards, or a non-flat index's); for a follower whose leader's
+    shards are temporary, the leader's flat index, which holds the same vectors, so that a run
+    added over a corpus another run has indexed does not encode that corpus again."""
+    shared = corpus_leader(wildcards.run) != wildcards.run
+    if not shared or config["encode"]["keep_shards"] or config["index"]["type"] != "flat":
+        return {"shards": get_initial_shards(wildcards)}
+    folder = initial_index_dir(wildcards.run)
+    return {
+        "index": f"{folder}/index.faiss",
+        "ids": f"{folder}/ids.npy",
+        "meta": f"{folder}/meta.json",
+    }
+
+
 def get_shared_corpus_checks(wildcards):
     """A follower's own data checks and its leader's, whose ``corpus_sha256`` must agree before
     it searches an index the leader built; nothing for a leader."""

@@ -98,7 +98,8 @@ rule build_index:
 # reads them from the shards (before they are deleted) for all distillation jobs
 rule candidate_vectors:
     input:
-        shards=get_initial_shards,
+        # the initial shards, or a shared flat index once its builder's shards are gone
+        unpack(get_candidate_sources),
         train="results/{run}/retrieve/initial/train.jsonl",
         dev="results/{run}/retrieve/initial/dev.jsonl",
     output:
