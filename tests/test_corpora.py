@@ -34,7 +34,7 @@ def test_two_datasets_over_one_corpus_follow_the_first_replicate():
 
 def test_a_generated_world_is_shared_by_its_arms_only_and_a_squad_file_across_seeds():
     world = {"source": "synthetic:", "world": {"seed": 0}}
-    other = {"source": "synthetic:", "world": {"seed": 0, "people": 40}}
+    other = {"source": "synthetic:", "world": {"seed": 0, "n_people": 40}}
     squad = {"question_format": "squad", "squad": {"source": "local:a.json", "passage_words": 50, "seed": 0}}
     cut = {"question_format": "squad", "squad": {"source": "local:a.json", "passage_words": 30}}
     leaders = corpus_leaders(

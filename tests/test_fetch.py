@@ -325,6 +325,26 @@ def test_duplicate_passage_id_names_both_lines(tmp_path):
     assert not (tmp_path / "out" / "corpus.tsv").exists()
 
 
+def test_ids_that_only_hash_alike_are_not_a_duplicate(tmp_path, monkeypatch):
+    """Ids are checked by 8-byte fingerprints; two different ids with one fingerprint (here every
+    id's) are confirmed on the ids themselves and pass, the corpus kept."""
+    from ragdistill.data import leakage
+
+    monkeypatch.setattr(leakage, "id_fingerprint", lambda pid: 7)
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"question": "q?", "answers": ["ay"]}\n')
+    c = tmp_path / "c.tsv"
+    c.write_text("id\ttext\ttitle\n1\tx\ty\n2\tz\tw\n")
+    ds = {
+        "questions": {s: f"local:{q}" for s in ("train", "dev", "test")},
+        "corpus": f"local:{c}",
+        **SAME_FILE,
+    }
+    fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    checks = json.loads((tmp_path / "out" / "checks.json").read_text())
+    assert checks["passages"] == 2 and (tmp_path / "out" / "corpus.tsv").is_file()
+
+
 def test_non_utf8_and_empty_corpus(tmp_path):
     q = tmp_path / "q.jsonl"
     q.write_bytes(b'{"question": "q\xff?", "answers": ["ay"]}\n')

@@ -561,7 +561,15 @@ def _indexed_vectors(inp: dict, wanted: np.ndarray) -> tuple[np.ndarray, np.ndar
     if read_json(inp["meta"])["factory"] != "Flat":
         raise ValueError(f"{inp['index']}: not a flat index; its vectors are not stored as encoded")
     ids = read_array(inp["ids"], "passage ids (.npy)")
-    rows = np.flatnonzero(np.isin(ids.astype(str), wanted))
+    # in blocks: the whole corpus's ids (21M) matched at once would hold several copies of them
+    block = 1 << 20
+    rows = np.concatenate(
+        [
+            start + np.flatnonzero(np.isin(ids[start : start + block], wanted))
+            for start in range(0, len(ids), block)
+        ]
+        or [np.zeros(0, dtype=np.int64)]
+    )
     index = read_index(inp["index"], mmap=True)  # only the wanted rows are read
     if not len(rows):
         return ids[rows], np.zeros((0, index.d), dtype=np.float16)

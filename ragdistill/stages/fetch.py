@@ -367,8 +367,11 @@ def _write_dataset(
         raise InputError(f"{key}.corpus: the corpus is empty")
     twice = leakage.repeated_values(ids)
     if twice:
-        Path(out["corpus"]).unlink(missing_ok=True)
-        _stop_at_repeated_id(passages, twice)
+        try:
+            _stop_at_repeated_id(passages, twice)
+        except InputError:
+            Path(out["corpus"]).unlink(missing_ok=True)
+            raise
     dup = leakage.repeated(prints)
     if dup:
         log.warning(

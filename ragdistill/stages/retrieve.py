@@ -76,7 +76,8 @@ def check_shared_corpus(inp: dict) -> None:
         raise InputError(
             f"{inp['corpus']}: not the corpus of the initial index it shares "
             f"({inp['index']}; sha256 {own} in {inp['corpus_checks']}, {shared} in "
-            f"{inp['index_checks']}): give the two datasets the same corpus, or different corpus "
+            f"{inp['index_checks']}): an unpinned source may have changed between the two fetches "
+            "(pin its revision or sha256 and fetch again), or give the datasets different corpus "
             "settings so that each builds its own index"
         )
 
