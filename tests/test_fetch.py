@@ -310,16 +310,21 @@ def test_bad_question_files_name_file_and_line(tmp_path, content, message):
     assert not (tmp_path / "out" / "train.jsonl").exists()
 
 
-def test_duplicate_passage_id_names_both_lines(tmp_path):
+def _one_question_over(tmp_path, passages: str) -> dict:
+    """A dataset of one question in every split over a corpus of ``passages`` (TSV lines)."""
     q = tmp_path / "q.jsonl"
     q.write_text('{"question": "q?", "answers": ["ay"]}\n')
     c = tmp_path / "c.tsv"
-    c.write_text("id\ttext\ttitle\n1\tx\ty\n2\tz\tw\n1\tv\tu\n")
-    ds = {
+    c.write_text("id\ttext\ttitle\n" + passages)
+    return {
         "questions": {s: f"local:{q}" for s in ("train", "dev", "test")},
         "corpus": f"local:{c}",
         **SAME_FILE,
     }
+
+
+def test_duplicate_passage_id_names_both_lines(tmp_path):
+    ds = _one_question_over(tmp_path, "1\tx\ty\n2\tz\tw\n1\tv\tu\n")
     with pytest.raises(InputError, match=r"c\.tsv:4: duplicate passage id '1' \(first at .*c\.tsv:2\)"):
         fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
     assert not (tmp_path / "out" / "corpus.tsv").exists()
