@@ -623,3 +623,14 @@ def test_a_hub_dataset_folder_loads_offline_through_datasets(tmp_path):
     res = subprocess.run(run, capture_output=True, text=True, env=env)
     assert res.returncode != 0
     assert "datasets.d.questions.test:" in res.stderr and "'test'" in res.stderr, res.stderr[-2000:]
+
+
+def test_the_recorded_corpus_digest_is_the_written_files(tmp_path):
+    """checks.json's corpus_sha256 (hashed while the corpus is written) is the file's sha256."""
+    import hashlib
+
+    ds = _one_question_over(tmp_path, '1\tx é\ty\n2\tz\t"w"\n')
+    fetch.fetch_data({}, _data_out(tmp_path), _data_params(tmp_path, ds))
+    written = (tmp_path / "out" / "corpus.tsv").read_bytes()
+    checks = json.loads((tmp_path / "out" / "checks.json").read_text())
+    assert checks["corpus_sha256"] == hashlib.sha256(written).hexdigest()

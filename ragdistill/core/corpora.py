@@ -23,12 +23,14 @@ counts as different), and the workflow checks at run time that a follower's fetc
 byte for byte the leader's (``checks.json``'s ``corpus_sha256``; ``ragdistill/stages/retrieve.py``),
 so a wrong guess stops with one line instead of retrieving from another corpus.
 
-Standard library only: the Snakefile calls it while planning.
+Standard library and ``core.grid`` only: the Snakefile calls it while planning.
 """
 
 from __future__ import annotations
 
 import json
+
+from ragdistill.core.grid import replicate_parts
 
 
 def corpus_key(dataset: dict, replicate: str) -> str:
@@ -37,7 +39,7 @@ def corpus_key(dataset: dict, replicate: str) -> str:
     ``dataset`` is the replicate's ``datasets.<name>`` section; ``replicate`` its name
     (``world/s0``), whose seed is part of a generated world's key."""
     if dataset.get("source") is not None:
-        seed = replicate.rsplit("/s", 1)[-1]
+        seed = replicate_parts(replicate)[1]
         return json.dumps(["world", dataset.get("source"), dataset.get("world"), seed], sort_keys=True)
     if dataset.get("question_format") == "squad":
         sq = dataset.get("squad") or {}
@@ -54,6 +56,6 @@ def corpus_leaders(datasets: dict[str, dict], replicates: list[str]) -> dict[str
     first: dict[str, str] = {}
     leaders = {}
     for name in replicates:
-        key = corpus_key(datasets[name.split("/")[0]], name)
+        key = corpus_key(datasets[replicate_parts(name)[0]], name)
         leaders[name] = first.setdefault(key, name)
     return leaders

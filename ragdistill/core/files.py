@@ -259,10 +259,24 @@ def iter_tsv(path: str | os.PathLike, columns: tuple[str, ...]) -> Iterator[tupl
         yield lineno, {c: row[i] for c, i in zip(columns, idx, strict=True)}
 
 
-def write_tsv(path: str | os.PathLike, columns: list[str], rows: Iterable[dict]) -> int:
+class _Hashing:
+    """A text file whose written characters also update ``digest`` (as the file's UTF-8 bytes:
+    opened with ``newline=""``, nothing is translated on the way)."""
+
+    def __init__(self, fh, digest) -> None:
+        self.fh, self.digest = fh, digest
+
+    def write(self, text: str) -> int:
+        self.digest.update(text.encode("utf-8"))
+        return self.fh.write(text)
+
+
+def write_tsv(path: str | os.PathLike, columns: list[str], rows: Iterable[dict], digest=None) -> int:
+    """Rows as a TSV with a header line; the number of rows. ``digest`` (a ``hashlib`` object)
+    receives the file's bytes as they are written, so a large file is not read back to hash it."""
     n = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer = csv.writer(_Hashing(fh, digest) if digest else fh, delimiter="\t", lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
             writer.writerow([row[c] for c in columns])

