@@ -206,7 +206,11 @@ def get_candidate_sources(wildcards):
     shards are temporary, the leader's flat index, which holds the same vectors, so that a run
     added over a corpus another run has indexed does not encode that corpus again."""
     shared = corpus_leader(wildcards.run) != wildcards.run
-    if not shared or config["encode"]["keep_shards"] or config["index"]["type"] != "flat":
+    if (
+        not shared
+        or config["encode"]["keep_shards"]
+        or config["index"]["type"] != "flat"
+    ):
         return {"shards": get_initial_shards(wildcards)}
     folder = initial_index_dir(wildcards.run)
     return {
