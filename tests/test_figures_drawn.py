@@ -5,6 +5,7 @@ saved PNG: titles, data points per panel, text notes), not from the PNG files.""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -22,15 +23,42 @@ def _figure_name(saved: str) -> str:
 
 
 def check_panels(name: str, summary: dict) -> None:
-    """No empty or dangling title; every panel holds two data points or more, or a text note
-    saying why it holds none (an undefined measure is said, not drawn as empty axes)."""
+    """No empty or dangling title; every panel holds two data points or more, or a note saying
+    why it holds fewer (an undefined measure is said, not drawn as empty axes; a point's label is
+    not a note); a figure with no panel at all is one that was not drawn, and says why."""
     for text in [summary["suptitle"], *(ax["title"] for ax in summary["axes"])]:
         assert not text.rstrip().endswith(":"), f"{name}: title ends empty: {text!r}"
     assert summary["suptitle"] or all(ax["title"] for ax in summary["axes"]), f"{name}: a panel without title"
     for ax in summary["axes"]:
-        assert ax["points"] >= 2 or any(t.strip() for t in ax["texts"]), (
+        assert ax["points"] >= 2 or any(t.strip() for t in ax["notes"]), (
             f"{name}: panel {ax['title']!r} holds {ax['points']} point(s) and no note"
         )
+    if not summary["axes"]:
+        assert summary["suptitle"].endswith(": not drawn") and summary["notes"], (
+            f"{name}: no panel, no reason"
+        )
+
+
+def check_count_axis(name: str, ax: dict) -> None:
+    """A count on the x axis (questions, k, steps) is linear with plain integer tick labels (a log
+    axis labelled "3x10^1" once read badly)."""
+    assert ax["xscale"] == "linear", f"{name}: {ax['xlabel']!r} is {ax['xscale']}"
+    labels = [t for t in ax["xticklabels"] if t]
+    assert labels and all(re.fullmatch(r"[-\u2212]?\d+", t) for t in labels), f"{name}: ticks {labels}"
+
+
+def test_check_panels_refuses_a_labelled_point_without_a_note():
+    """The check itself: one point with a label (the old one-point sweep panel) fails; a note passes."""
+    one = {"title": "MQ: rho", "points": 1, "texts": ["random"], "notes": []}
+    with pytest.raises(AssertionError, match="holds 1 point"):
+        check_panels("sweep", {"suptitle": "Sweep", "axes": [one], "notes": []})
+    check_panels("sweep", {"suptitle": "Sweep", "axes": [one | {"notes": ["why"]}], "notes": []})
+    with pytest.raises(AssertionError, match="no panel, no reason"):
+        check_panels("curve", {"suptitle": "Learning curve", "axes": [], "notes": []})
+    with pytest.raises(AssertionError, match="is log"):
+        check_count_axis("curve", {"xscale": "log", "xlabel": "questions", "xticklabels": ["30"]})
+    with pytest.raises(AssertionError, match="ticks"):
+        check_count_axis("curve", {"xscale": "linear", "xlabel": "q", "xticklabels": ["$3\\times10^1$"]})
 
 
 @pytest.mark.workflow
@@ -63,11 +91,25 @@ def test_every_figure_of_the_smoke_run_holds_two_points_per_panel(smoke_run, tmp
         check_panels(name, summary)
     # HR@k: one point per k (retrieve.top_k) for every retriever's line
     assert drawn["hr_at_k"]["axes"][0]["points"] % 20 == 0
+    # count axes: k, the reader's training steps, and the curve's questions where it is drawn
+    check_count_axis("hr_at_k", drawn["hr_at_k"]["axes"][0])
+    for name in ("finetune", "curves"):  # steps
+        for ax in drawn[name]["axes"]:
+            check_count_axis(name, ax)
+    for ax in drawn["learning_curve"]["axes"]:
+        check_count_axis("learning_curve", ax)
     # the smoke preset has no sweep teachers: no sweep figure, and the report says why
     assert "sweep" not in drawn
     report = (run / "results" / "smoke" / "report" / "report.md").read_text()
     assert "Not drawn: the sweep figure. The teacher-quality sweep has 0 teachers per seed" in report
     assert not (run / "results" / "smoke" / "figures" / "sweep.png").exists()
+    # the learning curve: drawn with two measured points, or not drawn and the report says why
+    curve = json.loads((run / "results" / "smoke" / "curve" / "curve.json").read_text())
+    if curve.get("not_drawn"):
+        assert f"Not drawn: the learning curve figure. {curve['not_drawn']}" in report
+        assert not drawn["learning_curve"]["axes"] and "](../figures/learning_curve.png)" not in report
+    else:
+        assert "Not drawn: the learning curve" not in report and "](../figures/learning_curve.png)" in report
 
 
 def test_the_sweep_figure_with_three_teachers_per_seed(tmp_path, monkeypatch):

@@ -50,6 +50,30 @@ def test_grid_table_gives_mean_and_sd_over_seeds_in_booktabs():
     assert r"\label{tab:grid-world}" in tex and tex.isascii()
 
 
+def test_grid_table_gives_each_retrievers_gain_interval_per_seed():
+    """The LaTeX grid's last column: each seed's kept-step HR@5 gain with its interval (from the
+    report's fixed-step rows), a kept step 0 said as such, the initial retriever's cell empty."""
+    from ragdistill.stages.report import gain_texts
+
+    fixed = [
+        {"retriever": "adist-finetuned", "seed": s, "kept_step": k, "selected": sel}
+        for s, k, sel in [
+            (0, 10, {"diff": 0.042, "lo": 0.025, "hi": 0.058, "n": 2000}),
+            (1, 0, None),
+        ]
+    ]
+    gains = gain_texts(fixed)
+    assert gains == {"adist-finetuned": ["s0: +0.042 [+0.025, +0.058]", "s1: step 0 kept"]}
+    cols, groups = grid_summary(ROWS)
+    tex = grid_tex(cols, groups, "world", gains, 0.95)
+    lines = tex.splitlines()
+    assert lines[lines.index(r"\toprule") + 1].endswith(r"& EM & HR@5 gain [95\% interval] \\")
+    body = lines[lines.index(r"\midrule") + 1 : lines.index(r"\bottomrule")]
+    assert body[0].endswith(r"& 0.100 & -- \\")
+    assert body[1].endswith(r"& 0.200 & s0: +0.042 [+0.025, +0.058] \newline s1: step 0 kept \\")
+    assert r"p{0.2\linewidth}" in tex
+
+
 def test_claims_table_escapes_each_claim_and_lists_seeds():
     tex = claims_tex(ITEMS, PER_SEED, "squad/s0", 0.95)
     assert r"6. 100\% \& more\_than \textasciitilde{} \{x\}" in tex
@@ -59,21 +83,41 @@ def test_claims_table_escapes_each_claim_and_lists_seeds():
     assert tex.count(r"\\" + "\n") == 3  # header and two claims
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-def test_both_tables_compile_with_pdflatex(tmp_path):
-    cols, groups = grid_summary(ROWS)
-    body = grid_tex(cols, groups, "world") + claims_tex(ITEMS, PER_SEED, "world", 0.95)
+NO_PDFLATEX = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+
+
+def compile_tables(folder, body: str) -> None:
+    """``body`` (tables) in a document that loads only booktabs, compiled by pdflatex."""
     doc = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + body + "\\end{document}\n"
-    (tmp_path / "t.tex").write_text(doc)
+    (folder / "t.tex").write_text(doc)
     res = subprocess.run(
         ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
-        cwd=tmp_path,
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert res.returncode == 0, res.stdout[-3000:]
-    assert (tmp_path / "t.pdf").stat().st_size > 0
+    assert (folder / "t.pdf").stat().st_size > 0
+
+
+@NO_PDFLATEX
+def test_both_tables_compile_with_pdflatex(tmp_path):
+    cols, groups = grid_summary(ROWS)
+    gains = {"adist-finetuned": ["s0: +0.042 [+0.025, +0.058]", "s1: step 0 kept"]}
+    compile_tables(
+        tmp_path, grid_tex(cols, groups, "world", gains) + claims_tex(ITEMS, PER_SEED, "world", 0.95)
+    )
+
+
+@NO_PDFLATEX
+@pytest.mark.workflow
+def test_the_smoke_runs_own_tables_compile_with_pdflatex(smoke_run, tmp_path):
+    """The files a run wrote, not hand-made tables: the smoke run's grid.tex and claims.tex."""
+    report = smoke_run / "results" / "smoke" / "report"
+    body = (report / "grid.tex").read_text() + (report / "claims.tex").read_text()
+    assert "HR@5 gain [95\\% interval]" in body
+    compile_tables(tmp_path, body)
 
 
 def test_hr_curve_from_hand_made_retrievals(tmp_path):

@@ -69,25 +69,43 @@ def test_the_stage_writes_gains_and_transfer_per_row(tmp_path):
     assert row["hr@1"]["diff"] == pytest.approx(0.5) and row["hr@5"]["diff"] == pytest.approx(0.5)
     assert row["mrr"]["diff"] == pytest.approx(0.5 * (1 - 1 / 6))
     assert row["transfer"]["diff"] == pytest.approx(0.5) and row["questions"] == 8
+    # one point is no curve: the file says so, and curve.json gives the report the reason
     assert (tmp_path / "c.png").stat().st_size > 0
+    assert json.loads((tmp_path / "curve.json").read_text())["not_drawn"].startswith("Of its 1 distillations")
 
 
-def test_the_curve_is_drawn_when_the_transfer_is_undefined(tmp_path, monkeypatch):
-    """A teacher with no top-1 advantage (undefined transfer in every row) still gets its figure,
-    on a linear count axis whose ticks are the sizes (a log axis stopped the run here)."""
-    from ragdistill.stages.learning_curve import _plot
+def _rows(points: list[tuple[int, int, float | None, float | None]]) -> list[dict]:
+    """Curve rows (questions, kept step, HR@5 gain, transfer) of one teacher and seed."""
 
-    undefined = {"diff": None, "lo": None, "hi": None, "n": 4}
-    rows = [
+    def iv(v):
+        return {
+            "diff": v,
+            "lo": None if v is None else v - 0.01,
+            "hi": None if v is None else v + 0.01,
+            "n": 4,
+        }
+
+    return [
         {
             "teacher": "finetuned",
             "seed": 0,
             "questions": n,
-            "hr@5": {"diff": 0.0, "lo": 0.0, "hi": 0.0, "n": 4},
+            "selected_step": step,
+            "hr@5": iv(g),
+            "transfer": iv(t),
         }
-        | {"transfer": undefined}
-        for n in (8, 16)
+        for n, step, g, t in points
     ]
+
+
+def test_the_curve_is_drawn_when_the_transfer_is_undefined(tmp_path, monkeypatch):
+    """Two measured gains whose transfer is undefined (the teacher has no top-1 advantage): the
+    figure is drawn, on a linear count axis whose ticks are the sizes (a log axis stopped the run
+    here), and the transfer panel says why it is empty."""
+    from ragdistill.stages.learning_curve import _plot, not_drawn
+
+    rows = _rows([(8, 10, 0.02, None), (16, 10, 0.03, None)])
+    assert not_drawn(rows) is None
     out = {"png": str(tmp_path / "c.png"), "pdf": str(tmp_path / "c.pdf")}
     import matplotlib.pyplot as plt
 
@@ -95,9 +113,42 @@ def test_the_curve_is_drawn_when_the_transfer_is_undefined(tmp_path, monkeypatch
     _plot(rows, out, 30)
     assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
     hr, transfer = plt.gcf().axes
+    assert hr.get_xscale() == "linear" and [t.get_text() for t in hr.get_xticklabels()] == ["8", "16"]
     assert [t.get_text() for t in hr.texts] == []  # HR@5 measured: no note
-    assert [t.get_text() for t in transfer.texts] == [
-        "transfer undefined at every size: the teacher's top-1 among the\n"
-        "candidates is no better than the initial retriever's"
+    assert [(t.get_text().split(":")[0], t.get_gid()) for t in transfer.texts] == [
+        ("transfer undefined or not measured at all but one size", "panel-note")
     ]
     plt.close("all")
+
+
+def test_a_kept_step_0_is_an_open_marker_not_a_measured_point(tmp_path, monkeypatch):
+    """Three sizes, the smallest kept step 0: the line holds the two measured gains, the kept step
+    0 is an open marker at 0 beside it, and the title says what open markers are."""
+    import matplotlib.pyplot as plt
+
+    from ragdistill.stages.learning_curve import _plot
+
+    monkeypatch.setattr(plt, "close", lambda fig=None: None)
+    rows = _rows([(8, 0, 0.0, 0.0), (16, 10, 0.02, 0.2), (32, 20, 0.04, 0.3)])
+    _plot(rows, {"png": str(tmp_path / "c.png"), "pdf": str(tmp_path / "c.pdf")}, 30)
+    hr = plt.gcf().axes[0]
+    line = hr.containers[0].lines[0]
+    assert np.isnan(line.get_ydata()[0]) and list(line.get_ydata()[1:]) == [0.02, 0.04]
+    opened = [ln for ln in hr.lines if ln.get_markerfacecolor() == "none"]
+    assert len(opened) == 1 and list(opened[0].get_xdata()) == [8] and list(opened[0].get_ydata()) == [0.0]
+    assert "open markers: step 0 kept" in plt.gcf()._suptitle.get_text()
+    plt.close("all")
+
+
+def test_a_curve_with_one_measured_point_is_not_drawn(tmp_path):
+    """The default's curve (25 questions kept step 0, 50 measured): one measured point says
+    nothing; the figure file says so, curve.json carries the reason, no panel is drawn."""
+    from ragdistill.stages.learning_curve import not_drawn
+
+    rows = _rows([(25, 0, 0.0, 0.0), (50, 10, 0.042, 0.21)])
+    why = not_drawn(rows)
+    assert why.startswith("Of its 2 distillations, 1 kept step 0") and "1 measured a gain" in why
+    assert not_drawn(_rows([(8, 0, 0.0, 0.0), (16, 0, 0.0, 0.0)])).startswith(
+        "Of its 2 distillations, 2 kept"
+    )
+    assert not_drawn(_rows([(8, 10, 0.01, None), (16, 10, 0.02, None)])) is None

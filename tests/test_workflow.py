@@ -121,6 +121,8 @@ def test_snakemake_html_report(smoke_run, tmp_path):
         "One training question as the two teachers",
         "HR@k against k on the test questions",
         "training loss on the answer tokens per step",
+        "Claims at a glance: every comparison of the claims check",
+        "Learning curve: the test HR@5 gain over the initial retriever",
     ):
         assert caption in text
     for category in ("Indicators", "Evaluation", "Distillation", "Readers", "Report"):
@@ -627,10 +629,17 @@ def test_a_small_real_text_set_runs_through_to_the_report(tmp_path):
     extra = _small_squad_preset(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
-    snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE), str(extra))
+    res = snakemake(work, "all", "--cores", "2", "--configfile", str(SMOKE), str(extra))
     report = (work / "results/realtext/report/report.md").read_text()
     assert "## Claims check" in report and "clustered by article" in report
+    # the limits known at fetch are checked before any reader is trained (check_lengths' priority)
+    started = re.findall(r"^(?:local)?rule (\w+):", res.stdout + res.stderr, re.M)
+    assert started.index("check_lengths") < started.index("finetune_reader"), started
     assert (work / "results/realtext/figures/learning_curve.png").stat().st_size > 1000
+    # a curve that measured too little is not drawn, and the report says why
+    curve = json.loads((work / "results/realtext/curve/curve.json").read_text())
+    if curve.get("not_drawn"):
+        assert f"Not drawn: the learning curve figure. {curve['not_drawn']}" in report
     checks = json.loads((work / "resources/data/realtext/s0/checks.json").read_text())
     assert checks["questions"] == {"train": 24, "dev": 8, "test": 12}
 

@@ -64,10 +64,20 @@ def _table(spec: str, header: list[str], rows: list[list[str]], caption: str, la
     return "\n".join(lines) + "\n"
 
 
-def grid_tex(cols: list[str], groups: list[tuple[str, str, int, list[np.ndarray]]], run: str) -> str:
+def grid_tex(
+    cols: list[str],
+    groups: list[tuple[str, str, int, list[np.ndarray]]],
+    run: str,
+    gains: dict[str, list[str]] | None = None,
+    level: float = 0.95,
+) -> str:
     """The evaluation grid (``report.grid_summary``): one row per (retriever kind, reader kind),
-    each measure's mean over the seeds, with ``± sd`` where several seeds measured it."""
+    each measure's mean over the seeds, with ``± sd`` where several seeds measured it; with
+    ``gains`` (retriever kind -> each seed's HR@5 gain over the initial retriever as
+    ``+0.042 [+0.025, +0.058]``, ``report.gain_texts``) a last column with those intervals."""
     header = ["retriever", "reader", "seeds", *(escape(c.upper()) for c in cols)]
+    if gains is not None:
+        header.append(rf"HR@5 gain [{round(level * 100)}\% interval]")
     rows = []
     for ret, rea, n, values in groups:
         cells = []
@@ -77,12 +87,21 @@ def grid_tex(cols: list[str], groups: list[tuple[str, str, int, list[np.ndarray]
             else:
                 mean, sd = mean_sd(v)
                 cells.append(rf"{mean:.3f} $\pm$ {sd:.3f}" if len(v) > 1 else f"{mean:.3f}")
+        if gains is not None:
+            cells.append(r" \newline ".join(escape(t) for t in gains.get(ret, [])) or "--")
         rows.append([rf"\texttt{{{escape(ret)}}}", rf"\texttt{{{escape(rea)}}}", str(n), *cells])
     caption = (
         f"Evaluation grid of run \\texttt{{{escape(run)}}}: test HR@k, gold-passage recall and the "
-        "reader's EM and F1, mean over the seeds ($\\pm$ sample sd where several seeds ran)."
+        "reader's EM and F1, mean over the seeds ($\\pm$ sample sd where several seeds ran)"
+        + (
+            "; each distilled retriever's test HR@5 gain over the initial one per seed, paired per "
+            "question (the kept step; the report's fixed-step table gives the last)."
+            if gains is not None
+            else "."
+        )
     )
-    return _table("ll r" + "r" * len(cols), header, rows, caption, f"tab:grid-{_label(run)}")
+    spec = "ll r" + "r" * len(cols) + ("p{0.2\\linewidth}" if gains is not None else "")
+    return _table(spec, header, rows, caption, f"tab:grid-{_label(run)}")
 
 
 def claims_tex(items: list[dict], per_seed: list[list[str]], run: str, level: float) -> str:

@@ -16,3 +16,28 @@ def save_figure(fig, out: dict, name: str, dpi: int) -> None:
         meta = {"CreationDate": None} if fmt == "pdf" else None
         with atomic_path(path, suffix=Path(path).suffix) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt, metadata=meta)
+
+
+# the gid of a panel's note: a figure test tells a note saying why a panel holds no data from
+# any other text on it (a point's label is not a reason)
+NOTE_GID = "panel-note"
+
+
+def panel_note(ax, text: str) -> None:
+    """Say in the middle of ``ax`` why it holds no data, instead of leaving it empty."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, transform=ax.transAxes, gid=NOTE_GID)
+
+
+def not_drawn_figure(out: dict, name: str, dpi: int, title: str, why: str) -> None:
+    """The file a figure's rule must write when the run measured too little to draw it: no axes,
+    only ``title`` and the reason (the report says the same in a line of its own)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(6, 1.6))
+    fig.suptitle(f"{title}: not drawn", fontsize=9)
+    fig.text(0.5, 0.4, why, ha="center", va="center", fontsize=8, wrap=True, gid=NOTE_GID)
+    save_figure(fig, out, name, dpi)
+    plt.close(fig)

@@ -63,9 +63,10 @@ class Interval:
     def text(self) -> str:
         """``+0.035 [+0, +0.075] (n 200)``: three significant digits, so that small measures
         (attention shares of about 1e-3) do not read as zero; a binary measure adds the items won
-        and lost and the exact test's p."""
-        if self.diff is None:
-            return f"no items (n {self.n})"
+        and lost and the exact test's p. No mean with items is an undefined measure (a ratio whose
+        denominator is 0, a correlation of a constant), not a lack of items."""
+        if self.diff is None:  # no items, or items whose measure is undefined (a 0/0 ratio)
+            return "no items (n 0)" if self.n == 0 else f"undefined (n {self.n})"
         tail = "" if self.wins is None else f"; won {self.wins}, lost {self.losses}, p {self.p:.3g}"
         return f"{_fmt(self.diff)} [{_fmt(self.lo)}, {_fmt(self.hi)}] (n {self.n}{tail})"
 

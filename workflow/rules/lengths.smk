@@ -9,6 +9,9 @@ rule check_lengths:
         lengths="results/{run}/checks/lengths.json",
     log:
         "logs/check_lengths/{run}.log",
+    # as soon as its inputs exist, before the jobs that train and read models (priority 10 and
+    # 5): a warning after an hour of work is a late warning
+    priority: 20
     localrule: True
     conda:
         "../../envs/ragdistill.yaml"
