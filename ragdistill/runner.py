@@ -102,7 +102,8 @@ def output_of(path: str, outputs: list[str]) -> str:
 
 
 # read-only file system, disk full, quota, no permission
-DISK_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM})
+# read-only, full, over quota, over the file-size limit (ulimit -f, a file system's own), forbidden
+DISK_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM})
 
 
 def run_from_snakemake(smk) -> None:

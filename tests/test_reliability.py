@@ -751,6 +751,32 @@ def test_a_disk_error_ends_the_job_with_one_line(tmp_path, monkeypatch, error, l
     assert sorted(p.name for p in out.parent.iterdir()) == [".other.tsv.abc123.tmp"]
 
 
+@pytest.mark.workflow
+def test_a_write_the_disk_refuses_is_one_line_naming_the_output_through_the_cli(tmp_path, monkeypatch):
+    """A real write that fails inside a job, through ``snakemake``: the fetch's corpus (21 kB)
+    over a 16 kB file-size limit (EFBIG, as ``ulimit -f`` or a file system's own limit sets; a
+    test hook sets it in the job's process only, Snakemake itself runs unlimited). Read-only
+    folders and permissions cannot be tried here: the tests run as root, which ignores them. The
+    job's last line names the output the user knows, not the temporary file the write was on, no
+    traceback is printed, and nothing is left behind."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent / "fsize_hook"))
+    monkeypatch.setenv("RAGDISTILL_TEST_FSIZE", str(16 * 1024))
+    work = tmp_path / "w"
+    res = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(work), "resources/data/smoke/s0/checks.json", "--cores", "1"]
+        + ["--configfile", str(SMOKE)],
+        capture_output=True,
+        text=True,
+    )
+    said = res.stdout + res.stderr
+    assert res.returncode != 0 and "Traceback" not in said, said[-3000:]
+    log = (work / "logs" / "fetch_data" / "smoke" / "s0.log").read_text().splitlines()
+    assert log[-1].endswith(
+        "ERROR ragdistill: resources/data/smoke/s0/corpus.tsv: File too large (errno EFBIG)"
+    ), log
+    assert not [p for p in (work / "resources").rglob("*") if p.is_file()], "left outputs behind"
+
+
 def test_other_errors_keep_their_traceback_and_safetensors_disk_errors_get_one_line():
     from safetensors import SafetensorError
 

@@ -137,6 +137,12 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.filename is None and err.errno is not None:
+            # a write on an open file (f.write, a flush) raises without a path: give it this one,
+            # so that the job's one-line error names the file (runner.disk_error_line)
+            raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(path)) from err
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
