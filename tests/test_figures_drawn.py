@@ -89,8 +89,15 @@ def test_every_figure_of_the_smoke_run_holds_two_points_per_panel(smoke_run, tmp
     assert expected <= set(drawn), sorted(drawn)
     for name, summary in drawn.items():
         check_panels(name, summary)
-    # HR@k: one point per k (retrieve.top_k) for every retriever's line
-    assert drawn["hr_at_k"]["axes"][0]["points"] % 20 == 0
+    # HR@k: one line of 20 points (k = 1 .. retrieve.top_k) for the initial retriever and each
+    # teacher's, whose legend entry holds its HR@5 interval against the initial one
+    hr = drawn["hr_at_k"]["axes"][0]
+    fixed = json.loads((run / "results" / "smoke" / "report" / "fixed_step.json").read_text())
+    kinds = sorted({r["retriever"] for r in fixed})
+    assert hr["points"] == 20 * (len(kinds) + 1)
+    assert hr["legend"][0] == "initial" and [t.split(":")[0] for t in hr["legend"][1:]] == kinds
+    interval = r": [-+]\d\.\d{3} \[[-+]\d\.\d{3}, [-+]\d\.\d{3}\]$|: step 0 kept$"
+    assert all(re.search(interval, t) for t in hr["legend"][1:]), hr["legend"]
     # count axes: k, the reader's training steps, and the curve's questions where it is drawn
     check_count_axis("hr_at_k", drawn["hr_at_k"]["axes"][0])
     for name in ("finetune", "curves"):  # steps

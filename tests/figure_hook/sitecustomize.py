@@ -61,6 +61,7 @@ def _panel(ax) -> dict:
         "xscale": ax.get_xscale(),
         "xticklabels": [t.get_text() for t in ax.get_xticklabels()],
         "xlabel": ax.get_xlabel(),
+        "legend": [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else [],
     }
 
 
