@@ -193,65 +193,68 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
 def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, out: dict, dpi: int) -> None:
     """One panel per indicator: each teacher's indicator (x, with its interval where known)
     against its retriever's HR@5 gain at the fixed step (y; the kept step's when no fixed step
-    was evaluated), the controls beside; rho per seed with its interval in the title."""
+    was evaluated), one colour per teacher named in a legend beside the panels (labels written on
+    the points overlapped where teachers teach alike) and one marker per seed; the controls at
+    their gain of the same step; rho per seed with its interval in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), squeeze=False)
+    key = "last_" if rows and "last_gain" in rows[0] else ""
+    labels = list(dict.fromkeys(str(r.get("label", r.get("steps"))) for r in rows))
+    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    colour = {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+    seeds = sorted({r["seed"] for r in rows})
+    marker = {sd: m for sd, m in zip(seeds, "osD^v<>", strict=False)}
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names) + 1.7, 3.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
-        for s in sorted({r["seed"] for r in rows}):
-            pts = [r for r in rows if r["seed"] == s and r[name] is not None]
-            key = "last_" if pts and "last_gain" in pts[0] else ""
-            x = [r[name] for r in pts]
-            y = [r[f"{key}gain"] for r in pts]
-            err = [
-                [r[f"{key}gain"] - r[f"{key}lo"] for r in pts],
-                [r[f"{key}hi"] - r[f"{key}gain"] for r in pts],
-            ]
+        for r in rows:
+            if r[name] is None:
+                continue
             xerr = None
-            if pts and f"{name}_lo" in pts[0] and all(r[f"{name}_lo"] is not None for r in pts):
+            if r.get(f"{name}_lo") is not None and r.get(f"{name}_hi") is not None:
                 # clipped at 0: a constant indicator's interval differs from its mean in the last bit
-                xerr = [
-                    [max(0.0, r[name] - r[f"{name}_lo"]) for r in pts],
-                    [max(0.0, r[f"{name}_hi"] - r[name]) for r in pts],
-                ]
-            ax.errorbar(x, y, yerr=err, xerr=xerr, fmt="o", capsize=3, label=f"seed {s}")
-            for r, yy in zip(pts, y, strict=True):
-                ax.annotate(
-                    str(r.get("label", r.get("steps"))),
-                    (r[name], yy),
-                    fontsize=7,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                )
+                xerr = [[max(0.0, r[name] - r[f"{name}_lo"])], [max(0.0, r[f"{name}_hi"] - r[name])]]
+            g = r[f"{key}gain"]
+            ax.errorbar(
+                [r[name]],
+                [g],
+                yerr=[[g - r[f"{key}lo"]], [r[f"{key}hi"] - g]],
+                xerr=xerr,
+                fmt=marker.get(r["seed"], "o"),
+                color=colour[str(r.get("label", r.get("steps")))],
+                capsize=2,
+                lw=0.8,
+            )
         for c in controls:
+            g = c.get(f"{key}gain", c["gain"])  # the controls at the teachers' step
+            lo, hi = c.get(f"{key}lo", c["lo"]), c.get(f"{key}hi", c["hi"])
             if c[name] is not None:
                 ax.errorbar(
-                    [c[name]],
-                    [c["gain"]],
-                    yerr=[[c["gain"] - c["lo"]], [c["hi"] - c["gain"]]],
-                    fmt="x",
-                    color="black",
-                    capsize=3,
-                )
-                ax.annotate(
-                    c["teacher"], (c[name], c["gain"]), fontsize=7, xytext=(3, -8), textcoords="offset points"
+                    [c[name]], [g], yerr=[[g - lo], [hi - g]], fmt="x", color="black", capsize=2, lw=0.8
                 )
             else:
-                ax.axhline(c["gain"], color="black", lw=0.6, ls=":")
+                ax.axhline(g, color="black", lw=0.6, ls=":")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_title(f"{name}: {_rho_text(corr.get(name, {}))}", fontsize=8)
         ax.set_xlabel(name)
-        ax.set_ylabel("test HR@5 gain over the initial retriever (last step)")
-    if rows:
-        axes[0][0].legend(fontsize=7)
+    step = "last step" if key else "kept step"
+    axes[0][0].set_ylabel(f"test HR@5 gain, {step}")
+    handles = [plt.Line2D([], [], color=colour[lb], marker="o", ls="", label=lb) for lb in labels]
+    if len(seeds) > 1:
+        handles += [
+            plt.Line2D([], [], color="grey", marker=marker[sd], ls="", label=f"seed {sd}") for sd in seeds
+        ]
+    handles += [plt.Line2D([], [], color="black", marker="x", ls="", label="random (control)")]
+    handles += [plt.Line2D([], [], color="black", ls=":", lw=0.6, label="uniform (control)")]
+    fig.legend(handles=handles, fontsize=7, loc="center right", frameon=False)
     fig.suptitle(
-        "Teacher-quality sweep (labels: fine-tuning steps; x: the random control; dotted: the uniform one)",
+        f"Teachers: each one's indicator against its retriever's test HR@5 gain at the {step} "
+        "(95% intervals)",
         fontsize=9,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1 - 1.5 / (3.6 * len(names) + 1.7), 1))
     save_figure(fig, {"sweep": out["png"], "sweep_pdf": out["sweep_pdf"]}, "sweep", dpi)
     plt.close(fig)
 
