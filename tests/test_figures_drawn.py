@@ -140,7 +140,11 @@ def test_the_sweep_figure_with_three_teachers_per_seed(tmp_path, monkeypatch):
         }
         for n, mq, g in [(0, 0.1, 0.01), (10, 0.2, 0.02), (30, 0.3, 0.04)]
     ]
-    controls = [{"teacher": "random", "MQ": 0.0, "gain": -0.01, "lo": -0.02, "hi": 0.0}]
+    # a control that kept step 0 (gain 0 there) is drawn at its last step's gain, as the teachers are
+    controls = [
+        {"teacher": "random", "MQ": 0.0, "gain": 0.0, "lo": 0.0, "hi": 0.0}
+        | {"last_gain": -0.03, "last_lo": -0.05, "last_hi": -0.01}
+    ]
     corr = {"MQ": {0: {"spearman": {"diff": 1.0, "lo": 0.5, "hi": 1.0}}}}
     out = {"png": str(tmp_path / "s.png"), "sweep_pdf": str(tmp_path / "s.pdf")}
     sweep._plot(rows, controls, ["MQ"], corr, out, 50)
@@ -149,4 +153,15 @@ def test_the_sweep_figure_with_three_teachers_per_seed(tmp_path, monkeypatch):
     assert ax.get_title() == "MQ: rho seed 0: +1.00 [+0.50, +1.00]"
     xs = [c.lines[0].get_xdata() for c in ax.containers]
     assert sorted(np.concatenate(xs).tolist()) == [0.0, 0.1, 0.2, 0.3]
+    points = {float(c.lines[0].get_xdata()[0]): float(c.lines[0].get_ydata()[0]) for c in ax.containers}
+    assert points == {0.1: 0.01, 0.2: 0.02, 0.3: 0.04, 0.0: -0.03}
+    # the teachers are named in the figure's legend, not written over the points
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "0 steps",
+        "10 steps",
+        "30 steps",
+        "random (control)",
+        "uniform (control)",
+    ]
+    assert len(ax.texts) == 0
     plt.close("all")
