@@ -161,7 +161,6 @@ def test_the_sweep_figure_with_three_teachers_per_seed(tmp_path, monkeypatch):
         "10 steps",
         "30 steps",
         "random (control)",
-        "uniform (control)",
-    ]
+    ]  # no uniform control among the controls: none in the legend
     assert len(ax.texts) == 0
     plt.close("all")

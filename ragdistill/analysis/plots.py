@@ -41,3 +41,14 @@ def not_drawn_figure(out: dict, name: str, dpi: int, title: str, why: str) -> No
     fig.text(0.5, 0.4, why, ha="center", va="center", fontsize=8, wrap=True, gid=NOTE_GID)
     save_figure(fig, out, name, dpi)
     plt.close(fig)
+
+
+def count_axis(ax, ticks=None) -> None:
+    """A count on the x axis (questions, steps, k): linear, with ``ticks`` as its labels, or
+    whole-number ticks where matplotlib chooses them (a short run once showed "0.5 steps")."""
+    from matplotlib.ticker import MaxNLocator
+
+    if ticks is not None:
+        ax.set_xticks(list(ticks), [str(t) for t in ticks])
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))

