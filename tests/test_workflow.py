@@ -74,7 +74,11 @@ def test_report_and_every_setting(smoke_run):
     for fig in (*figures, "learning_curve"):
         assert (run / "figures" / f"{fig}.png").stat().st_size > 1000
         assert (run / "figures" / f"{fig}.pdf").read_bytes().startswith(b"%PDF")
-        assert f"figures/{fig}.png" in report
+        assert f"figures/{fig}.png" in report or fig == "learning_curve"
+    # the learning curve: in the report, or not drawn (too few measured points) and the report says why
+    curve = json.loads((run / "curve" / "curve.json").read_text())
+    assert ("Not drawn: the learning curve figure." in report) == bool(curve.get("not_drawn"))
+    assert ("figures/learning_curve.png" in report) != bool(curve.get("not_drawn"))
     # the smoke's sweep holds the two controls only: no figure of one point per panel, and why
     assert not (run / "figures" / "sweep.png").exists() and "Not drawn: the sweep figure." in report
     # provenance: the commit (or why none), the resolved config beside the report with its digest
