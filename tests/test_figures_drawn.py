@@ -151,6 +151,14 @@ def test_the_sweep_figure_with_three_teachers_per_seed(tmp_path, monkeypatch):
     fig = plt.gcf()
     ax = fig.axes[0]
     assert ax.get_title() == "MQ: rho seed 0: +1.00 [+0.50, +1.00]"
+    # several seeds: one line each in the title (on one line they ran into the next panel's)
+    two = {"MQ": {s: corr["MQ"][0] for s in (0, 1)}}
+    sweep._plot([r | {"seed": s} for s in (0, 1) for r in rows], controls, ["MQ"], two, out, 50)
+    assert (
+        plt.gcf().axes[0].get_title() == "MQ: rho seed 0: +1.00 [+0.50, +1.00]\nseed 1: +1.00 [+0.50, +1.00]"
+    )
+    plt.close("all")
+    sweep._plot(rows, controls, ["MQ"], corr, out, 50)
     xs = [c.lines[0].get_xdata() for c in ax.containers]
     assert sorted(np.concatenate(xs).tolist()) == [0.0, 0.1, 0.2, 0.3]
     points = {float(c.lines[0].get_xdata()[0]): float(c.lines[0].get_ydata()[0]) for c in ax.containers}

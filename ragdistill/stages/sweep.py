@@ -237,14 +237,16 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, 
             else:
                 ax.axhline(g, color="black", lw=0.6, ls=":")
         ax.axhline(0, color="grey", lw=0.5)
-        ax.set_title(f"{name}: {_rho_text(corr.get(name, {}))}", fontsize=8)
+        # one line per seed: several seeds' intervals on one line ran into the next panel's title
+        ax.set_title(f"{name}: {_rho_text(corr.get(name, {}))}".replace("; ", "\n"), fontsize=8)
         ax.set_xlabel(name)
     step = "last step" if key else "kept step"
     axes[0][0].set_ylabel(f"test HR@5 gain, {step}")
     handles = [plt.Line2D([], [], color=colour[lb], marker="o", ls="", label=lb) for lb in labels]
     if len(seeds) > 1:
         handles += [
-            plt.Line2D([], [], color="grey", marker=marker[sd], ls="", label=f"seed {sd}") for sd in seeds
+            plt.Line2D([], [], color="black", mfc="none", marker=marker[sd], ls="", label=f"seed {sd}")
+            for sd in seeds
         ]
     drawn = {c["teacher"]: c for c in controls}
     if "random" in drawn:
