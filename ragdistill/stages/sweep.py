@@ -202,12 +202,13 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, 
     import matplotlib.pyplot as plt
 
     key = "last_" if rows and "last_gain" in rows[0] else ""
-    labels = list(dict.fromkeys(str(r.get("label", r.get("steps"))) for r in rows))
+    labels = list(dict.fromkeys(_label(r) for r in rows))
     cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
     colour = {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
     seeds = sorted({r["seed"] for r in rows})
     marker = {sd: m for sd, m in zip(seeds, "osD^v<>", strict=False)}
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names) + 1.7, 3.6), squeeze=False)
+    width = 3.6 * len(names) + 1.7  # the panels, and 1.7 inches for the legend beside them
+    fig, axes = plt.subplots(1, len(names), figsize=(width, 3.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         for r in rows:
             if r[name] is None:
@@ -223,7 +224,7 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, 
                 yerr=[[g - r[f"{key}lo"]], [r[f"{key}hi"] - g]],
                 xerr=xerr,
                 fmt=marker.get(r["seed"], "o"),
-                color=colour[str(r.get("label", r.get("steps")))],
+                color=colour[_label(r)],
                 capsize=2,
                 lw=0.8,
             )
@@ -238,7 +239,8 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, 
                 ax.axhline(g, color="black", lw=0.6, ls=":")
         ax.axhline(0, color="grey", lw=0.5)
         # one line per seed: several seeds' intervals on one line ran into the next panel's title
-        ax.set_title(f"{name}: {_rho_text(corr.get(name, {}))}".replace("; ", "\n"), fontsize=8)
+        rho = _rho_text(corr.get(name, {}), sep="\n")
+        ax.set_title(f"{name}: {rho}", fontsize=8)
         ax.set_xlabel(name)
     step = "last step" if key else "kept step"
     axes[0][0].set_ylabel(f"test HR@5 gain, {step}")
@@ -248,7 +250,7 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, 
             plt.Line2D([], [], color="black", mfc="none", marker=marker[sd], ls="", label=f"seed {sd}")
             for sd in seeds
         ]
-    drawn = {c["teacher"]: c for c in controls}
+    drawn = {c["teacher"] for c in controls}
     if "random" in drawn:
         handles += [plt.Line2D([], [], color="black", marker="x", ls="", label="random (control)")]
     if "uniform" in drawn:
@@ -259,14 +261,19 @@ def _plot(rows: list[dict], controls: list[dict], names: list[str], corr: dict, 
         "(95% intervals)",
         fontsize=9,
     )
-    fig.tight_layout(rect=(0, 0, 1 - 1.5 / (3.6 * len(names) + 1.7), 1))
+    fig.tight_layout(rect=(0, 0, 1 - 1.5 / width, 1))
     save_figure(fig, {"sweep": out["png"], "sweep_pdf": out["sweep_pdf"]}, "sweep", dpi)
     plt.close(fig)
 
 
-def _rho_text(per_seed: dict) -> str:
+def _label(row: dict) -> str:
+    """How the figure names a teacher: its sweep label, or its fine-tuning steps."""
+    return str(row.get("label", row.get("steps")))
+
+
+def _rho_text(per_seed: dict, sep: str = "; ") -> str:
     """Spearman per seed with its interval, for a panel title; says so when there is none (fewer
-    than three teachers in a seed), so that a title never ends empty."""
+    than three teachers in a seed), so that a title never ends empty; ``sep`` between seeds."""
     if not per_seed:
         return "no rank correlation (fewer than three teachers)"
     parts = []
@@ -278,4 +285,4 @@ def _rho_text(per_seed: dict) -> str:
             parts.append(f"seed {sd}: {sp['diff']:+.2f}")
         else:
             parts.append(f"seed {sd}: {sp['diff']:+.2f} [{sp['lo']:+.2f}, {sp['hi']:+.2f}]")
-    return "rho " + "; ".join(parts)
+    return "rho " + sep.join(parts)
