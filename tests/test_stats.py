@@ -124,23 +124,29 @@ def test_the_exact_test_keeps_its_false_positive_rate_under_the_null(n):
         assert hits / 200 <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / 200)
 
 
+def _two_stage_draw(rng, groups):
+    """A two-stage draw as a textbook writes it: G clusters with replacement, then m items with
+    replacement within each drawn cluster of m (one uniform number per item, scaled to m); the
+    drawn items' positions in ``groups``."""
+    names = sorted(set(groups))
+    members = {g: [i for i, h in enumerate(groups) if h == g] for g in names}
+    pick = rng.integers(0, len(names), size=len(names))
+    sizes = [len(members[names[c]]) for c in pick]
+    u = rng.random(sum(sizes))
+    drawn, at = [], 0
+    for c, m in zip(pick, sizes, strict=True):
+        drawn += [members[names[c]][int(x * m)] for x in u[at : at + m]]
+        at += m
+    return np.array(drawn)
+
+
 def slow_cluster_bootstrap(values, groups, resamples, level, seed):
     """Two-stage bootstrap as a textbook writes it: draw G clusters with replacement, then m items
     with replacement within each drawn cluster of m; the mean of all drawn items (same generator
     calls in the same order as the code, so the intervals are equal)."""
-    names = sorted(set(groups))
-    members = {g: [v for v, h in zip(values, groups, strict=True) if h == g] for g in names}
+    x = np.asarray(values, float)
     rng = np.random.default_rng(seed)
-    means = []
-    for _ in range(resamples):
-        pick = rng.integers(0, len(names), size=len(names))
-        sizes = [len(members[names[c]]) for c in pick]
-        u = rng.random(sum(sizes))
-        drawn, at = [], 0
-        for c, m in zip(pick, sizes, strict=True):
-            drawn += [members[names[c]][int(x * m)] for x in u[at : at + m]]
-            at += m
-        means.append(np.mean(drawn))
+    means = [float(np.mean(x[_two_stage_draw(rng, groups)])) for _ in range(resamples)]
     a = (1 - level) / 2
     return tuple(float(v) for v in np.quantile(means, [a, 1 - a]))
 
@@ -234,17 +240,22 @@ def test_ratio_of_means_and_its_interval():
     assert bootstrap_ratio([1, 1], [0, 0]).diff is None  # no advantage: undefined
 
 
-def slow_rank_correlation(gains, indicators, method, resamples, level, seed):
+def slow_rank_correlation(gains, indicators, method, resamples, level, seed, qgroups=None, egroups=None):
     """One resample at a time as a textbook writes it: the same question and example indices for
-    every rung, each rung's two means, scipy's correlation (same generator calls as the code)."""
+    every rung (each side two-stage where its groups are given: articles, then items within them),
+    each rung's two means, scipy's correlation (same generator calls as the code)."""
     from scipy.stats import kendalltau, spearmanr
 
     g, x = np.asarray(gains, float), np.asarray(indicators, float)
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(resamples):
-        iq = rng.integers(0, g.shape[1], size=g.shape[1])
-        ie = rng.integers(0, x.shape[1], size=x.shape[1])
+        iq = (
+            rng.integers(0, g.shape[1], size=g.shape[1]) if qgroups is None else _two_stage_draw(rng, qgroups)
+        )
+        ie = (
+            rng.integers(0, x.shape[1], size=x.shape[1]) if egroups is None else _two_stage_draw(rng, egroups)
+        )
         a = [float(np.mean(row[iq])) for row in g]
         b = [float(np.nanmean(row[ie])) for row in x]
         if len(set(a)) < 2 or len(set(b)) < 2:
@@ -253,6 +264,32 @@ def slow_rank_correlation(gains, indicators, method, resamples, level, seed):
         vals.append(f(a, b).statistic)
     a = (1 - level) / 2
     return tuple(float(v) for v in np.quantile(vals, [a, 1 - a]))
+
+
+@pytest.mark.parametrize("method", ["spearman", "kendall"])
+def test_clustered_rank_correlation_against_the_reference_and_wider(method):
+    """On real text both draws are two-stage (articles, then items within them): the interval
+    equals the slow reference's, and where the teachers' differences sit in a few articles it is
+    wider than the flat one (which takes 40 questions as independent)."""
+    from ragdistill.analysis.stats import rank_correlation
+
+    rng = np.random.default_rng(11)
+    qgroups = [f"art{i // 8}" for i in range(40)]  # five articles of eight questions
+    egroups = [f"art{9 - i % 3}" for i in range(12)]  # the examples from three other articles
+    # each rung wins in its own article: between-article differences, not spread over questions
+    gains = np.array([[float(q // 8 == j) * (0.5 + 0.1 * j) for q in range(40)] for j in range(5)])
+    gains += (rng.random((5, 40)) < 0.05) * 1.0
+    ind = np.array([rng.normal(m, 0.2, size=12) for m in (0.1, 0.3, 0.2, 0.5, 0.6)])
+    ind[2, 5] = np.nan
+    got = rank_correlation(
+        gains, ind, method, resamples=300, seed=3, question_clusters=qgroups, example_clusters=egroups
+    )
+    assert got.method == f"{method} clustered bootstrap" and got.n == 5
+    assert (got.lo, got.hi) == pytest.approx(
+        slow_rank_correlation(gains, ind, method, 300, 0.95, 3, qgroups, egroups), abs=1e-12
+    )
+    flat = rank_correlation(gains, ind, method, resamples=300, seed=3)
+    assert got.diff == flat.diff and (got.hi - got.lo) > (flat.hi - flat.lo)
 
 
 @pytest.mark.parametrize("method", ["spearman", "kendall"])

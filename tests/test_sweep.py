@@ -100,10 +100,10 @@ def _full_indicators(path, values: list[float], mq: list[float]) -> str:
     return str(path)
 
 
-def test_indicators_rank_teachers_when_the_interval_lies_above_zero(tmp_path):
+def _four_teachers(tmp_path, questions: list[str] | None = None) -> dict:
     """Four teachers in one seed whose fixed-step gains rise (0, 20, 40, 60 of 200 questions won)
-    as PAT_TN rises and MQ falls: PAT's Spearman is +1 with an interval above 0 (it ranks the
-    teachers), MQ's is -1 (it does not); the kept-step gains stay in the rows beside."""
+    as PAT_TN rises and MQ falls; ``questions``: the split files given to the sweep, if any.
+    Returns the written sweep.json."""
     n, steps = 200, [0, 10, 30, 60]
     inp = {"initial": [_retrieval(tmp_path / "initial.jsonl", [False] * n)]}
     inp["retrieved"] = [_retrieval(tmp_path / f"sel-{k}.jsonl", [False] * n) for k in steps]
@@ -116,6 +116,8 @@ def test_indicators_rank_teachers_when_the_interval_lies_above_zero(tmp_path):
         )
         for j, k in enumerate(steps)
     ]
+    if questions is not None:
+        inp["questions"] = questions
     out = {
         "sweep": str(tmp_path / "sweep.json"),
         "png": str(tmp_path / "s.png"),
@@ -130,10 +132,47 @@ def test_indicators_rank_teachers_when_the_interval_lies_above_zero(tmp_path):
         "dpi": 30,
     }
     sweep.teacher_sweep(inp, out, params)
-    got = json.loads((tmp_path / "sweep.json").read_text())
+    return json.loads((tmp_path / "sweep.json").read_text())
+
+
+def test_indicators_rank_teachers_when_the_interval_lies_above_zero(tmp_path):
+    """Four teachers in one seed whose fixed-step gains rise (0, 20, 40, 60 of 200 questions won)
+    as PAT_TN rises and MQ falls: PAT's Spearman is +1 with an interval above 0 (it ranks the
+    teachers), MQ's is -1 (it does not); the kept-step gains stay in the rows beside."""
+    got = _four_teachers(tmp_path)
     assert [r["last_gain"] for r in got["rows"]] == [0.0, 0.1, 0.2, 0.3]
     assert [r["gain"] for r in got["rows"]] == [0.0] * 4
     pat = got["correlations"]["PAT_T10"]["0"]["spearman"]
     assert pat["diff"] == 1.0 and pat["lo"] > 0 and got["ranks_teachers"]["PAT_T10"] is True
+    assert pat["method"] == "spearman bootstrap"
     assert got["correlations"]["MQ"]["0"]["spearman"]["diff"] == -1.0 and got["ranks_teachers"]["MQ"] is False
     assert set(got["correlations"]) == {"PAT_T5", "PAT_T10", "PAT_T20", "MQ", "near-far"}
+
+
+def _split(path, ids: list[str], article=None) -> str:
+    """A split file: each question with its article (``article(i)``), or none (generated world)."""
+    write_jsonl(
+        path, [{"id": q, **({} if article is None else {"article": article(i)})} for i, q in enumerate(ids)]
+    )
+    return str(path)
+
+
+def test_on_real_text_every_interval_is_resampled_by_article(tmp_path):
+    """Questions with articles (SQuAD): the gains, the indicators' intervals and the rank
+    correlations resample articles, then items within them, and are wider here, where each
+    teacher's wins sit in a few articles of ten and each article of examples holds one value;
+    questions without articles (the generated world) give the same sweep as no question files."""
+    flat = _four_teachers(tmp_path / "flat")
+    qs, ts = [f"q{i}" for i in range(200)], [f"t{i}" for i in range(30)]
+    plain = [_split(tmp_path / "test.jsonl", qs), _split(tmp_path / "train.jsonl", ts)]
+    assert _four_teachers(tmp_path / "plain", plain) == flat
+    real = [
+        _split(tmp_path / "test-a.jsonl", qs, lambda i: f"a{i // 20}"),
+        _split(tmp_path / "train-a.jsonl", ts, lambda i: f"b{i % 5}"),
+    ]
+    got = _four_teachers(tmp_path / "real", real)
+    assert got["correlations"]["PAT_T10"]["0"]["spearman"]["method"] == "spearman clustered bootstrap"
+    for g, f in zip(got["rows"][1:], flat["rows"][1:], strict=True):
+        assert g["last_gain"] == f["last_gain"] and g["last_hi"] - g["last_lo"] > f["last_hi"] - f["last_lo"]
+    width = [r["PAT_T10_hi"] - r["PAT_T10_lo"] for r in (got["rows"][0], flat["rows"][0])]
+    assert width[0] > width[1]  # each article of examples holds one value

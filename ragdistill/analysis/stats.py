@@ -120,23 +120,35 @@ def bootstrap_mean(
     return Interval(float(x.mean()), float(lo), float(hi), n)
 
 
+class _TwoStage:
+    """Two-stage bootstrap draws over items that come in clusters: G clusters drawn with
+    replacement from the G present, then, in each drawn cluster of m items, m items drawn with
+    replacement. ``draw`` returns the drawn items' indices into the original order (a resample's
+    length varies with the clusters drawn)."""
+
+    def __init__(self, groups: Sequence[str]):
+        labels = np.asarray(groups, dtype=object)
+        # stable: within a cluster the items keep their order, so the draws do not depend on sorting
+        self.order = np.argsort(labels, kind="stable")
+        _, self.starts, self.sizes = np.unique(labels[self.order], return_index=True, return_counts=True)
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        g = len(self.sizes)
+        pick = rng.integers(0, g, size=g)
+        m = self.sizes[pick]
+        base = np.repeat(self.starts[pick], m)
+        within = (rng.random(int(m.sum())) * np.repeat(m, m)).astype(np.int64)
+        return self.order[base + within]
+
+
 def _cluster_means(x: np.ndarray, groups: Sequence[str], resamples: int, seed: int) -> np.ndarray:
-    """Two-stage bootstrap means: G clusters drawn with replacement from the G present, then, in
-    each drawn cluster of m items, m items drawn with replacement; the mean over all drawn items.
+    """Two-stage bootstrap means (``_TwoStage``): the mean over all drawn items of each resample.
     Returns (resamples,) means."""
-    order = np.argsort(np.asarray(groups, dtype=object), kind="stable")
-    xs = x[order]
-    sorted_groups = np.asarray(groups, dtype=object)[order]
-    _, starts, sizes = np.unique(sorted_groups, return_index=True, return_counts=True)
-    g = len(sizes)
+    draws = _TwoStage(groups)
     rng = np.random.default_rng(seed)
     means = np.empty(resamples)
     for b in range(resamples):
-        pick = rng.integers(0, g, size=g)
-        m = sizes[pick]
-        base = np.repeat(starts[pick], m)
-        within = (rng.random(int(m.sum())) * np.repeat(m, m)).astype(np.int64)
-        means[b] = xs[base + within].mean()
+        means[b] = x[draws.draw(rng)].mean()
     return means
 
 
@@ -263,6 +275,8 @@ def rank_correlation(
     resamples: int = 10_000,
     level: float = 0.95,
     seed: int = 0,
+    question_clusters: Sequence[str] | None = None,
+    example_clusters: Sequence[str] | None = None,
 ) -> Interval:
     """Rank correlation across teachers (rungs) between their mean gain and mean indicator, with a
     percentile bootstrap interval that resamples the test questions and the dumped examples
@@ -273,7 +287,9 @@ def rank_correlation(
     ``gains`` (R, Q): each rung's per-question gain over the initial retriever; ``indicators``
     (R, E): each rung's per-example indicator (NaN where undefined, left out of its mean). ``n``
     is the number of rungs. Resamples whose correlation is undefined (a constant side) are
-    dropped. ``method``: ``spearman`` or ``kendall`` (tau-b).
+    dropped. ``method``: ``spearman`` or ``kendall`` (tau-b). ``question_clusters`` (Q,) and
+    ``example_clusters`` (E,) give each question's and example's cluster (a SQuAD article): that
+    side's draw is then two-stage (``_TwoStage``), as every other interval on real text.
     """
     g, x = np.asarray(gains, dtype=np.float64), np.asarray(indicators, dtype=np.float64)
     r = len(g)
@@ -283,7 +299,26 @@ def rank_correlation(
             None if not np.isfinite(point) else float(point), None, None, r, f"{method} bootstrap"
         )
     rng = np.random.default_rng(seed)
-    q, e = g.shape[1], x.shape[1]
+    if question_clusters is None and example_clusters is None:
+        vals = _flat_rank_corrs(g, x, method, resamples, rng)
+        label = f"{method} bootstrap"
+    else:
+        vals = _clustered_rank_corrs(g, x, method, resamples, rng, question_clusters, example_clusters)
+        label = f"{method} clustered bootstrap"
+    vals = vals[np.isfinite(vals)]
+    # resamples where a side is constant have no correlation; when most are such, the rest would
+    # speak only for the draws that carry a signal, so there is no interval
+    if len(vals) < resamples / 2:
+        return Interval(float(point), None, None, r, label)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(vals, [alpha, 1.0 - alpha])
+    return Interval(float(point), float(lo), float(hi), r, label)
+
+
+def _flat_rank_corrs(g: np.ndarray, x: np.ndarray, method: str, resamples: int, rng) -> np.ndarray:
+    """Each resample's correlation, questions and examples drawn independently with replacement;
+    in chunks (the draws are the same whatever the chunking: one generator, in order)."""
+    r, q, e = len(g), g.shape[1], x.shape[1]
     stats = []
     chunk = max(1, 2_000_000 // (r * max(q, e)))
     for start in range(0, resamples, chunk):
@@ -296,15 +331,32 @@ def rank_correlation(
         with np.errstate(invalid="ignore"):
             xm = np.nanmean(x[:, ie], 2).T  # (b, R); an all-NaN resample of a rung is NaN
         stats.append(_rank_corr(gm, xm, method))
-    vals = np.concatenate(stats)
-    vals = vals[np.isfinite(vals)]
-    # resamples where a side is constant have no correlation; when most are such, the rest would
-    # speak only for the draws that carry a signal, so there is no interval
-    if len(vals) < resamples / 2:
-        return Interval(float(point), None, None, r, f"{method} bootstrap")
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(vals, [alpha, 1.0 - alpha])
-    return Interval(float(point), float(lo), float(hi), r, f"{method} bootstrap")
+    return np.concatenate(stats)
+
+
+def _clustered_rank_corrs(
+    g: np.ndarray,
+    x: np.ndarray,
+    method: str,
+    resamples: int,
+    rng,
+    question_clusters: Sequence[str] | None,
+    example_clusters: Sequence[str] | None,
+) -> np.ndarray:
+    """Each resample's correlation with a two-stage draw on each side that has clusters (questions,
+    then examples, per resample: one generator, in order); one resample at a time, as a resample's
+    length varies."""
+    q, e = g.shape[1], x.shape[1]
+    qd = None if question_clusters is None else _TwoStage(question_clusters)
+    ed = None if example_clusters is None else _TwoStage(example_clusters)
+    gm, xm = np.empty((resamples, len(g))), np.empty((resamples, len(x)))
+    for b in range(resamples):
+        iq = rng.integers(0, q, size=q) if qd is None else qd.draw(rng)
+        ie = rng.integers(0, e, size=e) if ed is None else ed.draw(rng)
+        gm[b] = g[:, iq].mean(1)
+        with np.errstate(invalid="ignore"):
+            xm[b] = np.nanmean(x[:, ie], 1)
+    return _rank_corr(gm, xm, method)
 
 
 def mean_sd(v: np.ndarray) -> tuple[float, float]:

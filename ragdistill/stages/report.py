@@ -29,6 +29,7 @@ from ragdistill.core.grid import reader_label, split_seed
 from ragdistill.core.settings import from_params
 from ragdistill.core.stage_settings import AcrossRunsSettings, ReportSettings
 from ragdistill.data.dumps import kept_step
+from ragdistill.data.squad import article_clusters
 
 log = logging.getLogger(__name__)
 METRICS = ["hr@1", "hr@5", "hr@10", "hr@20", "gold_recall@5", "em", "f1"]
@@ -180,18 +181,6 @@ def by_kind(names: list[str], values: list) -> dict[tuple[str, int], object]:
 def selected_steps(names: list[str], encoders: list[str]) -> Selection:
     """(retriever kind, seed) -> the step each distillation kept (its ``ragdistill_retriever.json``)."""
     return by_kind(names, [kept_step(d) for d in encoders])  # type: ignore[return-value]
-
-
-def article_clusters(paths: list[str]) -> dict[str, str] | None:
-    """Question id -> its article, from the split files, on real text (records with ``article``);
-    None for data without articles (the generated world: questions drawn independently)."""
-    out = {}
-    for path in paths:
-        for q in read_jsonl(path):
-            if q.get("article") is None:
-                return None
-            out[str(q["id"])] = str(q["article"])
-    return out or None
 
 
 def make_lookup(cells: dict, readers: dict, fixed: dict | None = None) -> claims_check.Lookup:

@@ -9,7 +9,8 @@ teachers, per seed: Spearman's rho and Kendall's tau between each indicator (PAT
 MQ, near-far) and the fixed-step gain, with a bootstrap interval that resamples the test
 questions and the dumped examples together (``stats.rank_correlation``; ``docs/method.md``,
 "Do the indicators rank teachers"). An indicator ranks the teachers when its rho's interval lies
-above 0 in every seed.
+above 0 in every seed. On real text (questions with an article) every interval here is
+two-stage: articles, then questions or examples within them, as in the claims check.
 
 The control teachers (``grid.controls``) stand beside the sweep, outside its correlations: the
 ``uniform`` one (equal targets; no indicators) and the ``random`` one (a randomly initialised
@@ -34,6 +35,7 @@ from ragdistill.core.files import read_json, read_jsonl, write_json
 from ragdistill.core.settings import from_params
 from ragdistill.core.stage_settings import SweepSettings
 from ragdistill.data.dumps import kept_step
+from ragdistill.data.squad import article_clusters
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +68,23 @@ def example_values(ind: dict, measure: str) -> dict[str, float | None]:
     return reader_measures(ind)[key]
 
 
+def _groups(ids: list[str], clusters: dict[str, str] | None) -> list[str] | None:
+    """Each id's cluster (its article on real text; an id without one is its own), or None."""
+    return None if clusters is None else [str(clusters.get(i, i)) for i in ids]
+
+
 def rank_correlations(
-    rows: list[dict], fixed: list[dict], initial: dict, inds: list[dict], names: list[str], opts: dict
+    rows: list[dict],
+    fixed: list[dict],
+    initial: dict,
+    inds: list[dict],
+    names: list[str],
+    opts: dict,
+    clusters: dict[str, str] | None = None,
 ) -> dict[str, dict[str, dict]]:
     """indicator -> seed -> {"spearman", "kendall"}: each a correlation across the seed's teachers
-    between the indicator and the fixed-step HR@5 gain, with its joint bootstrap interval."""
+    between the indicator and the fixed-step HR@5 gain, with its joint bootstrap interval
+    (two-stage on each side where ``clusters`` maps question ids to articles: real text)."""
     out: dict[str, dict[str, dict]] = {name: {} for name in names}
     for sd in sorted({int(r["seed"]) for r in rows}):
         pick = [i for i, r in enumerate(rows) if int(r["seed"]) == sd]
@@ -81,8 +95,15 @@ def rank_correlations(
             per = [example_values(inds[i], name) for i in pick]
             ids = list(per[0])
             x = np.array([[np.nan if p.get(e) is None else p[e] for e in ids] for p in per], dtype=np.float64)
+            both = opts
+            if clusters is not None:
+                both = {
+                    **opts,
+                    "question_clusters": _groups(questions, clusters),
+                    "example_clusters": _groups(ids, clusters),
+                }
             out[name][str(sd)] = {
-                m: rank_correlation(gains, x, m, **opts).as_dict() for m in ("spearman", "kendall")
+                m: rank_correlation(gains, x, m, **both).as_dict() for m in ("spearman", "kendall")
             }
     return out
 
@@ -106,6 +127,7 @@ def agreement(rhos: dict[int, float | None]) -> str:
 
 
 def _gain(retrieved: dict, initial: dict, opts: dict, prefix: str = "") -> dict:
+    """The paired gain over the initial retrieval (``opts`` may hold the questions' ``clusters``)."""
     g = paired(retrieved, initial, **opts)
     return {f"{prefix}gain": g.diff, f"{prefix}lo": g.lo, f"{prefix}hi": g.hi, f"{prefix}n": g.n}
 
@@ -128,7 +150,10 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     """Each teacher's indicators against its ADist retriever's HR@5 gain (kept and fixed step);
     Spearman and Kendall across teachers per seed, with joint bootstrap intervals."""
     s = from_params(SweepSettings, params)
+    # on real text every interval resamples articles, then questions (examples) within them
+    clusters = article_clusters(list(inp.get("questions", [])))
     opts = s.bootstrap.options()
+    gain_opts = opts if clusters is None else {**opts, "clusters": clusters}
     top_n = [str(n) for n in s.top_n]
     # each seed's replicate has its own test questions and initial retriever
     initial = {int(sd): hr5(path) for sd, path in zip(s.seeds, inp["initial"], strict=True)}
@@ -138,11 +163,12 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     kept = [kept_step(d) for d in inp.get("encoders", [])]
     for i, (spec, retrieved) in enumerate(zip(s.rows, inp["retrieved"], strict=True)):
         base = initial[int(spec["seed"])]
-        row = _row(spec, retrieved, base, inds[i], top_n, opts)
-        _beside(row, i, kept, fixed_hits, base, opts)
+        row = _row(spec, retrieved, base, inds[i], top_n, gain_opts)
+        _beside(row, i, kept, fixed_hits, base, gain_opts)
         if fixed_hits:  # the indicators' own intervals, for the figure's x error bars
             for name in indicator_names(top_n):
-                iv = bootstrap_mean(list(example_values(inds[i], name).values()), **opts)
+                values = example_values(inds[i], name)
+                iv = bootstrap_mean(list(values.values()), **opts, clusters=_groups(list(values), clusters))
                 row[f"{name}_lo"], row[f"{name}_hi"] = iv.lo, iv.hi
         rows.append(row)
     names = indicator_names(top_n)
@@ -156,8 +182,8 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
     for i, (spec, retrieved) in enumerate(zip(s.controls, inp.get("controls", []), strict=True)):
         base = initial[int(spec["seed"])]
         ind = random_ind.get(int(spec["seed"])) if spec["teacher"] == "random" else None
-        controls.append(_row(spec, retrieved, base, ind, top_n, opts))
-        _beside(controls[-1], i, kept_controls, fixed_controls, base, opts)
+        controls.append(_row(spec, retrieved, base, ind, top_n, gain_opts))
+        _beside(controls[-1], i, kept_controls, fixed_controls, base, gain_opts)
     seeds = sorted({r["seed"] for r in rows})
     # the kept step's description: a teacher whose distillation kept step 0 has no measured gain
     measured = [r for r in rows if r.get("kept_step") != 0]
@@ -172,7 +198,9 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
         for name in names
     }
     every = [f"PAT_T{n}" for n in top_n] + ["MQ", "near-far"]
-    corr = rank_correlations(rows, fixed_hits, initial, inds, every, opts) if rows and fixed_hits else {}
+    corr = {}
+    if rows and fixed_hits:
+        corr = rank_correlations(rows, fixed_hits, initial, inds, every, opts, clusters)
     write_json(
         out["sweep"],
         {

@@ -408,6 +408,12 @@ def get_sweep_inputs(wildcards):
         "controls_fixed": retriever_files(
             run, control_retrievers(), "retrieve/{last}/test.jsonl"
         ),
+        # each seed's questions with their articles on real text: clustered intervals
+        "questions": [
+            f"resources/data/{replicate(run, s)}/{split}.jsonl"
+            for s in SEEDS
+            for split in ("train", "test")
+        ],
         # each seed's random control's indicators (the uniform control has no reader)
         "control_indicators": (
             [
