@@ -100,15 +100,20 @@ def _full_indicators(path, values: list[float], mq: list[float]) -> str:
     return str(path)
 
 
-def _four_teachers(tmp_path, questions: list[str] | None = None) -> dict:
-    """Four teachers in one seed whose fixed-step gains rise (0, 20, 40, 60 of 200 questions won)
-    as PAT_TN rises and MQ falls; ``questions``: the split files given to the sweep, if any.
-    Returns the written sweep.json."""
+def _nested(j: int, i: int) -> bool:
+    """Teacher j wins the first 20 j questions."""
+    return i < 20 * j
+
+
+def _four_teachers(tmp_path, questions: list[str] | None = None, won=_nested) -> dict:
+    """Four teachers in one seed whose fixed-step gains rise (0, 20, 40, 60 of 200 questions won:
+    teacher j wins question i where ``won(j, i)``) as PAT_TN rises and MQ falls; ``questions``: the
+    split files given to the sweep, if any. Returns the written sweep.json."""
     n, steps = 200, [0, 10, 30, 60]
     inp = {"initial": [_retrieval(tmp_path / "initial.jsonl", [False] * n)]}
     inp["retrieved"] = [_retrieval(tmp_path / f"sel-{k}.jsonl", [False] * n) for k in steps]
     inp["fixed"] = [
-        _retrieval(tmp_path / f"last-{k}.jsonl", [i < 20 * j for i in range(n)]) for j, k in enumerate(steps)
+        _retrieval(tmp_path / f"last-{k}.jsonl", [won(j, i) for i in range(n)]) for j, k in enumerate(steps)
     ]
     inp["indicators"] = [
         _full_indicators(
@@ -157,21 +162,48 @@ def _split(path, ids: list[str], article=None) -> str:
     return str(path)
 
 
+# each teacher wins whole articles of 20 questions, different ones: 0, 1, 2 and 3 of the ten
+ARTICLES_WON = [set(), {5}, {1, 7}, {2, 3, 8}]
+
+
 def test_on_real_text_every_interval_is_resampled_by_article(tmp_path):
     """Questions with articles (SQuAD): the gains, the indicators' intervals and the rank
-    correlations resample articles, then items within them, and are wider here, where each
-    teacher's wins sit in a few articles of ten and each article of examples holds one value;
-    questions without articles (the generated world) give the same sweep as no question files."""
-    flat = _four_teachers(tmp_path / "flat")
+    correlations resample articles, then items within them, with each question's and example's
+    own article (the interval is stats.rank_correlation's with the articles listed by hand), and
+    are wider here, where each teacher's wins fill whole articles and each article of examples
+    holds one value; questions without articles (the generated world) give the same sweep as no
+    question files."""
+    import numpy as np
+
+    from ragdistill.analysis.stats import rank_correlation
+
+    def won(j, i):
+        return i // 20 in ARTICLES_WON[j]
+
+    flat = _four_teachers(tmp_path / "flat", won=won)
     qs, ts = [f"q{i}" for i in range(200)], [f"t{i}" for i in range(30)]
     plain = [_split(tmp_path / "test.jsonl", qs), _split(tmp_path / "train.jsonl", ts)]
-    assert _four_teachers(tmp_path / "plain", plain) == flat
+    assert _four_teachers(tmp_path / "plain", plain, won=won) == flat
     real = [
         _split(tmp_path / "test-a.jsonl", qs, lambda i: f"a{i // 20}"),
         _split(tmp_path / "train-a.jsonl", ts, lambda i: f"b{i % 5}"),
     ]
-    got = _four_teachers(tmp_path / "real", real)
-    assert got["correlations"]["PAT_T10"]["0"]["spearman"]["method"] == "spearman clustered bootstrap"
+    got = _four_teachers(tmp_path / "real", real, won=won)
+    pat, pat_flat = (d["correlations"]["PAT_T10"]["0"]["spearman"] for d in (got, flat))
+    assert pat["method"] == "spearman clustered bootstrap" and pat["diff"] == pat_flat["diff"] == 1.0
+    gains = np.array([[float(won(j, i)) for i in range(200)] for j in range(4)])
+    ind = np.array([[0.1 * j + 0.01 * (e % 5) for e in range(30)] for j in range(4)])
+    by_hand = rank_correlation(
+        gains,
+        ind,
+        "spearman",
+        resamples=300,
+        seed=0,
+        question_clusters=[f"a{i // 20}" for i in range(200)],
+        example_clusters=[f"b{e % 5}" for e in range(30)],
+    )
+    assert (pat["lo"], pat["hi"]) == (by_hand.lo, by_hand.hi)
+    assert pat["lo"] < pat_flat["lo"]  # ten articles, not 200 independent questions
     for g, f in zip(got["rows"][1:], flat["rows"][1:], strict=True):
         assert g["last_gain"] == f["last_gain"] and g["last_hi"] - g["last_lo"] > f["last_hi"] - f["last_lo"]
     width = [r["PAT_T10_hi"] - r["PAT_T10_lo"] for r in (got["rows"][0], flat["rows"][0])]

@@ -38,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragdistill.core.files import InputError, read_jsonl
+from ragdistill.core.files import InputError
 from ragdistill.data.datasets import matchable_answers
 
 log = logging.getLogger(__name__)
@@ -327,15 +327,3 @@ def split_by_article(
         len(kept),
     )
     return out
-
-
-def article_clusters(paths: list[str]) -> dict[str, str] | None:
-    """Question id -> its article, from the split files, on real text (records with ``article``);
-    None for data without articles (the generated world: questions drawn independently)."""
-    out = {}
-    for path in paths:
-        for q in read_jsonl(path):
-            if q.get("article") is None:
-                return None
-            out[str(q["id"])] = str(q["article"])
-    return out or None

@@ -28,8 +28,8 @@ from ragdistill.core.files import read_json, read_jsonl, write_json, write_text
 from ragdistill.core.grid import reader_label, split_seed
 from ragdistill.core.settings import from_params
 from ragdistill.core.stage_settings import AcrossRunsSettings, ReportSettings
+from ragdistill.data.articles import article_clusters
 from ragdistill.data.dumps import kept_step
-from ragdistill.data.squad import article_clusters
 
 log = logging.getLogger(__name__)
 METRICS = ["hr@1", "hr@5", "hr@10", "hr@20", "gold_recall@5", "em", "f1"]

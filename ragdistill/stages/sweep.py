@@ -34,8 +34,8 @@ from ragdistill.analysis.stats import bootstrap_mean, paired, rank_correlation, 
 from ragdistill.core.files import read_json, read_jsonl, write_json
 from ragdistill.core.settings import from_params
 from ragdistill.core.stage_settings import SweepSettings
+from ragdistill.data.articles import article_clusters
 from ragdistill.data.dumps import kept_step
-from ragdistill.data.squad import article_clusters
 
 log = logging.getLogger(__name__)
 
