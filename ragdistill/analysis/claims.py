@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ragdistill.analysis.stats import Interval, bootstrap_mean, paired
+from ragdistill.analysis.stats import Interval, bootstrap_mean, cluster_groups, paired
 from ragdistill.core.names import ADIST_FT, ADIST_OFF, INITIAL
 from ragdistill.core.stage_settings import Bootstrap
 
@@ -251,10 +251,6 @@ def verdict(statuses: list[str]) -> str:
     return NOT_TESTABLE if NOT_TESTABLE in statuses else NOT_MEASURED
 
 
-def _ids_clusters(values: Items, clusters: Mapping[str, str] | None) -> list[str] | None:
-    return None if clusters is None else [str(clusters.get(i, i)) for i in values]
-
-
 def check(
     claims: list[Claim],
     lookup: Lookup,
@@ -280,7 +276,7 @@ def check(
             if claim.kind == "threshold":
                 for t in ("finetuned", "offtheshelf"):
                     values = lookup(_reader(t, "mq"), s)
-                    groups = _ids_clusters(values, clusters)
+                    groups = cluster_groups(values, clusters)
                     extra[f"mq {t}"] = bootstrap_mean(list(values.values()), **opts, clusters=groups)
             status = _status(claim, ivs, extra, unmeasured)
             note = BELOW if claim.kind == "not_above" and status == HOLDS and ivs[0].side() < 0 else ""

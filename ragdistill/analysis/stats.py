@@ -26,7 +26,7 @@ interval, so that it is significant only when both are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -186,6 +186,12 @@ def _missing(v) -> bool:
     return v is None or _isnan(v)
 
 
+def cluster_groups(ids: Iterable[str], clusters: Mapping[str, str] | None) -> list[str] | None:
+    """Each id's cluster (its article on real text; an id the mapping lacks is a cluster of its
+    own), in the ids' order; None without a mapping (independent items)."""
+    return None if clusters is None else [str(clusters.get(i, i)) for i in ids]
+
+
 def paired(
     a: Mapping[str, float | None],
     b: Mapping[str, float | None],
@@ -206,7 +212,7 @@ def paired(
         raise KeyError("paired comparison: the two settings share no item id")
     both = [i for i in common if not _missing(a[i]) and not _missing(b[i])]
     diffs = [float(a[i]) - float(b[i]) for i in both]  # type: ignore[arg-type]
-    groups = None if clusters is None else [str(clusters.get(i, i)) for i in both]
+    groups = cluster_groups(both, clusters)
     if not is_binary([a[i] for i in both], [b[i] for i in both]):
         return bootstrap_mean(diffs, resamples, level, seed, groups)
     wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)

@@ -30,7 +30,7 @@ import numpy as np
 from ragdistill.analysis.claims import reader_measures
 from ragdistill.analysis.metrics import hits_by_question
 from ragdistill.analysis.plots import save_figure
-from ragdistill.analysis.stats import bootstrap_mean, paired, rank_correlation, spearman
+from ragdistill.analysis.stats import bootstrap_mean, cluster_groups, paired, rank_correlation, spearman
 from ragdistill.core.files import read_json, read_jsonl, write_json
 from ragdistill.core.settings import from_params
 from ragdistill.core.stage_settings import SweepSettings
@@ -68,11 +68,6 @@ def example_values(ind: dict, measure: str) -> dict[str, float | None]:
     return reader_measures(ind)[key]
 
 
-def _groups(ids: list[str], clusters: dict[str, str] | None) -> list[str] | None:
-    """Each id's cluster (its article on real text; an id without one is its own), or None."""
-    return None if clusters is None else [str(clusters.get(i, i)) for i in ids]
-
-
 def rank_correlations(
     rows: list[dict],
     fixed: list[dict],
@@ -91,6 +86,7 @@ def rank_correlations(
         base = initial[sd]
         questions = list(base)
         gains = np.array([[fixed[i][q] - base[q] for q in questions] for i in pick], dtype=np.float64)
+        question_groups = cluster_groups(questions, clusters)
         for name in names:
             per = [example_values(inds[i], name) for i in pick]
             ids = list(per[0])
@@ -99,8 +95,8 @@ def rank_correlations(
             if clusters is not None:
                 both = {
                     **opts,
-                    "question_clusters": _groups(questions, clusters),
-                    "example_clusters": _groups(ids, clusters),
+                    "question_clusters": question_groups,
+                    "example_clusters": cluster_groups(ids, clusters),
                 }
             out[name][str(sd)] = {
                 m: rank_correlation(gains, x, m, **both).as_dict() for m in ("spearman", "kendall")
@@ -168,7 +164,7 @@ def teacher_sweep(inp: dict, out: dict, params: dict) -> None:
         if fixed_hits:  # the indicators' own intervals, for the figure's x error bars
             for name in indicator_names(top_n):
                 values = example_values(inds[i], name)
-                iv = bootstrap_mean(list(values.values()), **opts, clusters=_groups(list(values), clusters))
+                iv = bootstrap_mean(list(values.values()), **opts, clusters=cluster_groups(values, clusters))
                 row[f"{name}_lo"], row[f"{name}_hi"] = iv.lo, iv.hi
         rows.append(row)
     names = indicator_names(top_n)
